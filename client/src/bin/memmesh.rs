@@ -1,0 +1,437 @@
+//! `memmesh`: the MemMesh command-line client.
+//!
+//! With `--json` every command prints exactly one JSON value on stdout (an object, or an array
+//! for `list --all`/`history`); a failure prints `{"error": {"code", "message"}}` and exits 1.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use memmesh_client::proto::*;
+use memmesh_client::{json, Client};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "memmesh", version, about = "MemMesh command-line client")]
+struct Cli {
+    /// Node address (host:port).
+    #[arg(long, global = true, env = "MEMMESH_ADDR", default_value = "127.0.0.1:7070")]
+    addr: String,
+    /// Print one JSON value per command instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone, Default)]
+struct ScopeArgs {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long, default_value = "")]
+    user: String,
+    #[arg(long, default_value = "")]
+    agent: String,
+    #[arg(long, default_value = "")]
+    run: String,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Scope {
+        Scope { tenant: self.tenant.clone(), user: self.user.clone(), agent: self.agent.clone(), run: self.run.clone() }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum TypeArg {
+    Fact,
+    Preference,
+    Episode,
+    Procedure,
+    Summary,
+    Prompt,
+    Persona,
+    Other,
+}
+
+impl From<TypeArg> for MemoryType {
+    fn from(t: TypeArg) -> MemoryType {
+        match t {
+            TypeArg::Fact => MemoryType::Fact,
+            TypeArg::Preference => MemoryType::Preference,
+            TypeArg::Episode => MemoryType::Episode,
+            TypeArg::Procedure => MemoryType::Procedure,
+            TypeArg::Summary => MemoryType::Summary,
+            TypeArg::Prompt => MemoryType::Prompt,
+            TypeArg::Persona => MemoryType::Persona,
+            TypeArg::Other => MemoryType::Other,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum KindArg {
+    Plaintext,
+    Activation,
+    Parametric,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum SourceArg {
+    User,
+    Agent,
+    Inference,
+    Retrieval,
+    Import,
+    Tuning,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum StateArg {
+    Active,
+    Archived,
+    Deleted,
+}
+
+impl From<StateArg> for CubeState {
+    fn from(s: StateArg) -> CubeState {
+        match s {
+            StateArg::Active => CubeState::Active,
+            StateArg::Archived => CubeState::Archived,
+            StateArg::Deleted => CubeState::Deleted,
+        }
+    }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a cube.
+    Put {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Text of a plaintext cube.
+        #[arg(long, conflicts_with = "data_file")]
+        text: Option<String>,
+        /// File holding the payload of an activation/parametric cube.
+        #[arg(long)]
+        data_file: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        media_type: String,
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        #[arg(long = "type", value_enum)]
+        memory_type: Option<TypeArg>,
+        #[arg(long, default_value = "")]
+        custom_type: String,
+        #[arg(long, value_enum)]
+        source: Option<SourceArg>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "attr", value_parser = parse_kv)]
+        attributes: Vec<(String, String)>,
+        #[arg(long, default_value_t = 0.0)]
+        importance: f32,
+        /// Time to live in seconds.
+        #[arg(long, default_value_t = 0)]
+        ttl: u64,
+        #[arg(long, default_value = "")]
+        origin_agent: String,
+        #[arg(long = "parent")]
+        parents: Vec<String>,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Read a cube (latest, a version, or as of a revision).
+    Get {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+        #[arg(long, default_value_t = 0)]
+        as_of: u64,
+        /// Count this read in the cube's usage.
+        #[arg(long)]
+        record_access: bool,
+    },
+    /// Change some fields of a cube (a new version).
+    Update {
+        id: String,
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long = "type", value_enum)]
+        memory_type: Option<TypeArg>,
+        #[arg(long)]
+        custom_type: Option<String>,
+        #[arg(long)]
+        importance: Option<f32>,
+        #[arg(long)]
+        ttl: Option<u64>,
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        #[arg(long = "add-tag")]
+        add_tags: Vec<String>,
+        #[arg(long = "remove-tag")]
+        remove_tags: Vec<String>,
+        #[arg(long = "set-attr", value_parser = parse_kv)]
+        set_attributes: Vec<(String, String)>,
+        #[arg(long = "remove-attr")]
+        remove_attributes: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        expected_version: u64,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Soft-delete a cube (restorable).
+    Delete {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        expected_version: u64,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Undo a soft delete.
+    Restore {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        expected_version: u64,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Hard-delete one cube, or every cube in a scope (--tenant [--user ...]).
+    Purge {
+        #[arg(conflicts_with = "tenant")]
+        id: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value = "")]
+        user: String,
+        #[arg(long, default_value = "")]
+        agent: String,
+        #[arg(long, default_value = "")]
+        run: String,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// List cubes in a scope.
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long = "type", value_enum)]
+        types: Vec<TypeArg>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "state", value_enum)]
+        states: Vec<StateArg>,
+        #[arg(long)]
+        oldest_first: bool,
+        #[arg(long, default_value_t = 0)]
+        page_size: u32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+        /// Follow page tokens and print every match (as one JSON array with --json).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Every version of a cube.
+    History { id: String },
+    /// Make an earlier version current again (as a new version).
+    Rollback {
+        id: String,
+        #[arg(long)]
+        to_version: u64,
+        #[arg(long, default_value_t = 0)]
+        expected_version: u64,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Node and cluster status.
+    Status,
+}
+
+fn text_line(c: &MemCube) -> String {
+    let s = c.scope.clone().unwrap_or_default();
+    let body = c.content.as_ref().map(|ct| if ct.text.is_empty() { format!("<{} bytes {}>", ct.data.len(), ct.media_type) } else { ct.text.clone() });
+    format!(
+        "{} v{} rev{} {}/{}/{}/{} {} {} {}",
+        c.id,
+        c.version,
+        c.revision,
+        s.tenant,
+        s.user,
+        s.agent,
+        s.run,
+        json::memory_type(c.memory_type).as_str().unwrap_or("?"),
+        json::state(c.state).as_str().unwrap_or("?"),
+        body.unwrap_or_default()
+    )
+}
+
+enum Out {
+    Json(Value),
+    Text(String),
+}
+
+async fn run(cli: Cli) -> Result<Out, tonic::Status> {
+    let mut c = Client::connect(&cli.addr).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let write = |w: WriteResponse| {
+        let line = w.cube.as_ref().map(text_line).unwrap_or_default();
+        let v = json::write(&w);
+        (v, format!("{line}{}", if w.deduplicated { " (deduplicated)" } else { "" }))
+    };
+    let (v, text) = match cli.cmd {
+        Cmd::Put {
+            scope, text, data_file, media_type, kind, memory_type, custom_type, source, tags, attributes, importance, ttl,
+            origin_agent, parents, request_id,
+        } => {
+            let data = match &data_file {
+                Some(p) => std::fs::read(p).map_err(|e| tonic::Status::invalid_argument(format!("--data-file {}: {e}", p.display())))?,
+                None => Vec::new(),
+            };
+            let kind = match kind {
+                Some(KindArg::Plaintext) => CubeKind::Plaintext,
+                Some(KindArg::Activation) => CubeKind::Activation,
+                Some(KindArg::Parametric) => CubeKind::Parametric,
+                None if data_file.is_some() => CubeKind::Activation,
+                None => CubeKind::Plaintext,
+            };
+            let source = source.map_or(Source::Unspecified, |s| match s {
+                SourceArg::User => Source::User,
+                SourceArg::Agent => Source::Agent,
+                SourceArg::Inference => Source::Inference,
+                SourceArg::Retrieval => Source::Retrieval,
+                SourceArg::Import => Source::Import,
+                SourceArg::Tuning => Source::Tuning,
+            });
+            let cube = CubeInput {
+                scope: Some(scope.scope()),
+                kind: kind as i32,
+                content: Some(Content { text: text.unwrap_or_default(), data, media_type }),
+                memory_type: memory_type.map_or(MemoryType::Unspecified, Into::into) as i32,
+                custom_type,
+                source: source as i32,
+                provenance: Some(Provenance { origin_agent, request_id: String::new(), parents }),
+                tags,
+                attributes: attributes.into_iter().collect::<BTreeMap<_, _>>(),
+                importance,
+                ttl_seconds: ttl,
+            };
+            write(c.memory.put(PutRequest { cube: Some(cube), request_id }).await?.into_inner())
+        }
+        Cmd::Get { id, version, as_of, record_access } => {
+            let r = c.memory.get(GetRequest { id, version, as_of_revision: as_of, record_access }).await?.into_inner();
+            let cube = r.cube.unwrap_or_default();
+            let mut v = json::cube(&cube);
+            v["read_revision"] = r.read_revision.into();
+            (v, text_line(&cube))
+        }
+        Cmd::Update {
+            id, text, memory_type, custom_type, importance, ttl, state, add_tags, remove_tags, set_attributes,
+            remove_attributes, expected_version, request_id,
+        } => {
+            let req = UpdateRequest {
+                id,
+                expected_version,
+                request_id,
+                content: text.map(|t| Content { text: t, ..Default::default() }),
+                memory_type: memory_type.map(|t| MemoryType::from(t) as i32),
+                custom_type,
+                importance,
+                ttl_seconds: ttl,
+                state: state.map(|s| CubeState::from(s) as i32),
+                add_tags,
+                remove_tags,
+                set_attributes: set_attributes.into_iter().collect(),
+                remove_attributes,
+            };
+            write(c.memory.update(req).await?.into_inner())
+        }
+        Cmd::Delete { id, expected_version, request_id } => {
+            write(c.memory.delete(DeleteRequest { id, expected_version, request_id }).await?.into_inner())
+        }
+        Cmd::Restore { id, expected_version, request_id } => {
+            write(c.memory.restore(RestoreRequest { id, expected_version, request_id }).await?.into_inner())
+        }
+        Cmd::Purge { id, tenant, user, agent, run, request_id } => {
+            let target = match (id, tenant) {
+                (Some(id), _) => purge_request::Target::Id(id),
+                (None, Some(tenant)) => purge_request::Target::Scope(Scope { tenant, user, agent, run }),
+                (None, None) => return Err(tonic::Status::invalid_argument("give a cube id or --tenant [--user ...]")),
+            };
+            let r = c.memory.purge(PurgeRequest { target: Some(target), request_id }).await?.into_inner();
+            (
+                json!({"purged": r.purged, "revision": r.revision, "deduplicated": r.deduplicated}),
+                format!("purged {} cube(s) at revision {}", r.purged, r.revision),
+            )
+        }
+        Cmd::List { scope, types, tags, states, oldest_first, page_size, page_token, all } => {
+            let mut req = ListRequest {
+                scope: Some(scope.scope()),
+                memory_types: types.into_iter().map(|t| MemoryType::from(t) as i32).collect(),
+                tags,
+                states: states.into_iter().map(|s| CubeState::from(s) as i32).collect(),
+                order: if oldest_first { ListOrder::OldestFirst } else { ListOrder::NewestFirst } as i32,
+                page_size,
+                page_token,
+                ..Default::default()
+            };
+            let mut cubes = Vec::new();
+            let (next, read_revision) = loop {
+                let r = c.memory.list(req.clone()).await?.into_inner();
+                cubes.extend(r.cubes);
+                if !all || r.next_page_token.is_empty() {
+                    break (r.next_page_token, r.read_revision);
+                }
+                req.page_token = r.next_page_token;
+            };
+            let text = cubes.iter().map(text_line).collect::<Vec<_>>().join("\n");
+            let items: Vec<Value> = cubes.iter().map(json::cube).collect();
+            let v = if all { Value::Array(items) } else { json!({"cubes": items, "next_page_token": next, "read_revision": read_revision}) };
+            (v, text)
+        }
+        Cmd::History { id } => {
+            let r = c.memory.history(HistoryRequest { id }).await?.into_inner();
+            let text = r.versions.iter().map(text_line).collect::<Vec<_>>().join("\n");
+            (Value::Array(r.versions.iter().map(json::cube).collect()), text)
+        }
+        Cmd::Rollback { id, to_version, expected_version, request_id } => {
+            write(c.memory.rollback(RollbackRequest { id, to_version, expected_version, request_id }).await?.into_inner())
+        }
+        Cmd::Status => {
+            let s = c.cluster.status(StatusRequest {}).await?.into_inner();
+            let v = json::status(&s);
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            (v, text)
+        }
+    };
+    Ok(if cli.json { Out::Json(v) } else { Out::Text(text) })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let as_json = cli.json;
+    match run(cli).await {
+        Ok(Out::Json(v)) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Ok(Out::Text(t)) => {
+            if !t.is_empty() {
+                println!("{t}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(s) => {
+            if as_json {
+                println!("{}", json::error(&s));
+            } else {
+                eprintln!("error: {}: {}", json::code_name(s.code()), s.message());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

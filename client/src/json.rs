@@ -1,0 +1,127 @@
+//! The JSON form of MemMesh messages, as printed by `memmesh --json`. Enum values are their
+//! proto names without the type prefix (`"PREFERENCE"`, `"ACTIVE"`); binary payloads are
+//! base64 (`content.data_base64`).
+
+use base64::Engine;
+use memmesh_proto::*;
+use serde_json::{json, Map, Value};
+
+fn enum_name(name: Option<&'static str>, prefix: &str, raw: i32) -> Value {
+    match name {
+        Some(n) => Value::from(n.strip_prefix(prefix).unwrap_or(n)),
+        None => Value::from(raw),
+    }
+}
+
+pub fn kind(v: i32) -> Value {
+    enum_name(CubeKind::try_from(v).ok().map(|e| e.as_str_name()), "CUBE_KIND_", v)
+}
+pub fn memory_type(v: i32) -> Value {
+    enum_name(MemoryType::try_from(v).ok().map(|e| e.as_str_name()), "MEMORY_TYPE_", v)
+}
+pub fn source(v: i32) -> Value {
+    enum_name(Source::try_from(v).ok().map(|e| e.as_str_name()), "SOURCE_", v)
+}
+pub fn state(v: i32) -> Value {
+    enum_name(CubeState::try_from(v).ok().map(|e| e.as_str_name()), "CUBE_STATE_", v)
+}
+
+pub fn scope(s: &Scope) -> Value {
+    json!({ "tenant": s.tenant, "user": s.user, "agent": s.agent, "run": s.run })
+}
+
+pub fn cube(c: &MemCube) -> Value {
+    let mut content = Map::new();
+    if let Some(ct) = &c.content {
+        if !ct.text.is_empty() {
+            content.insert("text".into(), ct.text.clone().into());
+        }
+        if !ct.data.is_empty() {
+            content.insert("data_base64".into(), base64::engine::general_purpose::STANDARD.encode(&ct.data).into());
+            content.insert("media_type".into(), ct.media_type.clone().into());
+        }
+    }
+    let prov = c.provenance.clone().unwrap_or_default();
+    let usage = c.usage.unwrap_or_default();
+    json!({
+        "id": c.id,
+        "scope": scope(&c.scope.clone().unwrap_or_default()),
+        "kind": kind(c.kind),
+        "content": content,
+        "memory_type": memory_type(c.memory_type),
+        "custom_type": c.custom_type,
+        "source": source(c.source),
+        "provenance": { "origin_agent": prov.origin_agent, "request_id": prov.request_id, "parents": prov.parents },
+        "tags": c.tags,
+        "attributes": c.attributes,
+        "importance": c.importance,
+        "ttl_seconds": c.ttl_seconds,
+        "expires_at_ms": c.expires_at_ms,
+        "created_at_ms": c.created_at_ms,
+        "updated_at_ms": c.updated_at_ms,
+        "version": c.version,
+        "revision": c.revision,
+        "state": state(c.state),
+        "usage": { "access_count": usage.access_count, "last_accessed_at_ms": usage.last_accessed_at_ms },
+    })
+}
+
+/// A single-cube write result: the cube's fields plus `revision` and `deduplicated`.
+pub fn write(w: &WriteResponse) -> Value {
+    let mut v = w.cube.as_ref().map(cube).unwrap_or_else(|| json!({}));
+    v["revision"] = w.revision.into();
+    v["deduplicated"] = w.deduplicated.into();
+    v
+}
+
+pub fn status(s: &StatusResponse) -> Value {
+    json!({
+        "node_id": s.node_id,
+        "addr": s.addr,
+        "role": s.role,
+        "term": s.term,
+        "leader_id": s.leader_id,
+        "leader_addr": s.leader_addr,
+        "committed_index": s.committed_index,
+        "applied_index": s.applied_index,
+        "last_log_index": s.last_log_index,
+        "members": s.members.iter().map(|m| json!({"id": m.id, "addr": m.addr, "role": m.role})).collect::<Vec<_>>(),
+    })
+}
+
+/// A failed call: `{"error": {"code": "NOT_FOUND", "message": "..."}}`.
+pub fn error(s: &tonic::Status) -> Value {
+    json!({ "error": { "code": code_name(s.code()), "message": s.message() } })
+}
+
+pub fn code_name(c: tonic::Code) -> String {
+    // tonic's Debug names are CamelCase (NotFound); print the canonical gRPC names.
+    let camel = format!("{c:?}");
+    let mut out = String::new();
+    for (i, ch) in camel.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_are_canonical() {
+        assert_eq!(code_name(tonic::Code::NotFound), "NOT_FOUND");
+        assert_eq!(code_name(tonic::Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(code_name(tonic::Code::Ok), "OK");
+    }
+
+    #[test]
+    fn enums_print_without_prefix() {
+        assert_eq!(memory_type(MemoryType::Preference as i32), "PREFERENCE");
+        assert_eq!(state(CubeState::Deleted as i32), "DELETED");
+        assert_eq!(memory_type(99), 99, "unknown values stay numeric");
+    }
+}

@@ -1,0 +1,138 @@
+//! The single mapping from MemMesh errors to gRPC status codes.
+//!
+//! | error | code |
+//! |---|---|
+//! | invalid input, request id reused for another request | `INVALID_ARGUMENT` |
+//! | cube or version not found | `NOT_FOUND` |
+//! | `expected_version` mismatch | `ABORTED` |
+//! | operation not allowed in the cube's state | `FAILED_PRECONDITION` |
+//! | revision not applied yet | `OUT_OF_RANGE` |
+//! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
+//! | Raft stopped | `UNAVAILABLE` |
+//! | storage failure | `INTERNAL` |
+
+use tonic::{Code, Status};
+
+use crate::model::{ApplyError, ValidationError};
+use crate::store::StoreError;
+
+/// Metadata key carrying the leader's address on `UNAVAILABLE`.
+pub const LEADER_METADATA: &str = "x-memmesh-leader";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid argument: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("storage error: {0}")]
+    Store(#[from] StoreError),
+    #[error("cube {0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    OutOfRange(String),
+    #[error("this node is not the leader{}", leader_hint(.leader_id, .leader_addr))]
+    NotLeader { leader_id: Option<u64>, leader_addr: Option<String> },
+    #[error("raft is unavailable: {0}")]
+    RaftStopped(String),
+}
+
+fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
+    match (id, addr) {
+        (Some(id), Some(addr)) => format!("; the leader is node {id} at {addr}"),
+        (Some(id), None) => format!("; the leader is node {id}"),
+        _ => "; no leader is known yet (election in progress), retry shortly".into(),
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        let msg = e.to_string();
+        match e {
+            ApiError::Invalid(_) => Status::invalid_argument(msg),
+            ApiError::Apply(a) => match a {
+                ApplyError::NotFound { .. } | ApplyError::VersionNotFound { .. } => Status::not_found(msg),
+                ApplyError::VersionConflict { .. } => Status::aborted(msg),
+                ApplyError::Precondition(_) => Status::failed_precondition(msg),
+                ApplyError::RequestIdReused { .. } => Status::invalid_argument(msg),
+            },
+            ApiError::Store(_) => {
+                tracing::error!(error = %msg, "storage failure");
+                Status::internal(msg)
+            }
+            ApiError::NotFound(_) => Status::not_found(msg),
+            ApiError::OutOfRange(_) => Status::out_of_range(msg),
+            ApiError::NotLeader { leader_addr, .. } => {
+                let mut s = Status::new(Code::Unavailable, msg);
+                if let Some(addr) = leader_addr.and_then(|a| a.parse().ok()) {
+                    s.metadata_mut().insert(LEADER_METADATA, addr);
+                }
+                s
+            }
+            ApiError::RaftStopped(_) => Status::unavailable(msg),
+        }
+    }
+}
+
+impl From<ValidationError> for Status {
+    fn from(e: ValidationError) -> Status {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Status {
+        ApiError::from(e).into()
+    }
+}
+
+impl<E: std::error::Error> From<openraft::error::RaftError<u64, E>> for ApiError
+where
+    E: Into<ApiError>,
+{
+    fn from(e: openraft::error::RaftError<u64, E>) -> Self {
+        match e {
+            openraft::error::RaftError::APIError(api) => api.into(),
+            openraft::error::RaftError::Fatal(f) => ApiError::RaftStopped(f.to_string()),
+        }
+    }
+}
+
+impl From<openraft::error::ClientWriteError<u64, openraft::BasicNode>> for ApiError {
+    fn from(e: openraft::error::ClientWriteError<u64, openraft::BasicNode>) -> Self {
+        match e {
+            openraft::error::ClientWriteError::ForwardToLeader(f) => {
+                ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+            }
+            openraft::error::ClientWriteError::ChangeMembershipError(c) => ApiError::RaftStopped(c.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_maps_to_its_documented_code() {
+        let cases: Vec<(ApiError, Code)> = vec![
+            (ValidationError::new("f", "bad").into(), Code::InvalidArgument),
+            (ApplyError::NotFound { id: "x".into() }.into(), Code::NotFound),
+            (ApplyError::VersionConflict { id: "x".into(), expected: 1, actual: 2 }.into(), Code::Aborted),
+            (ApplyError::Precondition("p".into()).into(), Code::FailedPrecondition),
+            (ApplyError::RequestIdReused { request_id: "r".into() }.into(), Code::InvalidArgument),
+            (ApiError::OutOfRange("r".into()), Code::OutOfRange),
+            (ApiError::NotLeader { leader_id: None, leader_addr: None }, Code::Unavailable),
+        ];
+        for (e, code) in cases {
+            assert_eq!(Status::from(e).code(), code);
+        }
+    }
+
+    #[test]
+    fn not_leader_carries_the_leader_address() {
+        let s = Status::from(ApiError::NotLeader { leader_id: Some(7), leader_addr: Some("127.0.0.1:7071".into()) });
+        assert_eq!(s.metadata().get(LEADER_METADATA).unwrap(), "127.0.0.1:7071");
+        assert!(s.message().contains("node 7 at 127.0.0.1:7071"), "{}", s.message());
+    }
+}

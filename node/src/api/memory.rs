@@ -1,0 +1,317 @@
+//! `memmesh.v1.Memory`: CRUD, batch, list, history and rollback of MemCubes.
+//!
+//! Every handler validates fully before proposing (so a rejected request writes nothing), then
+//! either proposes one Raft entry or reads the local replica.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use memmesh_proto::memory_server::Memory;
+use memmesh_proto::*;
+use tonic::{Request, Response, Status};
+use ulid::Ulid;
+
+use super::write::{fingerprint, now_ms, Written};
+use super::ApiError;
+use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, ValidationError};
+use crate::node::Core;
+use crate::raft::{Op, Pb};
+use crate::store::reader::ListQuery;
+
+pub struct MemoryService {
+    core: Arc<Core>,
+}
+
+impl MemoryService {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    ValidationError::new(field, reason).into()
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 100;
+const MAX_PAGE_SIZE: u32 = 1000;
+
+impl MemoryService {
+    /// The current version of a cube, or NOT_FOUND.
+    fn current(&self, id: &str) -> Result<(Ulid, MemCube), ApiError> {
+        let ulid = check_cube_id("id", id)?;
+        let cube = self.core.reader.get(ulid)?.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+        Ok((ulid, cube))
+    }
+
+    fn tenant_of(cube: &MemCube) -> String {
+        cube.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default()
+    }
+
+    fn one(w: Written) -> WriteResponse {
+        WriteResponse {
+            cube: w.outcome.cubes.into_iter().next().map(|c| c.0),
+            revision: w.revision,
+            deduplicated: w.outcome.deduplicated,
+        }
+    }
+
+    /// Validates cube inputs and gives each a fresh id; all must share one tenant (the
+    /// namespace of the write's request id).
+    fn new_cubes(&self, field: &str, inputs: &[&CubeInput], at_ms: i64, request_id: &str) -> Result<(String, Vec<Pb<MemCube>>), ApiError> {
+        let mut gen = ulid::Generator::new();
+        let mut tenant: Option<String> = None;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let f = if inputs.len() == 1 && field == "cube" { field.to_string() } else { format!("{field}[{i}]") };
+            let input = model::check_cube_input(&f, Some(input), &self.core.limits)?;
+            let t = input.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
+            match &tenant {
+                Some(first) if *first != t => {
+                    return Err(invalid(&format!("{f}.scope.tenant"), format!("all cubes of a batch must be in one tenant ({first:?})")));
+                }
+                _ => tenant = Some(t),
+            }
+            // Ids increase within a batch, so id order = request order.
+            let id = gen
+                .generate_from_datetime(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64))
+                .map_err(|e| ApiError::RaftStopped(format!("id generator: {e}")))?;
+            out.push(Pb(new_cube(input, id, at_ms, request_id)));
+        }
+        Ok((tenant.unwrap_or_default(), out))
+    }
+}
+
+fn encode_token(newest_first: bool, id: Ulid) -> String {
+    let mut b = vec![if newest_first { b'n' } else { b'o' }];
+    b.extend_from_slice(&id.to_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn decode_token(token: &str, newest_first: bool) -> Result<Ulid, ApiError> {
+    let bad = || invalid("page_token", "malformed page token (pass the next_page_token of a previous response unchanged)");
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    if b.len() != 17 {
+        return Err(bad());
+    }
+    if (b[0] == b'n') != newest_first || !matches!(b[0], b'n' | b'o') {
+        return Err(invalid("page_token", "page token was issued for the other order"));
+    }
+    Ok(Ulid::from_bytes(b[1..].try_into().map_err(|_| bad())?))
+}
+
+fn opt_ms(v: i64) -> Option<i64> {
+    (v != 0).then_some(v)
+}
+
+#[tonic::async_trait]
+impl Memory for MemoryService {
+    async fn put(&self, req: Request<PutRequest>) -> Res<WriteResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        let request_id = std::mem::take(&mut req.request_id);
+        let at_ms = now_ms();
+        let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
+        let (tenant, cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
+        let fp = fingerprint("put", &req);
+        let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
+        Ok(Response::new(Self::one(w)))
+    }
+
+    async fn put_batch(&self, req: Request<PutBatchRequest>) -> Res<PutBatchResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        let max = self.core.limits.max_batch;
+        if req.cubes.is_empty() {
+            return Err(invalid("cubes", "must not be empty").into());
+        }
+        if req.cubes.len() > max {
+            return Err(invalid("cubes", format!("{} cubes given, the batch limit is {max}", req.cubes.len())).into());
+        }
+        let request_id = std::mem::take(&mut req.request_id);
+        let at_ms = now_ms();
+        let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
+        let (tenant, cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
+        let fp = fingerprint("put_batch", &req);
+        let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
+        Ok(Response::new(PutBatchResponse {
+            cubes: w.outcome.cubes.into_iter().map(|c| c.0).collect(),
+            revision: w.revision,
+            deduplicated: w.outcome.deduplicated,
+        }))
+    }
+
+    async fn get(&self, req: Request<GetRequest>) -> Res<GetResponse> {
+        let req = req.into_inner();
+        let ulid = check_cube_id("id", &req.id)?;
+        if req.version != 0 && req.as_of_revision != 0 {
+            return Err(invalid("version", "give either version or as_of_revision, not both").into());
+        }
+        if req.record_access && (req.version != 0 || req.as_of_revision != 0) {
+            return Err(invalid("record_access", "only applies to the latest version").into());
+        }
+        let reader = &self.core.reader;
+        let read_revision = reader.applied_revision();
+        let not_found = || ApiError::NotFound(req.id.clone());
+        let cube = if req.record_access {
+            let (_, cur) = self.current(&req.id)?;
+            let w = self.core.propose(&Self::tenant_of(&cur), "", [0; 32], now_ms(), Op::Touch { id: req.id.clone() }).await?;
+            w.outcome.cubes.into_iter().next().map(|c| c.0)
+        } else if req.version != 0 {
+            match reader.get_version(ulid, req.version)? {
+                Some(c) => Some(c),
+                None if reader.get(ulid)?.is_some() => {
+                    return Err(ApiError::Apply(model::ApplyError::VersionNotFound { id: req.id.clone(), version: req.version }).into());
+                }
+                None => None,
+            }
+        } else if req.as_of_revision != 0 {
+            if req.as_of_revision > read_revision {
+                return Err(ApiError::OutOfRange(format!(
+                    "revision {} is not applied yet on this node (applied: {read_revision})",
+                    req.as_of_revision
+                ))
+                .into());
+            }
+            reader.get_as_of(ulid, req.as_of_revision)?
+        } else {
+            reader.get(ulid)?
+        };
+        let cube = cube.ok_or_else(not_found)?;
+        Ok(Response::new(GetResponse { cube: Some(cube), read_revision }))
+    }
+
+    async fn update(&self, req: Request<UpdateRequest>) -> Res<WriteResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        let (_, cur) = self.current(&req.id)?;
+        let kind = CubeKind::try_from(cur.kind).unwrap_or(CubeKind::Plaintext);
+        model::check_update(&req, kind, &self.core.limits)?;
+        let mut merged = cur.clone();
+        apply_patch(&mut merged, &req, 0);
+        check_merged(&merged, &self.core.limits)?;
+        let request_id = std::mem::take(&mut req.request_id);
+        let fp = fingerprint("update", &req);
+        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), Op::Update { patch: Pb(req) }).await?;
+        Ok(Response::new(Self::one(w)))
+    }
+
+    async fn delete(&self, req: Request<DeleteRequest>) -> Res<WriteResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        let (_, cur) = self.current(&req.id)?;
+        let request_id = std::mem::take(&mut req.request_id);
+        let fp = fingerprint("delete", &req);
+        let op = Op::Delete { id: req.id, expected_version: req.expected_version };
+        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
+        Ok(Response::new(Self::one(w)))
+    }
+
+    async fn restore(&self, req: Request<RestoreRequest>) -> Res<WriteResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        let (_, cur) = self.current(&req.id)?;
+        let request_id = std::mem::take(&mut req.request_id);
+        let fp = fingerprint("restore", &req);
+        let op = Op::Restore { id: req.id, expected_version: req.expected_version };
+        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
+        Ok(Response::new(Self::one(w)))
+    }
+
+    async fn purge(&self, req: Request<PurgeRequest>) -> Res<PurgeResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        let request_id = std::mem::take(&mut req.request_id);
+        let fp = fingerprint("purge", &req);
+        let (tenant, op) = match &req.target {
+            Some(purge_request::Target::Id(id)) => {
+                let ulid = check_cube_id("id", id)?;
+                match self.core.reader.get(ulid)? {
+                    Some(c) => (Self::tenant_of(&c), Op::PurgeCube { id: id.clone() }),
+                    // Purging is idempotent: nothing to remove, nothing to replicate.
+                    None => {
+                        let revision = self.core.reader.applied_revision();
+                        return Ok(Response::new(PurgeResponse { purged: 0, revision, deduplicated: false }));
+                    }
+                }
+            }
+            Some(purge_request::Target::Scope(s)) => {
+                let scope = model::check_scope("scope", Some(s))?;
+                (scope.tenant.clone(), Op::PurgeScope { scope: Pb(scope) })
+            }
+            None => return Err(invalid("target", "give either id or scope").into()),
+        };
+        let w = self.core.propose(&tenant, &request_id, fp, now_ms(), op).await?;
+        Ok(Response::new(PurgeResponse { purged: w.outcome.purged, revision: w.revision, deduplicated: w.outcome.deduplicated }))
+    }
+
+    async fn list(&self, req: Request<ListRequest>) -> Res<ListResponse> {
+        let req = req.into_inner();
+        let scope = model::check_scope("scope", req.scope.as_ref())?;
+        for (i, t) in req.memory_types.iter().enumerate() {
+            model::check_memory_type(&format!("memory_types[{i}]"), *t)?;
+        }
+        let mut states = Vec::with_capacity(req.states.len());
+        for (i, s) in req.states.iter().enumerate() {
+            states.push(model::check_state(&format!("states[{i}]"), *s)? as i32);
+        }
+        if states.is_empty() {
+            states.push(CubeState::Active as i32);
+        }
+        let order = ListOrder::try_from(req.order).map_err(|_| invalid("order", format!("unknown enum value {}", req.order)))?;
+        let newest_first = order != ListOrder::OldestFirst;
+        let page_size = match req.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => return Err(invalid("page_size", format!("must be at most {MAX_PAGE_SIZE}")).into()),
+            n => n,
+        };
+        let after = if req.page_token.is_empty() { None } else { Some(decode_token(&req.page_token, newest_first)?) };
+        let mut tags = req.tags.clone();
+        tags.sort();
+        tags.dedup();
+        let q = ListQuery {
+            scope,
+            memory_types: req.memory_types.clone(),
+            tags,
+            states,
+            created_after: opt_ms(req.created_after_ms),
+            created_before: opt_ms(req.created_before_ms),
+            updated_after: opt_ms(req.updated_after_ms),
+            updated_before: opt_ms(req.updated_before_ms),
+            newest_first,
+            page_size: page_size as usize,
+            after,
+        };
+        let page = self.core.reader.list(&q).map_err(ApiError::from)?;
+        Ok(Response::new(ListResponse {
+            cubes: page.cubes,
+            next_page_token: page.next_after.map(|id| encode_token(newest_first, id)).unwrap_or_default(),
+            read_revision: page.read_revision,
+        }))
+    }
+
+    async fn history(&self, req: Request<HistoryRequest>) -> Res<HistoryResponse> {
+        let req = req.into_inner();
+        let ulid = check_cube_id("id", &req.id)?;
+        let versions = self.core.reader.history(ulid).map_err(ApiError::from)?;
+        if versions.is_empty() {
+            return Err(ApiError::NotFound(req.id).into());
+        }
+        Ok(Response::new(HistoryResponse { versions }))
+    }
+
+    async fn rollback(&self, req: Request<RollbackRequest>) -> Res<WriteResponse> {
+        let mut req = req.into_inner();
+        model::check_request_id(&req.request_id)?;
+        if req.to_version == 0 {
+            return Err(invalid("to_version", "must be a version number (1 or more)").into());
+        }
+        let (_, cur) = self.current(&req.id)?;
+        let request_id = std::mem::take(&mut req.request_id);
+        let fp = fingerprint("rollback", &req);
+        let op = Op::Rollback { id: req.id, to_version: req.to_version, expected_version: req.expected_version };
+        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
+        Ok(Response::new(Self::one(w)))
+    }
+}

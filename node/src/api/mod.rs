@@ -1,0 +1,9 @@
+//! The gRPC API: one module per service, and [`error`] — the one place where internal errors
+//! become `tonic::Status` codes.
+
+pub mod cluster;
+pub mod error;
+pub mod memory;
+mod write;
+
+pub use error::ApiError;

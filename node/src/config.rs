@@ -1,0 +1,164 @@
+//! Node configuration, layered: built-in defaults → TOML file (`--config`) → environment
+//! (`MEMMESH__SECTION__KEY`, e.g. `MEMMESH__NODE__LISTEN=0.0.0.0:7070`) → command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything a node can be configured with. Each section is a TOML table of the same name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub limits: Limits,
+    pub raft: RaftConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where RocksDB, the node id and snapshots live. Created on first start.
+    pub data_dir: PathBuf,
+    /// Address the gRPC API listens on.
+    pub listen: SocketAddr,
+    /// Address other nodes and clients should use to reach this one (defaults to `listen`).
+    pub advertise: Option<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./memmesh-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            advertise: None,
+        }
+    }
+}
+
+/// Input limits. Requests beyond them are rejected with INVALID_ARGUMENT before anything is
+/// proposed, so nothing partial is ever written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest payload (text or bytes) of one cube.
+    pub max_content_bytes: usize,
+    pub max_tags: usize,
+    pub max_attributes: usize,
+    /// Most cubes in one `PutBatch`.
+    pub max_batch: usize,
+    /// Largest gRPC request the server decodes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_content_bytes: 256 * 1024,
+            max_tags: 64,
+            max_attributes: 64,
+            max_batch: 1000,
+            max_request_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftConfig {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and then purge the log) after this many entries since the last one.
+    pub snapshot_after_entries: u64,
+    /// Log entries kept behind the snapshot, so lagging followers can catch up from the log.
+    pub keep_log_after_snapshot: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_after_entries: 20_000,
+            keep_log_after_snapshot: 5_000,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value in place.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub advertise: Option<String>,
+}
+
+/// Why the configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Assemble the configuration from all layers. `file` must exist if given.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig.merge(Env::prefixed("MEMMESH__").split("__").lowercase(true));
+        if let Some(d) = &overrides.data_dir {
+            fig = fig.merge(Serialized::default("node.data_dir", d));
+        }
+        if let Some(l) = &overrides.listen {
+            fig = fig.merge(Serialized::default("node.listen", l));
+        }
+        if let Some(a) = &overrides.advertise {
+            fig = fig.merge(Serialized::default("node.advertise", a));
+        }
+        fig.extract().map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// The address this node tells others to use.
+    pub fn advertise_addr(&self) -> String {
+        self.node.advertise.clone().unwrap_or_else(|| self.node.listen.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "node.toml",
+                "[node]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/from-file\"\n[limits]\nmax_tags = 7\n",
+            )?;
+            jail.set_env("MEMMESH__NODE__DATA_DIR", "/from-env");
+            jail.set_env("MEMMESH__LIMITS__MAX_BATCH", "12");
+            let flags = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
+            let cfg = Config::load(Some(Path::new("node.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.limits.max_tags, 7, "file overrides default");
+            assert_eq!(cfg.limits.max_batch, 12, "env overrides default");
+            assert_eq!(cfg.node.data_dir, PathBuf::from("/from-env"), "env overrides file");
+            assert_eq!(cfg.node.listen.to_string(), "127.0.0.1:9100", "flag overrides file");
+            assert_eq!(cfg.limits.max_content_bytes, 256 * 1024, "untouched default stays");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[limits]\nmax_tagz = 7\n")?;
+            let err = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("max_tagz"), "{err}");
+            Ok(())
+        });
+    }
+}

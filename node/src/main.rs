@@ -1,0 +1,57 @@
+//! `memmesh-node`: runs one MemMesh node.
+//!
+//! With no arguments: a single-node cluster in `./memmesh-data`, serving on `127.0.0.1:7070`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use memmesh_node::config::{Config, Overrides};
+use memmesh_node::node::Node;
+
+#[derive(Parser, Debug)]
+#[command(name = "memmesh-node", version, about = "Run a MemMesh node (RocksDB + Raft + gRPC)")]
+struct Args {
+    /// TOML configuration file (layered over the defaults; env MEMMESH__SECTION__KEY and these
+    /// flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./memmesh-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:7070]; port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Address to advertise to clients and peers [default: the bound listen address].
+    #[arg(long)]
+    advertise: Option<String>,
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, advertise: args.advertise };
+    let cfg = Config::load(args.config.as_deref(), &overrides)?;
+    let node = Node::start(&cfg).await.context("starting node")?;
+    tracing::info!(node_id = node.core.id, addr = %node.local_addr, data_dir = %cfg.node.data_dir.display(), "serving");
+    // One line on stdout when ready: scripts and tests wait for it and read the bound address.
+    println!("memmesh-node {} listening on {}", node.core.id, node.local_addr);
+    node.serve(shutdown_signal()).await.context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}

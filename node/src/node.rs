@@ -1,0 +1,168 @@
+//! Starting and stopping a node: data directory, node id, storage, Raft, gRPC server.
+//!
+//! A node's id is a random u64 created on its first start and kept in `<data_dir>/node_id`.
+//! It is never reused: a wiped data directory is a new node with a new id (a node rejoining
+//! under an old id with an empty log could vote twice in one term and split the cluster).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use memmesh_proto::cluster_server::ClusterServer;
+use memmesh_proto::memory_server::MemoryServer;
+use openraft::BasicNode;
+use tokio::net::TcpListener;
+
+use crate::api::cluster::ClusterService;
+use crate::api::memory::MemoryService;
+use crate::config::{Config, Limits};
+use crate::raft::network::Network;
+use crate::raft::{NodeId, Raft};
+use crate::store::{self, LogStore, Reader, StateMachine, StoreError};
+
+/// Why a node could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("node id file {path} is corrupt ({content:?}); refusing to invent a new id for existing data")]
+    NodeIdCorrupt { path: String, content: String },
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("raft configuration: {0}")]
+    RaftConfig(#[from] openraft::ConfigError),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("grpc server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// What the request handlers share.
+pub struct Core {
+    pub id: NodeId,
+    /// The address this node advertises.
+    pub addr: String,
+    pub raft: Raft,
+    pub reader: Reader,
+    pub limits: Limits,
+}
+
+/// Reads the node id, or creates one if the directory holds no data yet. Returns the id and
+/// whether it was created now.
+fn node_id(data_dir: &Path) -> Result<(NodeId, bool), NodeError> {
+    let path = data_dir.join("node_id");
+    let io = |source| NodeError::DataDir { path: path.display().to_string(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(s) => match s.trim().parse::<u64>() {
+            Ok(id) if id != 0 => Ok((id, false)),
+            _ => Err(NodeError::NodeIdCorrupt { path: path.display().to_string(), content: s }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if data_dir.join("db").exists() {
+                // Data without an id: the id was lost. Making one up would reuse a Raft log
+                // under a new identity; refuse instead.
+                return Err(NodeError::NodeIdCorrupt { path: path.display().to_string(), content: String::new() });
+            }
+            let id = loop {
+                let id: u64 = rand::random();
+                if id != 0 {
+                    break id;
+                }
+            };
+            let tmp = data_dir.join("node_id.tmp");
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            writeln!(f, "{id}").map_err(io)?;
+            f.sync_all().map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+            std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(io)?;
+            Ok((id, true))
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn raft_config(cfg: &Config) -> Result<openraft::Config, openraft::ConfigError> {
+    openraft::Config {
+        cluster_name: "memmesh".into(),
+        heartbeat_interval: cfg.raft.heartbeat_interval_ms,
+        election_timeout_min: cfg.raft.election_timeout_min_ms,
+        election_timeout_max: cfg.raft.election_timeout_max_ms,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.raft.snapshot_after_entries),
+        max_in_snapshot_log_to_keep: cfg.raft.keep_log_after_snapshot,
+        ..Default::default()
+    }
+    .validate()
+}
+
+/// A started node: its bound address and the means to stop it.
+pub struct Node {
+    pub core: Arc<Core>,
+    pub local_addr: SocketAddr,
+    listener: TcpListener,
+}
+
+impl Node {
+    /// Opens storage, starts Raft (initialising a single-voter cluster on first start) and binds
+    /// the listener. Serving starts with [`Node::serve`].
+    pub async fn start(cfg: &Config) -> Result<Node, NodeError> {
+        let dir = &cfg.node.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
+        let (id, created) = node_id(dir)?;
+        if created {
+            tracing::info!(node_id = id, "created a new node id");
+        }
+
+        let listener = TcpListener::bind(cfg.node.listen).await.map_err(|source| NodeError::Listen { addr: cfg.node.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| NodeError::Listen { addr: cfg.node.listen, source })?;
+        // With port 0 the advertised address is the one actually bound.
+        let addr = cfg.node.advertise.clone().unwrap_or_else(|| local_addr.to_string());
+
+        let db = store::open_db(&dir.join("db"))?;
+        let log = LogStore::new(db.clone());
+        let sm = StateMachine::new(db.clone(), dir.join("snapshots"))?;
+        let reader = Reader::new(db, sm.applied_watch());
+        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network, log, sm)
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+
+        let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        if !initialized {
+            tracing::info!(node_id = id, %addr, "initialising a new single-node cluster");
+            let members = BTreeMap::from([(id, BasicNode { addr: addr.clone() })]);
+            raft.initialize(members).await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        }
+        // A single voter elects itself within one election timeout; wait so the first write
+        // does not meet "no leader yet".
+        let deadline = Duration::from_millis(cfg.raft.election_timeout_max_ms * 10);
+        if let Err(e) = raft.wait(Some(deadline)).metrics(|m| m.current_leader.is_some(), "leader elected").await {
+            tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
+        }
+        let core = Arc::new(Core { id, addr, raft, reader, limits: cfg.limits.clone() });
+        Ok(Node { core, local_addr, listener })
+    }
+
+    /// Serves the gRPC API until `shutdown` completes, then stops Raft.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
+        let max = self.core.limits.max_request_bytes;
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<MemoryServer<MemoryService>>().await;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
+        let res = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max))
+            .add_service(ClusterServer::new(ClusterService::new(self.core.clone())))
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        tracing::info!("shutting down raft");
+        if let Err(e) = self.core.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        res.map_err(NodeError::from)
+    }
+}

@@ -1,0 +1,12 @@
+//! Raft: the replicated log that orders every write.
+//!
+//! - [`types`]: the openraft type configuration and the log entry payload ([`Request`]) and
+//!   apply result ([`Response`]).
+//! - [`network`]: how this node reaches other nodes' Raft endpoints.
+//!
+//! The Raft log index of an entry is the MemMesh **revision** of the change it carries.
+
+pub mod network;
+pub mod types;
+
+pub use types::*;

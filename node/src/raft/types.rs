@@ -1,0 +1,116 @@
+//! Types that travel in the Raft log.
+//!
+//! A [`Request`] is fully determined when it is proposed: ids, timestamps and (later)
+//! embeddings are chosen by the node that received the write, so `apply` is a pure function of
+//! the entry and the prior state and every replica ends bit-identical.
+
+use std::fmt;
+
+use memmesh_proto::{MemCube, Scope, UpdateRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::model::ApplyError;
+
+openraft::declare_raft_types!(
+    /// MemMesh's openraft configuration.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type NodeId = u64;
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+
+/// A protobuf message carried inside a serde-encoded log entry as its protobuf bytes.
+///
+/// Why: the API types are prost messages; encoding them as protobuf keeps the log compact (no
+/// per-field serde encoding of large payloads) and deterministic (maps are `BTreeMap`s).
+#[derive(Clone, PartialEq, Default)]
+pub struct Pb<T>(pub T);
+
+impl<T: fmt::Debug> fmt::Debug for Pb<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<T: prost::Message> Serialize for Pb<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0.encode_to_vec())
+    }
+}
+
+impl<'de, T: prost::Message + Default> Deserialize<'de> for Pb<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<T: prost::Message + Default> serde::de::Visitor<'_> for V<T> {
+            type Value = Pb<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("protobuf bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Pb<T>, E> {
+                T::decode(v).map(Pb).map_err(E::custom)
+            }
+        }
+        d.deserialize_bytes(V(std::marker::PhantomData))
+    }
+}
+
+/// One write, as proposed to Raft.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Request {
+    /// Namespace of `request_id` (request ids are unique per tenant, not globally).
+    pub tenant: String,
+    /// Client idempotency key; empty = none.
+    pub request_id: String,
+    /// SHA-256 of the client's request (without its request id): a retry must match it.
+    pub fingerprint: [u8; 32],
+    /// Wall-clock time at the receiving node, ms since the epoch; all timestamps of the change.
+    pub at_ms: i64,
+    pub op: Op,
+}
+
+/// The change a [`Request`] makes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Op {
+    /// Create cubes (fully formed except `version`/`revision`, which apply assigns).
+    Put { cubes: Vec<Pb<MemCube>> },
+    /// Partial update; the patch was validated before proposing.
+    Update { patch: Pb<UpdateRequest> },
+    Delete { id: String, expected_version: u64 },
+    Restore { id: String, expected_version: u64 },
+    Rollback { id: String, to_version: u64, expected_version: u64 },
+    /// Count one access in the cube's usage (not a new version).
+    Touch { id: String },
+    PurgeCube { id: String },
+    PurgeScope { scope: Pb<Scope> },
+}
+
+/// What applying an entry produced. Blank and membership entries produce an empty success.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// Revision of the change: the entry's log index, or for a deduplicated retry the revision
+    /// of the original write.
+    pub revision: u64,
+    pub result: Result<Outcome, ApplyError>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Outcome {
+    /// The cubes after the change (for a deduplicated retry: as the original write left them).
+    pub cubes: Vec<Pb<MemCube>>,
+    /// For purges: how many cubes were removed.
+    pub purged: u64,
+    /// True when this is the remembered result of an earlier write with the same request id.
+    pub deduplicated: bool,
+}

@@ -1,0 +1,330 @@
+//! What each committed [`Request`] does to the data.
+//!
+//! `apply_request` stages every change of one log entry in a `WriteBatch`; the caller adds the
+//! applied log id and writes the batch atomically, so a crash leaves either all of an entry's
+//! effects or none. Decisions depend only on the entry and the prior state (no clocks, no
+//! configuration), so every replica decides the same.
+//!
+//! Idempotency: a successful write with a request id leaves a [`DedupeRecord`] keyed by
+//! (tenant, request id). A later entry with the same key — a client retry, even one that raced
+//! the original through Raft — is answered from the record and changes nothing. The table keeps
+//! the [`DEDUPE_CAPACITY`] most recent records; it is a compiled-in constant, not configuration,
+//! because replicas with different capacities would evict differently and diverge.
+
+use memmesh_proto::{CubeState, MemCube, Scope};
+use rocksdb::{WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use super::keys::{cube_key, dedupe_key, scope_index_keys, scope_matches, scope_prefix, u64_key, version_key, ID_LEN};
+use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_DEDUPE, CF_DEDUPE_ORDER, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
+use crate::model::{apply_patch, rolled_back, ApplyError};
+use crate::raft::{Op, Outcome, Pb, Request, Response};
+
+/// How many request ids the idempotency table remembers (the most recent ones).
+pub const DEDUPE_CAPACITY: u64 = 100_000;
+
+pub(crate) const KEY_DEDUPE_COUNT: &[u8] = b"dedupe_count";
+
+/// The remembered result of a write with a request id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DedupeRecord {
+    pub fingerprint: [u8; 32],
+    pub revision: u64,
+    /// (cube id, version) of every cube the write produced; replayed from the version history.
+    pub cubes: Vec<(String, u64)>,
+    pub purged: u64,
+}
+
+type ApplyResult = Result<Outcome, ApplyError>;
+
+/// Stages the effects of `req`, committed at log index `revision`, into `batch`.
+pub fn apply_request(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64) -> Result<Response, StoreError> {
+    apply_with_capacity(db, batch, req, revision, DEDUPE_CAPACITY)
+}
+
+/// [`apply_request`] with an explicit idempotency-table capacity (tests use a small one).
+pub(crate) fn apply_with_capacity(
+    db: &DB,
+    batch: &mut WriteBatch,
+    req: &Request,
+    revision: u64,
+    capacity: u64,
+) -> Result<Response, StoreError> {
+    if !req.request_id.is_empty() {
+        if let Some(rec) = load_dedupe(db, &req.tenant, &req.request_id)? {
+            if rec.fingerprint != req.fingerprint {
+                let err = ApplyError::RequestIdReused { request_id: req.request_id.clone() };
+                return Ok(Response { revision, result: Err(err) });
+            }
+            return Ok(Response { revision: rec.revision, result: Ok(replay(db, &rec)?) });
+        }
+    }
+    let mut a = Applier { db, batch, revision, at_ms: req.at_ms, request_id: &req.request_id };
+    let result = match &req.op {
+        Op::Put { cubes } => a.put(cubes)?,
+        Op::Update { patch } => a.update(patch)?,
+        Op::Delete { id, expected_version } => a.set_state(id, *expected_version, CubeState::Deleted)?,
+        Op::Restore { id, expected_version } => a.set_state(id, *expected_version, CubeState::Active)?,
+        Op::Rollback { id, to_version, expected_version } => a.rollback(id, *to_version, *expected_version)?,
+        Op::Touch { id } => a.touch(id)?,
+        Op::PurgeCube { id } => a.purge_cube(id)?,
+        Op::PurgeScope { scope } => a.purge_scope(&scope.0)?,
+    };
+    if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {
+        record_dedupe(db, batch, req, revision, outcome, capacity)?;
+    }
+    Ok(Response { revision, result })
+}
+
+fn load_dedupe(db: &DB, tenant: &str, request_id: &str) -> Result<Option<DedupeRecord>, StoreError> {
+    match db.get_cf(cf(db, CF_DEDUPE), dedupe_key(tenant, request_id))? {
+        Some(b) => Ok(Some(decode(CF_DEDUPE, &b)?)),
+        None => Ok(None),
+    }
+}
+
+/// Looks up the remembered result of `request_id`, for the pre-proposal fast path.
+pub fn lookup_dedupe(db: &DB, tenant: &str, request_id: &str) -> Result<Option<(DedupeRecord, Outcome)>, StoreError> {
+    match load_dedupe(db, tenant, request_id)? {
+        Some(rec) => {
+            let out = replay(db, &rec)?;
+            Ok(Some((rec, out)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Rebuilds the original outcome from the version history. A cube purged since is left out.
+fn replay(db: &DB, rec: &DedupeRecord) -> Result<Outcome, StoreError> {
+    let mut cubes = Vec::with_capacity(rec.cubes.len());
+    for (id, version) in &rec.cubes {
+        let Ok(ulid) = Ulid::from_string(id) else { continue };
+        if let Some(b) = db.get_cf(cf(db, CF_VERSIONS), version_key(ulid, *version))? {
+            cubes.push(Pb(decode_cube(CF_VERSIONS, &b)?));
+        }
+    }
+    Ok(Outcome { cubes, purged: rec.purged, deduplicated: true })
+}
+
+fn record_dedupe(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64, out: &Outcome, capacity: u64) -> Result<(), StoreError> {
+    let rec = DedupeRecord {
+        fingerprint: req.fingerprint,
+        revision,
+        cubes: out.cubes.iter().map(|c| (c.0.id.clone(), c.0.version)).collect(),
+        purged: out.purged,
+    };
+    let key = dedupe_key(&req.tenant, &req.request_id);
+    batch.put_cf(cf(db, CF_DEDUPE), &key, encode(&rec));
+    batch.put_cf(cf(db, CF_DEDUPE_ORDER), u64_key(revision), &key);
+
+    let count: u64 = match db.get_cf(cf(db, CF_SM_META), KEY_DEDUPE_COUNT)? {
+        Some(b) => decode(CF_SM_META, &b)?,
+        None => 0,
+    } + 1;
+    let excess = count.saturating_sub(capacity);
+    let mut it = db.raw_iterator_cf(cf(db, CF_DEDUPE_ORDER));
+    it.seek_to_first();
+    for _ in 0..excess {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+        batch.delete_cf(cf(db, CF_DEDUPE_ORDER), k);
+        batch.delete_cf(cf(db, CF_DEDUPE), v);
+        it.next();
+    }
+    it.status()?;
+    batch.put_cf(cf(db, CF_SM_META), KEY_DEDUPE_COUNT, encode(&(count - excess)));
+    Ok(())
+}
+
+/// Reads the current version of a cube.
+pub fn load_cube(db: &DB, id: Ulid) -> Result<Option<MemCube>, StoreError> {
+    match db.get_cf(cf(db, CF_CUBES), cube_key(id))? {
+        Some(b) => Ok(Some(decode_cube(CF_CUBES, &b)?)),
+        None => Ok(None),
+    }
+}
+
+struct Applier<'a> {
+    db: &'a DB,
+    batch: &'a mut WriteBatch,
+    revision: u64,
+    at_ms: i64,
+    request_id: &'a str,
+}
+
+impl Applier<'_> {
+    /// The current version of `id`, or the error a write to a missing cube gets.
+    fn current(&self, id: &str) -> Result<Result<(Ulid, MemCube), ApplyError>, StoreError> {
+        let not_found = || Ok(Err(ApplyError::NotFound { id: id.to_string() }));
+        let Ok(ulid) = Ulid::from_string(id) else { return not_found() };
+        match load_cube(self.db, ulid)? {
+            Some(c) => Ok(Ok((ulid, c))),
+            None => not_found(),
+        }
+    }
+
+    /// Stages `cube` as a new version: bumps version, stamps revision and time.
+    fn write_version(&mut self, ulid: Ulid, mut cube: MemCube) -> MemCube {
+        cube.version += 1;
+        cube.revision = self.revision;
+        cube.updated_at_ms = self.at_ms;
+        if let Some(p) = cube.provenance.as_mut() {
+            p.request_id = self.request_id.to_string();
+        }
+        let bytes = prost::Message::encode_to_vec(&cube);
+        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), &bytes);
+        self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, cube.version), &bytes);
+        cube
+    }
+
+    fn single(cube: MemCube) -> ApplyResult {
+        Ok(Outcome { cubes: vec![Pb(cube)], ..Default::default() })
+    }
+
+    fn put(&mut self, cubes: &[Pb<MemCube>]) -> Result<ApplyResult, StoreError> {
+        let mut out = Vec::with_capacity(cubes.len());
+        // Check every id first: a batch is written whole or not at all.
+        let mut ids = Vec::with_capacity(cubes.len());
+        for c in cubes {
+            let Ok(ulid) = Ulid::from_string(&c.0.id) else {
+                return Ok(Err(ApplyError::Precondition(format!("invalid cube id {:?}", c.0.id))));
+            };
+            if load_cube(self.db, ulid)?.is_some() || ids.contains(&ulid) {
+                return Ok(Err(ApplyError::Precondition(format!("cube id {ulid} already exists"))));
+            }
+            ids.push(ulid);
+        }
+        for (ulid, c) in ids.into_iter().zip(cubes) {
+            let mut cube = c.0.clone();
+            cube.version = 0;
+            cube.state = CubeState::Active as i32;
+            let cube = self.write_version(ulid, cube);
+            for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
+                self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
+            }
+            out.push(Pb(cube));
+        }
+        Ok(Ok(Outcome { cubes: out, ..Default::default() }))
+    }
+
+    fn check_version(id: &str, cube: &MemCube, expected: u64) -> Result<(), ApplyError> {
+        if expected != 0 && expected != cube.version {
+            return Err(ApplyError::VersionConflict { id: id.to_string(), expected, actual: cube.version });
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, patch: &Pb<memmesh_proto::UpdateRequest>) -> Result<ApplyResult, StoreError> {
+        let patch = &patch.0;
+        let (ulid, mut cube) = match self.current(&patch.id)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = Self::check_version(&patch.id, &cube, patch.expected_version) {
+            return Ok(Err(e));
+        }
+        if cube.state == CubeState::Deleted as i32 {
+            return Ok(Err(ApplyError::Precondition(format!("cube {} is deleted; restore it before updating", patch.id))));
+        }
+        apply_patch(&mut cube, patch, self.at_ms);
+        Ok(Self::single(self.write_version(ulid, cube)))
+    }
+
+    fn set_state(&mut self, id: &str, expected: u64, to: CubeState) -> Result<ApplyResult, StoreError> {
+        let (ulid, mut cube) = match self.current(id)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = Self::check_version(id, &cube, expected) {
+            return Ok(Err(e));
+        }
+        let deleted = cube.state == CubeState::Deleted as i32;
+        match to {
+            CubeState::Deleted if deleted => {
+                return Ok(Err(ApplyError::Precondition(format!("cube {id} is already deleted"))));
+            }
+            CubeState::Active if !deleted => {
+                return Ok(Err(ApplyError::Precondition(format!("cube {id} is not deleted; nothing to restore"))));
+            }
+            _ => {}
+        }
+        cube.state = to as i32;
+        Ok(Self::single(self.write_version(ulid, cube)))
+    }
+
+    fn rollback(&mut self, id: &str, to_version: u64, expected: u64) -> Result<ApplyResult, StoreError> {
+        let (ulid, cube) = match self.current(id)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = Self::check_version(id, &cube, expected) {
+            return Ok(Err(e));
+        }
+        let Some(b) = self.db.get_cf(cf(self.db, CF_VERSIONS), version_key(ulid, to_version))? else {
+            return Ok(Err(ApplyError::VersionNotFound { id: id.to_string(), version: to_version }));
+        };
+        let target = decode_cube(CF_VERSIONS, &b)?;
+        let next = rolled_back(&cube, &target);
+        Ok(Self::single(self.write_version(ulid, next)))
+    }
+
+    /// Usage is not versioned: only the current record changes.
+    fn touch(&mut self, id: &str) -> Result<ApplyResult, StoreError> {
+        let (ulid, mut cube) = match self.current(id)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let usage = cube.usage.get_or_insert_with(Default::default);
+        usage.access_count += 1;
+        usage.last_accessed_at_ms = self.at_ms;
+        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), prost::Message::encode_to_vec(&cube));
+        Ok(Self::single(cube))
+    }
+
+    fn purge_one(&mut self, ulid: Ulid, cube: &MemCube) -> Result<(), StoreError> {
+        self.batch.delete_cf(cf(self.db, CF_CUBES), cube_key(ulid));
+        self.batch.delete_range_cf(cf(self.db, CF_VERSIONS), version_key(ulid, 0), version_key(ulid, u64::MAX));
+        self.batch.delete_cf(cf(self.db, CF_VERSIONS), version_key(ulid, u64::MAX));
+        for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
+            self.batch.delete_cf(cf(self.db, CF_SCOPE_IDX), k);
+        }
+        Ok(())
+    }
+
+    fn purge_cube(&mut self, id: &str) -> Result<ApplyResult, StoreError> {
+        let purged = match self.current(id)? {
+            Ok((ulid, cube)) => {
+                self.purge_one(ulid, &cube)?;
+                1
+            }
+            Err(_) => 0,
+        };
+        Ok(Ok(Outcome { purged, ..Default::default() }))
+    }
+
+    fn purge_scope(&mut self, scope: &Scope) -> Result<ApplyResult, StoreError> {
+        let (prefix, needs_filter) = scope_prefix(scope);
+        let mut victims = Vec::new();
+        let mut it = self.db.raw_iterator_cf(cf(self.db, CF_SCOPE_IDX));
+        it.seek(&prefix);
+        while let Some(k) = it.key() {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let id_bytes: [u8; ID_LEN] = k[k.len() - ID_LEN..].try_into().expect("slice of ID_LEN");
+            victims.push(Ulid::from_bytes(id_bytes));
+            it.next();
+        }
+        it.status()?;
+        let mut purged = 0;
+        for ulid in victims {
+            let Some(cube) = load_cube(self.db, ulid)? else { continue };
+            if needs_filter && !scope_matches(scope, cube.scope.as_ref().unwrap_or(&Scope::default())) {
+                continue;
+            }
+            self.purge_one(ulid, &cube)?;
+            purged += 1;
+        }
+        Ok(Ok(Outcome { purged, ..Default::default() }))
+    }
+}

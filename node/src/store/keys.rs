@@ -1,0 +1,156 @@
+//! Key encodings. Every integer is big-endian so RocksDB's byte order is numeric order.
+//!
+//! The scope index holds one key per scope level a cube belongs to:
+//!
+//! ```text
+//! 1 tenant \0                               ++ id     (every cube)
+//! 2 tenant \0 user \0                       ++ id     (user set)
+//! 3 tenant \0 user \0 agent \0              ++ id     (user and agent set)
+//! 4 tenant \0 user \0 agent \0 run \0       ++ id     (all set)
+//! ```
+//!
+//! Why one key per level: a `List` of "all of alice's memory" or "everything in the tenant"
+//! becomes one contiguous range ordered by id — and ids are ULIDs, so by creation time — which
+//! gives newest-first/oldest-first pagination and created-at ranges as plain seeks. Scope ids
+//! cannot contain `\0` (see `model::check_ident`), so no prefix can run into a longer id.
+
+use memmesh_proto::Scope;
+use ulid::Ulid;
+
+pub const ID_LEN: usize = 16;
+
+pub fn u64_key(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+pub fn u64_from_key(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.get(..8)?.try_into().ok()?))
+}
+
+pub fn cube_key(id: Ulid) -> [u8; ID_LEN] {
+    id.to_bytes()
+}
+
+pub fn version_key(id: Ulid, version: u64) -> [u8; ID_LEN + 8] {
+    let mut k = [0u8; ID_LEN + 8];
+    k[..ID_LEN].copy_from_slice(&id.to_bytes());
+    k[ID_LEN..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The scope fields that form a contiguous prefix (tenant, then user, agent, run while set).
+fn levels(scope: &Scope) -> Vec<&str> {
+    let mut out = vec![scope.tenant.as_str()];
+    for f in [&scope.user, &scope.agent, &scope.run] {
+        if f.is_empty() {
+            break;
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn level_prefix(fields: &[&str]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + fields.iter().map(|f| f.len() + 1).sum::<usize>());
+    k.push(b'0' + fields.len() as u8);
+    for f in fields {
+        k.extend_from_slice(f.as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+/// Every index key of a cube in `scope`.
+pub fn scope_index_keys(scope: &Scope, id: Ulid) -> Vec<Vec<u8>> {
+    let fields = levels(scope);
+    (1..=fields.len())
+        .map(|n| {
+            let mut k = level_prefix(&fields[..n]);
+            k.extend_from_slice(&id.to_bytes());
+            k
+        })
+        .collect()
+}
+
+/// The index range that holds every cube matching `scope`: the deepest contiguous level.
+/// Returns the prefix and whether the scope has further fields that the prefix does not cover
+/// (e.g. tenant + agent without user), which the caller must then filter on.
+pub fn scope_prefix(scope: &Scope) -> (Vec<u8>, bool) {
+    let fields = levels(scope);
+    let set = [&scope.user, &scope.agent, &scope.run].iter().filter(|f| !f.is_empty()).count() + 1;
+    (level_prefix(&fields), set > fields.len())
+}
+
+/// Whether `cube_scope` lies inside the `filter` scope (every set filter field equal).
+pub fn scope_matches(filter: &Scope, cube_scope: &Scope) -> bool {
+    let eq = |f: &str, c: &str| f.is_empty() || f == c;
+    filter.tenant == cube_scope.tenant
+        && eq(&filter.user, &cube_scope.user)
+        && eq(&filter.agent, &cube_scope.agent)
+        && eq(&filter.run, &cube_scope.run)
+}
+
+pub fn dedupe_key(tenant: &str, request_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tenant.len() + 1 + request_id.len());
+    k.extend_from_slice(tenant.as_bytes());
+    k.push(0);
+    k.extend_from_slice(request_id.as_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(t: &str, u: &str, a: &str, r: &str) -> Scope {
+        Scope { tenant: t.into(), user: u.into(), agent: a.into(), run: r.into() }
+    }
+
+    #[test]
+    fn index_keys_one_per_contiguous_level() {
+        let id = Ulid::from_parts(5, 7);
+        assert_eq!(scope_index_keys(&scope("t", "u", "a", "r"), id).len(), 4);
+        assert_eq!(scope_index_keys(&scope("t", "u", "", "r"), id).len(), 2);
+        assert_eq!(scope_index_keys(&scope("t", "", "a", ""), id).len(), 1);
+    }
+
+    #[test]
+    fn every_index_key_starts_with_the_prefix_of_its_level() {
+        let id = Ulid::from_parts(5, 7);
+        let s = scope("acme", "alice", "planner", "r1");
+        let keys = scope_index_keys(&s, id);
+        for (depth, f) in [scope("acme", "", "", ""), scope("acme", "alice", "", ""), scope("acme", "alice", "planner", "")]
+            .iter()
+            .enumerate()
+        {
+            let (p, needs_filter) = scope_prefix(f);
+            assert!(!needs_filter);
+            assert!(keys[depth].starts_with(&p));
+            assert_eq!(keys[depth].len(), p.len() + ID_LEN);
+        }
+    }
+
+    #[test]
+    fn tenant_prefix_does_not_match_longer_tenant() {
+        let id = Ulid::from_parts(5, 7);
+        let (p, _) = scope_prefix(&scope("acme", "", "", ""));
+        let other = scope_index_keys(&scope("acme2", "", "", ""), id);
+        assert!(!other[0].starts_with(&p));
+    }
+
+    #[test]
+    fn gaps_in_scope_need_filtering() {
+        let (p, needs_filter) = scope_prefix(&scope("acme", "", "planner", ""));
+        assert!(needs_filter);
+        assert_eq!(p, level_prefix(&["acme"]));
+        assert!(scope_matches(&scope("acme", "", "planner", ""), &scope("acme", "bob", "planner", "x")));
+        assert!(!scope_matches(&scope("acme", "", "planner", ""), &scope("acme", "bob", "other", "x")));
+    }
+
+    #[test]
+    fn version_keys_sort_numerically() {
+        let id = Ulid::from_parts(5, 7);
+        assert!(version_key(id, 2) < version_key(id, 10));
+        assert!(version_key(id, 255) < version_key(id, 256));
+    }
+}

@@ -1,0 +1,199 @@
+//! The Raft log and vote, on RocksDB.
+//!
+//! Durability contract (the one that NATS JetStream broke in Jepsen 2025): a vote is fsynced
+//! before `save_vote` returns, and an append is reported flushed (`LogFlushed`) only after the
+//! write-ahead log holding it is fsynced. Appends are written unsynced on the Raft task and
+//! handed to a flusher thread that fsyncs once for everything pending — group commit: under
+//! concurrency many appends share one fsync, without ever acknowledging before it.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
+use rocksdb::{WriteBatch, WriteOptions, DB};
+
+use super::keys::{u64_from_key, u64_key};
+use super::{cf, decode, encode, StoreError, CF_RAFT_LOG, CF_RAFT_META};
+use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
+
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_LAST_PURGED: &[u8] = b"last_purged";
+
+fn synced() -> WriteOptions {
+    let mut o = WriteOptions::default();
+    o.set_sync(true);
+    o
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::read_logs(&e).into()
+}
+
+fn write_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_logs(&e).into()
+}
+
+/// The log store. Cheap to clone: clones share the database and the flusher.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+    flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+impl LogStore {
+    pub fn new(db: Arc<DB>) -> Self {
+        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        // Weak: the thread must not keep the database (and its lock) open once the stores are
+        // dropped; it exits when the last sender goes.
+        let fdb = Arc::downgrade(&db);
+        std::thread::Builder::new()
+            .name("memmesh-wal-sync".into())
+            .spawn(move || flusher_loop(fdb, rx))
+            .expect("spawn WAL flusher thread");
+        Self { db, flusher: tx }
+    }
+
+    fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.db.get_cf(cf(&self.db, CF_RAFT_META), key)? {
+            Some(b) => Ok(Some(decode(CF_RAFT_META, &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta_synced<T: serde::Serialize>(&self, key: &[u8], v: &T) -> Result<(), StoreError> {
+        self.db.put_cf_opt(cf(&self.db, CF_RAFT_META), key, encode(v), &synced())?;
+        Ok(())
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_RAFT_LOG));
+        it.seek_to_last();
+        match it.value() {
+            Some(v) => Ok(Some(decode::<Entry>(CF_RAFT_LOG, v)?.log_id)),
+            None => {
+                it.status()?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Fsyncs the WAL for every batch of pending appends, then reports them flushed.
+fn flusher_loop(db: std::sync::Weak<DB>, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = rx.recv() {
+        let mut pending = vec![first];
+        pending.extend(rx.try_iter());
+        let res = match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(std::io::Error::other),
+            None => Err(std::io::Error::other("database closed before the WAL was synced")),
+        };
+        for cb in pending {
+            cb.log_io_completed(res.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
+        }
+    }
+}
+
+fn bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s + 1,
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => Some(e + 1),
+        Bound::Excluded(&e) => Some(e),
+        Bound::Unbounded => None,
+    };
+    (start, end)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let (start, end) = bounds(&range);
+        let mut out = Vec::new();
+        let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_RAFT_LOG));
+        it.seek(u64_key(start));
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let idx = u64_from_key(k).ok_or_else(|| read_err(StoreError::Corrupt { cf: CF_RAFT_LOG, detail: "short key".into() }))?;
+            if end.is_some_and(|e| idx >= e) {
+                break;
+            }
+            out.push(decode::<Entry>(CF_RAFT_LOG, v).map_err(read_err)?);
+            it.next();
+        }
+        it.status().map_err(read_err)?;
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged: Option<LogId> = self.meta(KEY_LAST_PURGED).map_err(read_err)?;
+        // Never below the purge point, even if an older entry is still stored.
+        let last = std::cmp::max(self.last_entry_id().map_err(read_err)?, last_purged);
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        self.put_meta_synced(KEY_VOTE, vote).map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        self.meta(KEY_VOTE).map_err(|e| StorageIOError::read_vote(&e).into())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // Not synced: the committed index is a hint for faster restart; Raft re-derives it.
+        self.db.put_cf(cf(&self.db, CF_RAFT_META), KEY_COMMITTED, encode(&committed)).map_err(write_err)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.meta::<Option<LogId>>(KEY_COMMITTED).map_err(read_err)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        let log = cf(&self.db, CF_RAFT_LOG);
+        for e in entries {
+            batch.put_cf(log, u64_key(e.log_id.index), encode(&e));
+        }
+        self.db.write(batch).map_err(write_err)?;
+        // Acknowledged only once the flusher thread has fsynced the WAL.
+        self.flusher.send(callback).map_err(|_| write_err(std::io::Error::other("WAL flusher thread is gone")))?;
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let log = cf(&self.db, CF_RAFT_LOG);
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(log, u64_key(log_id.index), u64_key(u64::MAX));
+        batch.delete_cf(log, u64_key(u64::MAX));
+        self.db.write_opt(batch, &synced()).map_err(write_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&self.db, CF_RAFT_META), KEY_LAST_PURGED, encode(&log_id));
+        batch.delete_range_cf(cf(&self.db, CF_RAFT_LOG), u64_key(0), u64_key(log_id.index + 1));
+        // Synced: forgetting log entries is only safe once the state they produced is durable,
+        // and syncing this write makes every earlier (state machine) write durable too.
+        self.db.write_opt(batch, &synced()).map_err(write_err)
+    }
+}

@@ -1,0 +1,97 @@
+//! Durable state: one RocksDB database with a column family per concept.
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `raft_log` | log index (u64 BE) | postcard `Entry` |
+//! | `raft_meta` | `vote` / `committed` / `last_purged` | postcard |
+//! | `sm_meta` | `applied` / `membership` / `snapshot` / `dedupe_count` | postcard |
+//! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
+//! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (that version) |
+//! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |
+//! | `dedupe` | tenant `\0` request id | postcard [`apply::DedupeRecord`] |
+//! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |
+//!
+//! Modules: [`log_store`] (openraft `RaftLogStorage`), [`state_machine`] (`RaftStateMachine`),
+//! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
+//! (queries served from the local replica).
+//!
+//! Durability: all column families share one write-ahead log, so making one write durable makes
+//! every earlier write durable too. Log appends and votes are fsynced before they are
+//! acknowledged; state-machine writes are not synced themselves (a crash loses at most applied
+//! state that the durable log re-applies), but every operation that forgets log entries (purge,
+//! snapshot install) is synced, which first makes all earlier applied state durable.
+
+pub mod apply;
+pub mod keys;
+pub mod log_store;
+pub mod reader;
+pub mod snapshot;
+pub mod state_machine;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use log_store::LogStore;
+pub use reader::Reader;
+pub use state_machine::StateMachine;
+
+pub const CF_RAFT_LOG: &str = "raft_log";
+pub const CF_RAFT_META: &str = "raft_meta";
+pub const CF_SM_META: &str = "sm_meta";
+pub const CF_CUBES: &str = "cubes";
+pub const CF_VERSIONS: &str = "versions";
+pub const CF_SCOPE_IDX: &str = "scope_idx";
+pub const CF_DEDUPE: &str = "dedupe";
+pub const CF_DEDUPE_ORDER: &str = "dedupe_order";
+
+const ALL_CFS: [&str; 8] =
+    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER];
+
+/// The column families that make up the state machine (what a snapshot carries).
+pub const DATA_CFS: [&str; 5] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER];
+
+/// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
+/// at the API.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt record in {cf}: {detail}")]
+    Corrupt { cf: &'static str, detail: String },
+}
+
+/// Opens (or creates) the database with every column family.
+pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+    Ok(Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?))
+}
+
+pub(crate) fn cf<'a>(db: &'a DB, name: &'static str) -> &'a rocksdb::ColumnFamily {
+    // Every name passed here is in ALL_CFS, which `open_db` creates.
+    db.cf_handle(name).expect("column family created by open_db")
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).expect("postcard serialization of in-memory values cannot fail")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(cf: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { cf, detail: e.to_string() })
+}
+
+pub(crate) fn decode_cube(cf: &'static str, bytes: &[u8]) -> Result<memmesh_proto::MemCube, StoreError> {
+    prost::Message::decode(bytes).map_err(|e: prost::DecodeError| StoreError::Corrupt { cf, detail: e.to_string() })
+}

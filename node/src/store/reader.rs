@@ -1,0 +1,205 @@
+//! Queries served from this node's replica of the state machine.
+//!
+//! Reads go straight to RocksDB (they never pass through Raft). `list` reads from one RocksDB
+//! snapshot, so a page and the revision reported with it are one consistent point in time.
+
+use std::sync::Arc;
+
+use memmesh_proto::{MemCube, Scope};
+use rocksdb::DB;
+use tokio::sync::watch;
+use ulid::Ulid;
+
+use super::apply::{load_cube, lookup_dedupe, DedupeRecord};
+use super::keys::{cube_key, scope_matches, scope_prefix, version_key, ID_LEN};
+use super::snapshot::KEY_APPLIED;
+use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
+use crate::raft::{LogId, Outcome};
+
+/// A normalised `List` query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub scope: Scope,
+    /// Any of (empty = all).
+    pub memory_types: Vec<i32>,
+    /// All of.
+    pub tags: Vec<String>,
+    /// Any of (never empty after normalisation).
+    pub states: Vec<i32>,
+    /// Inclusive lower / exclusive upper bounds in ms; `None` = unbounded.
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub updated_after: Option<i64>,
+    pub updated_before: Option<i64>,
+    pub newest_first: bool,
+    pub page_size: usize,
+    /// Resume strictly after this id (in the query's order).
+    pub after: Option<Ulid>,
+}
+
+impl ListQuery {
+    fn matches(&self, c: &MemCube) -> bool {
+        let in_range = |v: i64, lo: Option<i64>, hi: Option<i64>| lo.is_none_or(|lo| v >= lo) && hi.is_none_or(|hi| v < hi);
+        scope_matches(&self.scope, c.scope.as_ref().unwrap_or(&Scope::default()))
+            && (self.memory_types.is_empty() || self.memory_types.contains(&c.memory_type))
+            && self.tags.iter().all(|t| c.tags.binary_search(t).is_ok())
+            && self.states.contains(&c.state)
+            && in_range(c.created_at_ms, self.created_after, self.created_before)
+            && in_range(c.updated_at_ms, self.updated_after, self.updated_before)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub cubes: Vec<MemCube>,
+    /// Id of the last cube, when more may follow.
+    pub next_after: Option<Ulid>,
+    pub read_revision: u64,
+}
+
+/// Read access to the replica. Cheap to clone.
+#[derive(Clone)]
+pub struct Reader {
+    db: Arc<DB>,
+    applied: watch::Receiver<u64>,
+}
+
+/// Smallest ULID with the given millisecond timestamp (clamped to ULID's 48-bit range).
+fn ulid_floor(ms: i64) -> Ulid {
+    Ulid::from_parts(ms.clamp(0, (1 << 48) - 1) as u64, 0)
+}
+
+impl Reader {
+    pub fn new(db: Arc<DB>, applied: watch::Receiver<u64>) -> Self {
+        Self { db, applied }
+    }
+
+    /// Highest revision applied on this replica.
+    pub fn applied_revision(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// A receiver that changes whenever the applied revision advances.
+    pub fn applied_watch(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    pub fn get(&self, id: Ulid) -> Result<Option<MemCube>, StoreError> {
+        load_cube(&self.db, id)
+    }
+
+    pub fn get_version(&self, id: Ulid, version: u64) -> Result<Option<MemCube>, StoreError> {
+        match self.db.get_cf(cf(&self.db, CF_VERSIONS), version_key(id, version))? {
+            Some(b) => Ok(Some(decode_cube(CF_VERSIONS, &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The version that was current at `revision`: the newest whose revision is ≤ it.
+    pub fn get_as_of(&self, id: Ulid, revision: u64) -> Result<Option<MemCube>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
+        it.seek_for_prev(version_key(id, u64::MAX));
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&cube_key(id)) {
+                break;
+            }
+            let c = decode_cube(CF_VERSIONS, v)?;
+            if c.revision <= revision {
+                return Ok(Some(c));
+            }
+            it.prev();
+        }
+        it.status()?;
+        Ok(None)
+    }
+
+    /// Every version of a cube, oldest first. Empty if the cube never existed or was purged.
+    pub fn history(&self, id: Ulid) -> Result<Vec<MemCube>, StoreError> {
+        let mut out = Vec::new();
+        let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
+        it.seek(version_key(id, 0));
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&cube_key(id)) {
+                break;
+            }
+            out.push(decode_cube(CF_VERSIONS, v)?);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// The remembered result of an earlier write with this request id, if any.
+    pub fn dedupe(&self, tenant: &str, request_id: &str) -> Result<Option<(DedupeRecord, Outcome)>, StoreError> {
+        lookup_dedupe(&self.db, tenant, request_id)
+    }
+
+    pub fn list(&self, q: &ListQuery) -> Result<ListPage, StoreError> {
+        let snap = self.db.snapshot();
+        let read_revision = match snap.get_cf(cf(&self.db, CF_SM_META), KEY_APPLIED)? {
+            Some(b) => decode::<Option<LogId>>(CF_SM_META, &b)?.map_or(0, |l| l.index),
+            None => 0,
+        };
+        let (prefix, _) = scope_prefix(&q.scope);
+        let key_at = |id: Ulid| {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&id.to_bytes());
+            k
+        };
+        // [lower, upper) bounds of the scan, from the created-at range and the page cursor.
+        let mut lower = q.created_after.map_or_else(|| prefix.clone(), |ms| key_at(ulid_floor(ms)));
+        let mut upper = q.created_before.map_or_else(
+            || {
+                let mut p = prefix.clone();
+                *p.last_mut().expect("prefix ends with a separator") += 1;
+                p
+            },
+            |ms| key_at(ulid_floor(ms)),
+        );
+        if let Some(after) = q.after {
+            if q.newest_first {
+                upper = upper.min(key_at(after));
+            } else {
+                let mut k = key_at(after);
+                k.push(0); // the smallest key strictly after `after`
+                lower = lower.max(k);
+            }
+        }
+
+        let mut it = snap.raw_iterator_cf(cf(&self.db, CF_SCOPE_IDX));
+        if q.newest_first {
+            it.seek_for_prev(&upper);
+            if it.key() == Some(upper.as_slice()) {
+                it.prev();
+            }
+        } else {
+            it.seek(&lower);
+        }
+        let mut cubes = Vec::new();
+        let mut more = false;
+        while let Some(k) = it.key() {
+            if k < lower.as_slice() || k >= upper.as_slice() {
+                break;
+            }
+            let id = Ulid::from_bytes(k[k.len() - ID_LEN..].try_into().expect("slice of ID_LEN"));
+            if let Some(b) = snap.get_cf(cf(&self.db, CF_CUBES), cube_key(id))? {
+                let c = decode_cube(CF_CUBES, &b)?;
+                if q.matches(&c) {
+                    if cubes.len() == q.page_size {
+                        more = true;
+                        break;
+                    }
+                    cubes.push(c);
+                }
+            }
+            if q.newest_first {
+                it.prev()
+            } else {
+                it.next()
+            }
+        }
+        it.status()?;
+        let next_after = if more { cubes.last().and_then(|c| Ulid::from_string(&c.id).ok()) } else { None };
+        Ok(ListPage { cubes, next_after, read_revision })
+    }
+}

@@ -1,0 +1,122 @@
+//! Snapshot files: the whole state machine at one applied log id.
+//!
+//! Format: `MMSNAP1\n`, then a length-prefixed postcard [`Header`], then records
+//! `[cf index u8][key len u32 LE][key][value len u32 LE][value]` for every key of every data
+//! column family, then the end marker `0xFF`. Built from a RocksDB snapshot, so the records and
+//! the applied log id in the header are one consistent point in time even while apply goes on.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use rocksdb::{WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+
+use super::apply::KEY_DEDUPE_COUNT;
+use super::{cf, decode, StoreError, CF_SM_META, DATA_CFS};
+use crate::raft::{LogId, StoredMembership};
+
+const MAGIC: &[u8] = b"MMSNAP1\n";
+const END: u8 = 0xFF;
+pub(crate) const KEY_APPLIED: &[u8] = b"applied";
+pub(crate) const KEY_MEMBERSHIP: &[u8] = b"membership";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Header {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub dedupe_count: u64,
+}
+
+fn corrupt(detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { cf: "snapshot", detail: detail.into() }
+}
+
+/// Writes the current state to `path` (fsynced) and returns its header.
+pub fn write(db: &DB, path: &Path) -> Result<Header, StoreError> {
+    let snap = db.snapshot();
+    let meta = |key: &[u8]| snap.get_cf(cf(db, CF_SM_META), key);
+    let header = Header {
+        last_applied: meta(KEY_APPLIED)?.map(|b| decode(CF_SM_META, &b)).transpose()?.flatten(),
+        membership: meta(KEY_MEMBERSHIP)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or_default(),
+        dedupe_count: meta(KEY_DEDUPE_COUNT)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or(0),
+    };
+    let file = File::create(path)?;
+    let mut w = BufWriter::new(file);
+    w.write_all(MAGIC)?;
+    let h = super::encode(&header);
+    w.write_all(&(h.len() as u32).to_le_bytes())?;
+    w.write_all(&h)?;
+    for (i, name) in DATA_CFS.iter().enumerate() {
+        let mut it = snap.raw_iterator_cf(cf(db, name));
+        it.seek_to_first();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            w.write_all(&[i as u8])?;
+            w.write_all(&(k.len() as u32).to_le_bytes())?;
+            w.write_all(k)?;
+            w.write_all(&(v.len() as u32).to_le_bytes())?;
+            w.write_all(v)?;
+            it.next();
+        }
+        it.status()?;
+    }
+    w.write_all(&[END])?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(header)
+}
+
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], StoreError> {
+    if buf.len() < n {
+        return Err(corrupt("truncated"));
+    }
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(head)
+}
+
+fn take_u32(buf: &mut &[u8]) -> Result<usize, StoreError> {
+    Ok(u32::from_le_bytes(take(buf, 4)?.try_into().expect("4 bytes")) as usize)
+}
+
+/// Stages in `batch` the replacement of every data column family by the snapshot's content.
+pub fn stage_install(db: &DB, mut data: &[u8], batch: &mut WriteBatch) -> Result<Header, StoreError> {
+    if take(&mut data, MAGIC.len())? != MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    let hlen = take_u32(&mut data)?;
+    let header: Header = decode("snapshot", take(&mut data, hlen)?)?;
+    // Drop everything currently there (the snapshot replaces, it does not merge).
+    for name in DATA_CFS {
+        let mut it = db.raw_iterator_cf(cf(db, name));
+        it.seek_to_first();
+        while let Some(k) = it.key() {
+            batch.delete_cf(cf(db, name), k);
+            it.next();
+        }
+        it.status()?;
+    }
+    loop {
+        let tag = take(&mut data, 1)?[0];
+        if tag == END {
+            break;
+        }
+        let name = DATA_CFS.get(tag as usize).ok_or_else(|| corrupt(format!("unknown column family {tag}")))?;
+        let klen = take_u32(&mut data)?;
+        let k = take(&mut data, klen)?;
+        let vlen = take_u32(&mut data)?;
+        let v = take(&mut data, vlen)?;
+        batch.put_cf(cf(db, name), k, v);
+    }
+    if !data.is_empty() {
+        return Err(corrupt("trailing bytes after end marker"));
+    }
+    Ok(header)
+}
+
+/// Reads a whole snapshot file.
+pub fn read_all(mut f: impl Read) -> Result<Vec<u8>, StoreError> {
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}

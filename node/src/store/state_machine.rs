@@ -1,0 +1,199 @@
+//! openraft's `RaftStateMachine` on RocksDB: applies committed entries, builds and installs
+//! snapshots. What each command does lives in [`super::apply`].
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use rocksdb::{WriteBatch, WriteOptions, DB};
+use tokio::sync::watch;
+
+use super::apply::{apply_request, KEY_DEDUPE_COUNT};
+use super::snapshot::{self as snap, KEY_APPLIED, KEY_MEMBERSHIP};
+use super::{cf, decode, encode, StoreError, CF_SM_META};
+use crate::raft::{Entry, LogId, Outcome, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+const KEY_SNAPSHOT: &[u8] = b"snapshot";
+
+/// The state machine. Clones share the database; the applied-revision watch lets readers wait
+/// for (and report) how far this replica has applied.
+#[derive(Clone)]
+pub struct StateMachine {
+    db: Arc<DB>,
+    snapshot_dir: PathBuf,
+    applied: Arc<watch::Sender<u64>>,
+}
+
+fn sm_err(e: StoreError) -> StorageError {
+    StorageIOError::write_state_machine(&e).into()
+}
+
+fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_snapshot(None, &e).into()
+}
+
+impl StateMachine {
+    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&snapshot_dir)?;
+        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0) };
+        let applied = sm.read_meta::<Option<LogId>>(KEY_APPLIED)?.flatten();
+        sm.applied.send_replace(applied.map_or(0, |l| l.index));
+        Ok(sm)
+    }
+
+    /// A receiver of the highest applied revision.
+    pub fn applied_watch(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.db.get_cf(cf(&self.db, CF_SM_META), key)? {
+            Some(b) => Ok(Some(decode(CF_SM_META, &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn snapshot_path(&self, id: &str) -> PathBuf {
+        self.snapshot_dir.join(format!("{id}.snap"))
+    }
+
+    /// Removes finished snapshot files other than `keep` (files still being built or received
+    /// are `.tmp` and left alone).
+    fn remove_other_snapshots(&self, keep: &str) {
+        let Ok(dir) = std::fs::read_dir(&self.snapshot_dir) else { return };
+        let keep = format!("{keep}.snap");
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".snap") && name != keep {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    fn save_snapshot_meta(&self, meta: &SnapshotMeta) -> Result<(), StoreError> {
+        let mut o = WriteOptions::default();
+        o.set_sync(true);
+        self.db.put_cf_opt(cf(&self.db, CF_SM_META), KEY_SNAPSHOT, encode(meta), &o)?;
+        Ok(())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = self.read_meta::<Option<LogId>>(KEY_APPLIED).map_err(sm_err)?.flatten();
+        let membership = self.read_meta(KEY_MEMBERSHIP).map_err(sm_err)?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        let mut last = None;
+        for e in entries {
+            let index = e.log_id.index;
+            let mut batch = WriteBatch::default();
+            let resp = match &e.payload {
+                EntryPayload::Blank => Response { revision: index, result: Ok(Outcome::default()) },
+                EntryPayload::Normal(req) => apply_request(&self.db, &mut batch, req, index)
+                    .map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?,
+                EntryPayload::Membership(m) => {
+                    let sm = StoredMembership::new(Some(e.log_id), m.clone());
+                    batch.put_cf(cf(&self.db, CF_SM_META), KEY_MEMBERSHIP, encode(&sm));
+                    Response { revision: index, result: Ok(Outcome::default()) }
+                }
+            };
+            // The data and the applied log id in one atomic write: never one without the other.
+            batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED, encode(&Some(e.log_id)));
+            self.db.write(batch).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+            out.push(resp);
+            last = Some(index);
+        }
+        if let Some(i) = last {
+            self.applied.send_replace(i);
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let path = self.snapshot_dir.join(format!("recv-{}.tmp", ulid::Ulid::new()));
+        let f = tokio::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).await.map_err(snap_err)?;
+        Ok(Box::new(f))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<tokio::fs::File>) -> Result<(), StorageError> {
+        use tokio::io::AsyncSeekExt;
+        let mut f = *snapshot;
+        f.seek(std::io::SeekFrom::Start(0)).await.map_err(snap_err)?;
+        let f = f.into_std().await;
+        let (db, path, meta2) = (self.db.clone(), self.snapshot_path(&meta.snapshot_id), meta.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let data = snap::read_all(f)?;
+            let mut batch = WriteBatch::default();
+            let header = snap::stage_install(&db, &data, &mut batch)?;
+            let meta_cf = cf(&db, CF_SM_META);
+            batch.put_cf(meta_cf, KEY_APPLIED, encode(&meta2.last_log_id));
+            batch.put_cf(meta_cf, KEY_MEMBERSHIP, encode(&meta2.last_membership));
+            batch.put_cf(meta_cf, KEY_DEDUPE_COUNT, encode(&header.dedupe_count));
+            batch.put_cf(meta_cf, KEY_SNAPSHOT, encode(&meta2));
+            let mut o = WriteOptions::default();
+            o.set_sync(true);
+            db.write_opt(batch, &o)?;
+            std::fs::write(&path, &data)?;
+            File::open(&path)?.sync_all()?;
+            Ok(())
+        })
+        .await
+        .map_err(snap_err)?
+        .map_err(sm_err)?;
+        self.remove_other_snapshots(&meta.snapshot_id);
+        // The received temporary file was copied into place above.
+        let _ = std::fs::read_dir(&self.snapshot_dir).map(|d| {
+            d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("recv-")).for_each(|e| {
+                let _ = std::fs::remove_file(e.path());
+            })
+        });
+        self.applied.send_replace(meta.last_log_id.map_or(0, |l| l.index));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let Some(meta) = self.read_meta::<SnapshotMeta>(KEY_SNAPSHOT).map_err(sm_err)? else {
+            return Ok(None);
+        };
+        let f = tokio::fs::File::open(self.snapshot_path(&meta.snapshot_id)).await.map_err(snap_err)?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(f) }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let tmp = self.snapshot_dir.join(format!("build-{}.tmp", ulid::Ulid::new()));
+        let (db, tmp2) = (self.db.clone(), tmp.clone());
+        let header = tokio::task::spawn_blocking(move || snap::write(&db, &tmp2))
+            .await
+            .map_err(snap_err)?
+            .map_err(snap_err)?;
+        let id = match header.last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, ulid::Ulid::new()),
+            None => format!("0-0-{}", ulid::Ulid::new()),
+        };
+        let path = self.snapshot_path(&id);
+        std::fs::rename(&tmp, &path).map_err(snap_err)?;
+        let meta = SnapshotMeta { last_log_id: header.last_applied, last_membership: header.membership, snapshot_id: id.clone() };
+        self.save_snapshot_meta(&meta).map_err(snap_err)?;
+        self.remove_other_snapshots(&id);
+        let f = tokio::fs::File::open(&path).await.map_err(snap_err)?;
+        Ok(Snapshot { meta, snapshot: Box::new(f) })
+    }
+}

@@ -1,0 +1,167 @@
+//! Storage tests: openraft's conformance suite, apply semantics, snapshot round trip.
+
+use std::sync::Arc;
+
+use memmesh_proto::{Content, CubeInput, MemCube, Scope};
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
+use tempfile::TempDir;
+
+use super::*;
+use crate::model::new_cube;
+use crate::raft::{Entry, LogId, Op, Pb, Request, StorageError, TypeConfig};
+
+struct Builder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
+        let dir = TempDir::new().expect("tempdir");
+        let db = open_db(&dir.path().join("db")).expect("open db");
+        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots")).expect("sm");
+        Ok((dir, LogStore::new(db), sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite_passes() {
+    Suite::test_all(Builder).expect("openraft storage suite");
+}
+
+fn stores() -> (TempDir, Arc<rocksdb::DB>, StateMachine) {
+    let dir = TempDir::new().unwrap();
+    let db = open_db(&dir.path().join("db")).unwrap();
+    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots")).unwrap();
+    (dir, db, sm)
+}
+
+fn cube(tenant: &str, user: &str, text: &str, ms: u64) -> Pb<MemCube> {
+    let input = CubeInput {
+        scope: Some(Scope { tenant: tenant.into(), user: user.into(), ..Default::default() }),
+        content: Some(Content { text: text.into(), ..Default::default() }),
+        ..Default::default()
+    };
+    Pb(new_cube(input, ulid::Ulid::from_parts(ms, rand::random()), ms as i64, ""))
+}
+
+fn entry(index: u64, op: Op, request_id: &str) -> Entry {
+    let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, op };
+    Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(req) }
+}
+
+#[tokio::test]
+async fn apply_writes_data_and_applied_id_and_is_idempotent_by_request_id() {
+    let (_d, db, mut sm) = stores();
+    let put = Op::Put { cubes: vec![cube("t", "u", "a", 1), cube("t", "u", "b", 2)] };
+    let r = sm.apply([entry(1, put.clone(), "rid")]).await.unwrap();
+    let out = r[0].result.clone().unwrap();
+    assert_eq!(out.cubes.len(), 2);
+    assert!(out.cubes.iter().all(|c| c.0.version == 1 && c.0.revision == 1));
+    let (applied, _) = sm.applied_state().await.unwrap();
+    assert_eq!(applied.unwrap().index, 1);
+
+    // Same request id, same fingerprint (index 1 → same bytes) is not possible with entry();
+    // build the retry by hand with the original fingerprint.
+    let mut retry = entry(2, Op::Put { cubes: vec![cube("t", "u", "a", 3)] }, "rid");
+    if let EntryPayload::Normal(req) = &mut retry.payload {
+        req.fingerprint = [1; 32];
+    }
+    let r2 = sm.apply([retry]).await.unwrap();
+    let out2 = r2[0].result.clone().unwrap();
+    assert!(out2.deduplicated);
+    assert_eq!(r2[0].revision, 1, "the original revision");
+    assert_eq!(out2.cubes, out.cubes);
+    let reader = Reader::new(db.clone(), sm.applied_watch());
+    let q = reader::ListQuery {
+        scope: Scope { tenant: "t".into(), ..Default::default() },
+        states: vec![1],
+        page_size: 100,
+        ..Default::default()
+    };
+    assert_eq!(reader.list(&q).unwrap().cubes.len(), 2, "the retry created nothing");
+    assert_eq!(reader.applied_revision(), 2);
+
+    // A different request under the same id is refused.
+    let r3 = sm.apply([entry(3, Op::Put { cubes: vec![cube("t", "u", "c", 4)] }, "rid")]).await.unwrap();
+    assert!(matches!(r3[0].result, Err(crate::model::ApplyError::RequestIdReused { .. })));
+}
+
+#[tokio::test]
+async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
+    let (_d, db, _sm) = stores();
+    let req = |rid: &str, fp: u8| Request {
+        tenant: "t".into(),
+        request_id: rid.into(),
+        fingerprint: [fp; 32],
+        at_ms: 1,
+        op: Op::Put { cubes: vec![cube("t", "u", rid, 1)] },
+    };
+    for (i, rid) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
+        let mut batch = rocksdb::WriteBatch::default();
+        let r = apply::apply_with_capacity(&db, &mut batch, &req(rid, 0), i as u64 + 1, 3).unwrap();
+        assert!(!r.result.unwrap().deduplicated);
+        db.write(batch).unwrap();
+    }
+    let count: u64 = decode(CF_SM_META, &db.get_cf(cf(&db, CF_SM_META), apply::KEY_DEDUPE_COUNT).unwrap().unwrap()).unwrap();
+    assert_eq!(count, 3);
+    let remembered = |rid: &str| db.get_cf(cf(&db, CF_DEDUPE), keys::dedupe_key("t", rid)).unwrap().is_some();
+    assert_eq!(["r1", "r2", "r3", "r4", "r5"].map(remembered), [false, false, true, true, true], "oldest two evicted");
+    let order = db.iterator_cf(cf(&db, CF_DEDUPE_ORDER), rocksdb::IteratorMode::Start).count();
+    assert_eq!(order, 3, "eviction order index shrinks with the table");
+
+    // A remembered id still deduplicates; an evicted one is a new write.
+    let mut batch = rocksdb::WriteBatch::default();
+    let again = apply::apply_with_capacity(&db, &mut batch, &req("r5", 0), 9, 3).unwrap();
+    assert!(again.result.unwrap().deduplicated);
+    let fresh = apply::apply_with_capacity(&db, &mut batch, &req("r1", 0), 9, 3).unwrap();
+    assert!(!fresh.result.unwrap().deduplicated);
+}
+
+#[tokio::test]
+async fn snapshot_built_on_one_store_installs_identically_on_another() {
+    let (_d1, db1, mut sm1) = stores();
+    sm1.apply([entry(1, Op::Put { cubes: (0..50).map(|i| cube("t", "u", &format!("m{i}"), i + 1)).collect() }, "r1")]).await.unwrap();
+    sm1.apply([entry(2, Op::PurgeScope { scope: Pb(Scope { tenant: "t".into(), user: "nobody".into(), ..Default::default() }) }, "")])
+        .await
+        .unwrap();
+    let snap = sm1.build_snapshot().await.unwrap();
+    assert_eq!(snap.meta.last_log_id.unwrap().index, 2);
+
+    // The target already holds unrelated state, which the snapshot must replace, not merge.
+    let (_d2, db2, mut sm2) = stores();
+    sm2.apply([entry(1, Op::Put { cubes: vec![cube("other", "x", "stale", 99)] }, "")]).await.unwrap();
+    let mut recv = sm2.begin_receiving_snapshot().await.unwrap();
+    let mut src = snap.snapshot;
+    tokio::io::copy(&mut *src, &mut *recv).await.unwrap();
+    tokio::io::AsyncWriteExt::flush(&mut *recv).await.unwrap();
+    sm2.install_snapshot(&snap.meta, recv).await.unwrap();
+
+    let (applied, _) = sm2.applied_state().await.unwrap();
+    assert_eq!(applied.unwrap().index, 2);
+    for name in DATA_CFS {
+        let dump = |db: &rocksdb::DB| db.iterator_cf(cf(db, name), rocksdb::IteratorMode::Start).map(|kv| kv.unwrap()).collect::<Vec<_>>();
+        assert_eq!(dump(&db1), dump(&db2), "column family {name} identical after install");
+    }
+    let cur = sm2.get_current_snapshot().await.unwrap().expect("installed snapshot is current");
+    assert_eq!(cur.meta, snap.meta);
+}
+
+#[tokio::test]
+async fn log_store_reads_back_appends_and_survives_reopen() {
+    let dir = TempDir::new().unwrap();
+    {
+        let db = open_db(&dir.path().join("db")).unwrap();
+        let mut log = LogStore::new(db);
+        let entries: Vec<Entry> = (1..=10).map(|i| entry(i, Op::Touch { id: "x".into() }, "")).collect();
+        // Completes only once the flusher thread reported the fsync.
+        openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries).await.unwrap();
+        log.purge(LogId::new(CommittedLeaderId::new(1, 1), 3)).await.unwrap();
+    }
+    let db = open_db(&dir.path().join("db")).unwrap();
+    let mut log = LogStore::new(db);
+    let st = log.get_log_state().await.unwrap();
+    assert_eq!(st.last_purged_log_id.unwrap().index, 3);
+    assert_eq!(st.last_log_id.unwrap().index, 10);
+    let got = openraft::RaftLogReader::try_get_log_entries(&mut log, 4..8).await.unwrap();
+    assert_eq!(got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+}

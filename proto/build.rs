@@ -1,0 +1,20 @@
+//! Generates the gRPC code from `memmesh/v1/*.proto` with a vendored `protoc`, so building
+//! needs no system protobuf compiler.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded; nothing else reads the environment concurrently.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+
+    let files = ["memmesh/v1/cube.proto", "memmesh/v1/memory.proto", "memmesh/v1/cluster.proto"];
+    for f in &files {
+        // tonic-prost-build 0.14 no longer emits rerun-if-changed itself.
+        println!("cargo:rerun-if-changed={f}");
+    }
+    tonic_prost_build::configure()
+        // BTreeMap keeps map fields ordered, so encoding a message is deterministic: request
+        // fingerprints (idempotency) and replicated bytes must not depend on hash order.
+        .btree_map(".")
+        .compile_protos(&files, &["."])?;
+    Ok(())
+}

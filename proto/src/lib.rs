@@ -1,0 +1,11 @@
+//! The MemMesh gRPC API (`memmesh.v1`), generated from `proto/memmesh/v1/*.proto`.
+//!
+//! The `.proto` files are the reference for every field's meaning; this crate only re-exports
+//! the generated types, clients and servers.
+
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("memmesh.v1");
+}
+
+pub use v1::*;

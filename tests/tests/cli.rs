@@ -1,0 +1,58 @@
+//! The `memmesh` CLI: `--json` prints one JSON value per command, which scripts rely on.
+
+use std::process::Command;
+
+use memmesh_tests::*;
+use serde_json::Value;
+
+fn memmesh(addr: &str, args: &[&str]) -> (bool, Value) {
+    let out = Command::new(bin("memmesh")).arg("--addr").arg(addr).arg("--json").args(args).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one JSON line, got {stdout:?} (stderr {:?})", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), serde_json::from_str(lines[0]).unwrap())
+}
+
+#[test]
+fn cli_put_get_update_history_round_trip_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&dir.path().join("n1"));
+    let a = node.addr.as_str();
+    let (ok, put) = memmesh(
+        a,
+        &["put", "--tenant", "acme", "--user", "alice", "--agent", "planner", "--type", "preference", "--text", "prefers window seats", "--tag", "travel", "--attr", "k=v"],
+    );
+    assert!(ok, "{put}");
+    let id = put["id"].as_str().unwrap().to_string();
+    assert_eq!(put["version"], 1);
+    assert!(put["revision"].as_u64().unwrap() > 0);
+    assert_eq!(put["memory_type"], "PREFERENCE");
+
+    let (ok, got) = memmesh(a, &["get", &id]);
+    assert!(ok);
+    assert_eq!(got["content"]["text"], "prefers window seats");
+    assert_eq!(got["scope"]["agent"], "planner");
+    assert_eq!(got["tags"][0], "travel");
+    assert_eq!(got["attributes"]["k"], "v");
+
+    let (ok, up) = memmesh(a, &["update", &id, "--text", "prefers aisle seats", "--expected-version", "1"]);
+    assert!(ok, "{up}");
+    assert_eq!(up["version"], 2);
+    let (ok, conflict) = memmesh(a, &["update", &id, "--text", "x", "--expected-version", "1"]);
+    assert!(!ok);
+    assert_eq!(conflict["error"]["code"], "ABORTED");
+
+    let (_, hist) = memmesh(a, &["history", &id]);
+    assert_eq!(hist.as_array().unwrap().len(), 2);
+    let (_, list) = memmesh(a, &["list", "--tenant", "acme", "--all"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (ok, status) = memmesh(a, &["status"]);
+    assert!(ok);
+    assert_eq!(status["role"], "leader");
+    assert_eq!(status["node_id"].as_u64().unwrap(), node.node_id);
+    assert_eq!(status["members"].as_array().unwrap().len(), 1);
+
+    let (ok, missing) = memmesh(a, &["get", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
+    assert!(!ok);
+    assert_eq!(missing["error"]["code"], "NOT_FOUND");
+}
