@@ -26,6 +26,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// Address other nodes and clients should use to reach this one (defaults to `listen`).
     pub advertise: Option<String>,
+    /// On shutdown, how long open client connections may take to finish before they are cut.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -34,6 +36,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("./memmesh-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             advertise: None,
+            shutdown_grace_ms: 5000,
         }
     }
 }

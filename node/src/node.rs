@@ -51,6 +51,10 @@ pub struct Core {
     pub raft: Raft,
     pub reader: Reader,
     pub limits: Limits,
+    /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
+    /// within one millisecond or if the clock steps back — and a client's sequential writes list
+    /// in the order it made them.
+    pub ids: std::sync::Mutex<ulid::Generator>,
 }
 
 /// Reads the node id, or creates one if the directory holds no data yet. Returns the id and
@@ -105,6 +109,7 @@ pub struct Node {
     pub core: Arc<Core>,
     pub local_addr: SocketAddr,
     listener: TcpListener,
+    shutdown_grace: Duration,
 }
 
 impl Node {
@@ -143,22 +148,43 @@ impl Node {
         if let Err(e) = raft.wait(Some(deadline)).metrics(|m| m.current_leader.is_some(), "leader elected").await {
             tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
         }
-        let core = Arc::new(Core { id, addr, raft, reader, limits: cfg.limits.clone() });
-        Ok(Node { core, local_addr, listener })
+        let core = Arc::new(Core { id, addr, raft, reader, limits: cfg.limits.clone(), ids: Default::default() });
+        Ok(Node { core, local_addr, listener, shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms) })
     }
 
     /// Serves the gRPC API until `shutdown` completes, then stops Raft.
+    ///
+    /// After `shutdown`, requests in flight get `node.shutdown_grace_ms` to finish; connections
+    /// still open then are cut (an idle HTTP/2 client would otherwise hold the node up forever).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        };
         let max = self.core.limits.max_request_bytes;
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<MemoryServer<MemoryService>>().await;
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
-        let res = tonic::transport::Server::builder()
+        let serve = tonic::transport::Server::builder()
             .add_service(health)
             .add_service(MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max))
             .add_service(ClusterServer::new(ClusterService::new(self.core.clone())))
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await;
+            .serve_with_incoming_shutdown(incoming, shutdown);
+        let grace = self.shutdown_grace;
+        let res = tokio::select! {
+            res = serve => res,
+            _ = async {
+                if stopping_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "connections still open after the shutdown grace period; closing them");
+                Ok(())
+            }
+        };
         tracing::info!("shutting down raft");
         if let Err(e) = self.core.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");

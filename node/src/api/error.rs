@@ -35,6 +35,8 @@ pub enum ApiError {
     NotLeader { leader_id: Option<u64>, leader_addr: Option<String> },
     #[error("raft is unavailable: {0}")]
     RaftStopped(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
@@ -69,7 +71,7 @@ impl From<ApiError> for Status {
                 }
                 s
             }
-            ApiError::RaftStopped(_) => Status::unavailable(msg),
+            ApiError::RaftStopped(_) | ApiError::Unavailable(_) => Status::unavailable(msg),
         }
     }
 }

@@ -60,7 +60,6 @@ impl MemoryService {
     /// Validates cube inputs and gives each a fresh id; all must share one tenant (the
     /// namespace of the write's request id).
     fn new_cubes(&self, field: &str, inputs: &[&CubeInput], at_ms: i64, request_id: &str) -> Result<(String, Vec<Pb<MemCube>>), ApiError> {
-        let mut gen = ulid::Generator::new();
         let mut tenant: Option<String> = None;
         let mut out = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
@@ -73,12 +72,18 @@ impl MemoryService {
                 }
                 _ => tenant = Some(t),
             }
-            // Ids increase within a batch, so id order = request order.
-            let id = gen
-                .generate_from_datetime(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64))
-                .map_err(|e| ApiError::RaftStopped(format!("id generator: {e}")))?;
-            out.push(Pb(new_cube(input, id, at_ms, request_id)));
+            out.push((input, at_ms));
         }
+        // Validate everything first, then take ids in one go: a batch gets consecutive ids.
+        let mut gen = self.core.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+        let out = out
+            .into_iter()
+            .map(|(input, at_ms)| {
+                let id = gen.generate_from_datetime(when).map_err(|e| ApiError::Unavailable(format!("cube id space for this millisecond exhausted ({e}); retry")))?;
+                Ok(Pb(new_cube(input, id, at_ms, request_id)))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
         Ok((tenant.unwrap_or_default(), out))
     }
 }
