@@ -165,7 +165,14 @@ impl Node {
         let max = self.core.limits.max_request_bytes;
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<MemoryServer<MemoryService>>().await;
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
+        // TCP_NODELAY on every accepted connection: without it Nagle's algorithm and delayed ACKs
+        // add ~40 ms to each small request/response (tonic sets it only on listeners it binds).
+        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(self.listener), |s| {
+            s.and_then(|s| {
+                s.set_nodelay(true)?;
+                Ok(s)
+            })
+        });
         let serve = tonic::transport::Server::builder()
             .add_service(health)
             .add_service(MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max))
