@@ -7,6 +7,11 @@ scripts/setup.sh
 . scripts/env.sh
 # Integration tests start the real binaries, so they must be current before the tests run.
 cargo build --locked --workspace --bins
-cargo test --locked --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked --workspace 2>&1 | tee "$log"
 echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-write" --smoke
+# One closing line over every test binary (cargo prints one summary per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

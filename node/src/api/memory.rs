@@ -49,6 +49,14 @@ impl MemoryService {
         cube.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default()
     }
 
+    /// Proposes `op` against the existing cube `id` (whose tenant namespaces the request id).
+    async fn write_existing(&self, id: &str, request_id: &str, fingerprint: [u8; 32], op: Op) -> Result<WriteResponse, ApiError> {
+        model::check_request_id(request_id)?;
+        let (_, cur) = self.current(id)?;
+        let w = self.core.propose(&Self::tenant_of(&cur), request_id, fingerprint, now_ms(), op).await?;
+        Ok(Self::one(w))
+    }
+
     fn one(w: Written) -> WriteResponse {
         WriteResponse {
             cube: w.outcome.cubes.into_iter().next().map(|c| c.0),
@@ -204,24 +212,16 @@ impl Memory for MemoryService {
 
     async fn delete(&self, req: Request<DeleteRequest>) -> Res<WriteResponse> {
         let mut req = req.into_inner();
-        model::check_request_id(&req.request_id)?;
-        let (_, cur) = self.current(&req.id)?;
         let request_id = std::mem::take(&mut req.request_id);
-        let fp = fingerprint("delete", &req);
-        let op = Op::Delete { id: req.id, expected_version: req.expected_version };
-        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
-        Ok(Response::new(Self::one(w)))
+        let op = Op::Delete { id: req.id.clone(), expected_version: req.expected_version };
+        Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("delete", &req), op).await?))
     }
 
     async fn restore(&self, req: Request<RestoreRequest>) -> Res<WriteResponse> {
         let mut req = req.into_inner();
-        model::check_request_id(&req.request_id)?;
-        let (_, cur) = self.current(&req.id)?;
         let request_id = std::mem::take(&mut req.request_id);
-        let fp = fingerprint("restore", &req);
-        let op = Op::Restore { id: req.id, expected_version: req.expected_version };
-        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
-        Ok(Response::new(Self::one(w)))
+        let op = Op::Restore { id: req.id.clone(), expected_version: req.expected_version };
+        Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("restore", &req), op).await?))
     }
 
     async fn purge(&self, req: Request<PurgeRequest>) -> Res<PurgeResponse> {
@@ -308,15 +308,11 @@ impl Memory for MemoryService {
 
     async fn rollback(&self, req: Request<RollbackRequest>) -> Res<WriteResponse> {
         let mut req = req.into_inner();
-        model::check_request_id(&req.request_id)?;
         if req.to_version == 0 {
             return Err(invalid("to_version", "must be a version number (1 or more)").into());
         }
-        let (_, cur) = self.current(&req.id)?;
         let request_id = std::mem::take(&mut req.request_id);
-        let fp = fingerprint("rollback", &req);
-        let op = Op::Rollback { id: req.id, to_version: req.to_version, expected_version: req.expected_version };
-        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
-        Ok(Response::new(Self::one(w)))
+        let op = Op::Rollback { id: req.id.clone(), to_version: req.to_version, expected_version: req.expected_version };
+        Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("rollback", &req), op).await?))
     }
 }
