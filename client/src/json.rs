@@ -26,6 +26,25 @@ pub fn state(v: i32) -> Value {
     enum_name(CubeState::try_from(v).ok().map(|e| e.as_str_name()), "CUBE_STATE_", v)
 }
 
+pub fn event_type(v: i32) -> Value {
+    enum_name(EventType::try_from(v).ok().map(|e| e.as_str_name()), "EVENT_TYPE_", v)
+}
+
+/// One event as printed by `memmesh watch --json`: its revision, type, request id, the cube
+/// after the change and (if asked for) the one before.
+pub fn event(revision: u64, e: &Event) -> Value {
+    let mut v = json!({
+        "revision": revision,
+        "type": event_type(e.r#type),
+        "request_id": e.request_id,
+        "cube": e.cube.as_ref().map(cube),
+    });
+    if let Some(p) = &e.prev_cube {
+        v["prev_cube"] = cube(p);
+    }
+    v
+}
+
 pub fn scope(s: &Scope) -> Value {
     json!({ "tenant": s.tenant, "user": s.user, "agent": s.agent, "run": s.run })
 }

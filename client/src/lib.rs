@@ -4,6 +4,7 @@
 //!
 //! - [`Client`]: connects to a node and hands out the generated service clients.
 //! - [`json`]: the JSON shape of cubes and responses printed by `memmesh --json`.
+//! - [`subscribe`]: a change-feed subscription that reconnects and resumes by itself.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,9 +21,11 @@
 //! ```
 
 pub mod json;
+pub mod subscribe;
 
 pub use memmesh_proto as proto;
 use memmesh_proto::cluster_client::ClusterClient;
+use memmesh_proto::mem_store_client::MemStoreClient;
 use memmesh_proto::memory_client::MemoryClient;
 use tonic::transport::{Channel, Endpoint};
 
@@ -42,6 +45,7 @@ pub enum ConnectError {
 pub struct Client {
     pub memory: MemoryClient<Channel>,
     pub cluster: ClusterClient<Channel>,
+    pub memstore: MemStoreClient<Channel>,
 }
 
 /// `host:port` or a full `http://host:port` URI.
@@ -66,7 +70,8 @@ impl Client {
             memory: MemoryClient::new(ch.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            cluster: ClusterClient::new(ch),
+            cluster: ClusterClient::new(ch.clone()),
+            memstore: MemStoreClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES),
         }
     }
 }

@@ -15,6 +15,25 @@ pub struct Config {
     pub node: NodeConfig,
     pub limits: Limits,
     pub raft: RaftConfig,
+    pub feed: FeedConfig,
+}
+
+/// The change feed (MemStore).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    /// How many recent revisions of change history this node keeps for subscribers to resume
+    /// from; older history is compacted (a subscription starting there gets OUT_OF_RANGE).
+    pub retention_revisions: u64,
+    /// How many apply calls the in-memory live broadcast holds; a subscriber further behind is
+    /// served from the stored history until it catches up.
+    pub live_buffer: usize,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self { retention_revisions: 1_000_000, live_buffer: 1024 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

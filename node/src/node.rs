@@ -19,10 +19,12 @@ use tokio::net::TcpListener;
 
 use crate::api::cluster::ClusterService;
 use crate::api::memory::MemoryService;
+use crate::api::memstore::MemStoreService;
+use memmesh_proto::mem_store_server::MemStoreServer;
 use crate::config::{Config, Limits};
 use crate::raft::network::Network;
 use crate::raft::{NodeId, Raft};
-use crate::store::{self, LogStore, Reader, StateMachine, StoreError};
+use crate::store::{self, Feed, LogStore, Reader, StateMachine, StoreError};
 
 /// Why a node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,8 @@ pub struct Core {
     pub addr: String,
     pub raft: Raft,
     pub reader: Reader,
+    /// The change feed: live broadcast and stored history.
+    pub feed: Feed,
     pub limits: Limits,
     /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
     /// within one millisecond or if the clock steps back — and a client's sequential writes list
@@ -104,6 +108,25 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, openraft::ConfigError> 
     .validate()
 }
 
+/// Keeps the change history to the configured number of revisions, checking once a second.
+fn spawn_feed_compaction(core: Arc<Core>, retention: u64) {
+    let weak = Arc::downgrade(&core);
+    drop(core);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let Some(core) = weak.upgrade() else { return };
+            let applied = core.reader.applied_revision();
+            if applied > retention {
+                if let Err(e) = core.feed.compact(applied - retention) {
+                    tracing::warn!(error = %e, "change history compaction failed");
+                }
+            }
+        }
+    });
+}
+
 /// A started node: its bound address and the means to stop it.
 pub struct Node {
     pub core: Arc<Core>,
@@ -130,7 +153,8 @@ impl Node {
 
         let db = store::open_db(&dir.join("db"))?;
         let log = LogStore::new(db.clone());
-        let sm = StateMachine::new(db.clone(), dir.join("snapshots"))?;
+        let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
+        let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
         let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network, log, sm)
             .await
@@ -148,7 +172,8 @@ impl Node {
         if let Err(e) = raft.wait(Some(deadline)).metrics(|m| m.current_leader.is_some(), "leader elected").await {
             tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
         }
-        let core = Arc::new(Core { id, addr, raft, reader, limits: cfg.limits.clone(), ids: Default::default() });
+        let core = Arc::new(Core { id, addr, raft, reader, feed, limits: cfg.limits.clone(), ids: Default::default() });
+        spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
         Ok(Node { core, local_addr, listener, shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms) })
     }
 
@@ -177,6 +202,7 @@ impl Node {
             .add_service(health)
             .add_service(MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max))
             .add_service(ClusterServer::new(ClusterService::new(self.core.clone())))
+            .add_service(MemStoreServer::new(MemStoreService::new(self.core.clone())).max_encoding_message_size(max))
             .serve_with_incoming_shutdown(incoming, shutdown);
         let grace = self.shutdown_grace;
         let res = tokio::select! {

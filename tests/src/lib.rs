@@ -41,11 +41,16 @@ impl NodeProc {
     }
 
     pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> NodeProc {
+        Self::start_on(data_dir, "127.0.0.1:0", env)
+    }
+
+    /// Starts a node listening on `listen` (e.g. a fixed port, so a restart keeps the address).
+    pub fn start_on(data_dir: &Path, listen: &str, env: &[(&str, &str)]) -> NodeProc {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let mut cmd = Command::new(bin("memmesh-node"));
-        cmd.arg("--data-dir").arg(data_dir).arg("--listen").arg("127.0.0.1:0");
+        cmd.arg("--data-dir").arg(data_dir).arg("--listen").arg(listen);
         cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(logf).stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn memmesh-node");
         let stdout = child.stdout.take().unwrap();
@@ -105,6 +110,12 @@ impl Drop for NodeProc {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
 }
 
 /// A scope in `tenant` for `user`.

@@ -250,6 +250,75 @@ enum Cmd {
     },
     /// Node and cluster status.
     Status,
+    /// Follow changes in a scope as they happen (one line per event; JSON with --json).
+    /// Reconnects and resumes by itself; Ctrl-C stops it.
+    Watch {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// First revision to show (0 = from now).
+        #[arg(long, default_value_t = 0)]
+        from_revision: u64,
+        /// Only cubes of these memory types.
+        #[arg(long = "type", value_enum)]
+        types: Vec<TypeArg>,
+        /// Include the previous version of changed cubes.
+        #[arg(long)]
+        prev: bool,
+        /// Also print progress bookmarks ({"progress": R}) every this many ms.
+        #[arg(long, default_value_t = 0)]
+        progress_ms: u32,
+        /// Stop after this many events (0 = never).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+        /// Further node addresses to fail over to.
+        #[arg(long = "fallback-addr")]
+        fallback: Vec<String>,
+    },
+}
+
+async fn watch(addr: String, as_json: bool, cmd: Cmd) -> Result<(), tonic::Status> {
+    use memmesh_client::subscribe::{subscribe, FeedItem};
+    use tokio_stream::StreamExt;
+    let Cmd::Watch { scope, from_revision, types, prev, progress_ms, limit, fallback } = cmd else { unreachable!() };
+    let req = SubscribeRequest {
+        scope: Some(scope.scope()),
+        memory_types: types.into_iter().map(|t| MemoryType::from(t) as i32).collect(),
+        start_revision: from_revision,
+        progress_notify_ms: progress_ms,
+        prev_cube: prev,
+        ..Default::default()
+    };
+    let mut addrs = vec![addr];
+    addrs.extend(fallback);
+    let mut stream = subscribe(addrs, req);
+    let mut seen = 0u64;
+    while let Some(item) = stream.next().await {
+        match item? {
+            FeedItem::Events(b) => {
+                for e in &b.events {
+                    if as_json {
+                        println!("{}", json::event(b.revision, e));
+                    } else {
+                        let kind = json::event_type(e.r#type);
+                        println!("rev{} {} {}", b.revision, kind.as_str().unwrap_or("?"), e.cube.as_ref().map(text_line).unwrap_or_default());
+                    }
+                    seen += 1;
+                    if limit > 0 && seen >= limit {
+                        return Ok(());
+                    }
+                }
+            }
+            FeedItem::Progress(r) if progress_ms > 0 => {
+                if as_json {
+                    println!("{}", json!({ "progress": r }));
+                } else {
+                    println!("progress rev{r}");
+                }
+            }
+            FeedItem::Progress(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn text_line(c: &MemCube) -> String {
@@ -400,6 +469,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
         Cmd::Rollback { id, to_version, expected_version, request_id } => {
             write(c.memory.rollback(RollbackRequest { id, to_version, expected_version, request_id }).await?.into_inner())
         }
+        Cmd::Watch { .. } => unreachable!("handled by watch()"),
         Cmd::Status => {
             let s = c.cluster.status(StatusRequest {}).await?.into_inner();
             let v = json::status(&s);
@@ -414,7 +484,12 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let as_json = cli.json;
-    match run(cli).await {
+    let result = if matches!(cli.cmd, Cmd::Watch { .. }) {
+        watch(cli.addr, as_json, cli.cmd).await.map(|()| Out::Text(String::new()))
+    } else {
+        run(cli).await
+    };
+    match result {
         Ok(Out::Json(v)) => {
             println!("{v}");
             ExitCode::SUCCESS

@@ -6,7 +6,7 @@
 //! | cube or version not found | `NOT_FOUND` |
 //! | `expected_version` mismatch | `ABORTED` |
 //! | operation not allowed in the cube's state | `FAILED_PRECONDITION` |
-//! | revision not applied yet | `OUT_OF_RANGE` |
+//! | revision not applied yet; subscription start compacted (+ `x-memmesh-compact-revision`) | `OUT_OF_RANGE` |
 //! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
 //! | Raft stopped | `UNAVAILABLE` |
 //! | storage failure | `INTERNAL` |
@@ -18,6 +18,8 @@ use crate::store::StoreError;
 
 /// Metadata key carrying the leader's address on `UNAVAILABLE`.
 pub const LEADER_METADATA: &str = "x-memmesh-leader";
+/// Metadata key carrying the compacted revision on a subscription's `OUT_OF_RANGE`.
+pub const COMPACT_METADATA: &str = "x-memmesh-compact-revision";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -37,6 +39,12 @@ pub enum ApiError {
     RaftStopped(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error(
+        "revision {requested} is compacted: the change history starts at revision {} (compact_revision {compacted}); \
+         List the scope, then subscribe from its read_revision + 1",
+        compacted + 1
+    )]
+    Compacted { requested: u64, compacted: u64 },
 }
 
 fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
@@ -72,6 +80,11 @@ impl From<ApiError> for Status {
                 s
             }
             ApiError::RaftStopped(_) | ApiError::Unavailable(_) => Status::unavailable(msg),
+            ApiError::Compacted { compacted, .. } => {
+                let mut s = Status::out_of_range(msg);
+                s.metadata_mut().insert(COMPACT_METADATA, compacted.into());
+                s
+            }
         }
     }
 }
@@ -125,6 +138,7 @@ mod tests {
             (ApplyError::RequestIdReused { request_id: "r".into() }.into(), Code::InvalidArgument),
             (ApiError::OutOfRange("r".into()), Code::OutOfRange),
             (ApiError::NotLeader { leader_id: None, leader_addr: None }, Code::Unavailable),
+            (ApiError::Compacted { requested: 3, compacted: 9 }, Code::OutOfRange),
         ];
         for (e, code) in cases {
             assert_eq!(Status::from(e).code(), code);

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod error;
 pub mod memory;
+pub mod memstore;
 mod write;
 
 pub use error::ApiError;

@@ -11,11 +11,12 @@
 //! the [`DEDUPE_CAPACITY`] most recent records; it is a compiled-in constant, not configuration,
 //! because replicas with different capacities would evict differently and diverge.
 
-use memmesh_proto::{CubeState, MemCube, Scope};
+use memmesh_proto::{CubeState, EventType, MemCube, Scope};
 use rocksdb::{WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
+use super::feed::EventRecord;
 use super::keys::{cube_key, dedupe_key, scope_index_keys, scope_matches, scope_prefix, u64_key, version_key, ID_LEN};
 use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_DEDUPE, CF_DEDUPE_ORDER, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
 use crate::model::{apply_patch, rolled_back, ApplyError};
@@ -38,8 +39,10 @@ pub struct DedupeRecord {
 
 type ApplyResult = Result<Outcome, ApplyError>;
 
-/// Stages the effects of `req`, committed at log index `revision`, into `batch`.
-pub fn apply_request(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64) -> Result<Response, StoreError> {
+/// Stages the effects of `req`, committed at log index `revision`, into `batch`, and returns the
+/// result with the change-feed events the change produced (none for a failed or deduplicated
+/// write: nothing changed).
+pub fn apply_request(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64) -> Result<(Response, Vec<EventRecord>), StoreError> {
     apply_with_capacity(db, batch, req, revision, DEDUPE_CAPACITY)
 }
 
@@ -50,17 +53,17 @@ pub(crate) fn apply_with_capacity(
     req: &Request,
     revision: u64,
     capacity: u64,
-) -> Result<Response, StoreError> {
+) -> Result<(Response, Vec<EventRecord>), StoreError> {
     if !req.request_id.is_empty() {
         if let Some(rec) = load_dedupe(db, &req.tenant, &req.request_id)? {
             if rec.fingerprint != req.fingerprint {
                 let err = ApplyError::RequestIdReused { request_id: req.request_id.clone() };
-                return Ok(Response { revision, result: Err(err) });
+                return Ok((Response { revision, result: Err(err) }, Vec::new()));
             }
-            return Ok(Response { revision: rec.revision, result: Ok(replay(db, &rec)?) });
+            return Ok((Response { revision: rec.revision, result: Ok(replay(db, &rec)?) }, Vec::new()));
         }
     }
-    let mut a = Applier { db, batch, revision, at_ms: req.at_ms, request_id: &req.request_id };
+    let mut a = Applier { db, batch, revision, at_ms: req.at_ms, request_id: &req.request_id, events: Vec::new() };
     let result = match &req.op {
         Op::Put { cubes } => a.put(cubes)?,
         Op::Update { patch } => a.update(patch)?,
@@ -71,10 +74,11 @@ pub(crate) fn apply_with_capacity(
         Op::PurgeCube { id } => a.purge_cube(id)?,
         Op::PurgeScope { scope } => a.purge_scope(&scope.0)?,
     };
+    let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
     if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {
         record_dedupe(db, batch, req, revision, outcome, capacity)?;
     }
-    Ok(Response { revision, result })
+    Ok((Response { revision, result }, events))
 }
 
 fn load_dedupe(db: &DB, tenant: &str, request_id: &str) -> Result<Option<DedupeRecord>, StoreError> {
@@ -150,6 +154,7 @@ struct Applier<'a> {
     revision: u64,
     at_ms: i64,
     request_id: &'a str,
+    events: Vec<EventRecord>,
 }
 
 impl Applier<'_> {
@@ -163,8 +168,10 @@ impl Applier<'_> {
         }
     }
 
-    /// Stages `cube` as a new version: bumps version, stamps revision and time.
-    fn write_version(&mut self, ulid: Ulid, mut cube: MemCube) -> MemCube {
+    /// Stages `cube` as a new version — bumps version, stamps revision and time — and records
+    /// the change as a `kind` event.
+    fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> MemCube {
+        let prev_version = cube.version;
         cube.version += 1;
         cube.revision = self.revision;
         cube.updated_at_ms = self.at_ms;
@@ -174,6 +181,7 @@ impl Applier<'_> {
         let bytes = prost::Message::encode_to_vec(&cube);
         self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), &bytes);
         self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, cube.version), &bytes);
+        self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
         cube
     }
 
@@ -198,7 +206,7 @@ impl Applier<'_> {
             let mut cube = c.0.clone();
             cube.version = 0;
             cube.state = CubeState::Active as i32;
-            let cube = self.write_version(ulid, cube);
+            let cube = self.write_version(ulid, cube, EventType::Created);
             for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
                 self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
             }
@@ -227,7 +235,7 @@ impl Applier<'_> {
             return Ok(Err(ApplyError::Precondition(format!("cube {} is deleted; restore it before updating", patch.id))));
         }
         apply_patch(&mut cube, patch, self.at_ms);
-        Ok(Self::single(self.write_version(ulid, cube)))
+        Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)))
     }
 
     fn set_state(&mut self, id: &str, expected: u64, to: CubeState) -> Result<ApplyResult, StoreError> {
@@ -249,7 +257,8 @@ impl Applier<'_> {
             _ => {}
         }
         cube.state = to as i32;
-        Ok(Self::single(self.write_version(ulid, cube)))
+        let kind = if to == CubeState::Deleted { EventType::Deleted } else { EventType::Restored };
+        Ok(Self::single(self.write_version(ulid, cube, kind)))
     }
 
     fn rollback(&mut self, id: &str, to_version: u64, expected: u64) -> Result<ApplyResult, StoreError> {
@@ -265,7 +274,7 @@ impl Applier<'_> {
         };
         let target = decode_cube(CF_VERSIONS, &b)?;
         let next = rolled_back(&cube, &target);
-        Ok(Self::single(self.write_version(ulid, next)))
+        Ok(Self::single(self.write_version(ulid, next, EventType::RolledBack)))
     }
 
     /// Usage is not versioned: only the current record changes.
@@ -288,6 +297,7 @@ impl Applier<'_> {
         for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
             self.batch.delete_cf(cf(self.db, CF_SCOPE_IDX), k);
         }
+        self.events.push(EventRecord::new(EventType::Purged, cube, 0, self.request_id));
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |
 //! | `dedupe` | tenant `\0` request id | postcard [`apply::DedupeRecord`] |
 //! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |
+//! | `events` | revision (u64 BE) | postcard `Vec<feed::EventRecord>` (node-local change history) |
 //!
 //! Modules: [`log_store`] (openraft `RaftLogStorage`), [`state_machine`] (`RaftStateMachine`),
 //! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
@@ -22,6 +23,7 @@
 //! snapshot install) is synced, which first makes all earlier applied state durable.
 
 pub mod apply;
+pub mod feed;
 pub mod keys;
 pub mod log_store;
 pub mod reader;
@@ -38,6 +40,7 @@ use rocksdb::{ColumnFamilyDescriptor, Options, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use feed::Feed;
 pub use log_store::LogStore;
 pub use reader::Reader;
 pub use state_machine::StateMachine;
@@ -50,9 +53,10 @@ pub const CF_VERSIONS: &str = "versions";
 pub const CF_SCOPE_IDX: &str = "scope_idx";
 pub const CF_DEDUPE: &str = "dedupe";
 pub const CF_DEDUPE_ORDER: &str = "dedupe_order";
+pub const CF_EVENTS: &str = "events";
 
-const ALL_CFS: [&str; 8] =
-    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER];
+const ALL_CFS: [&str; 9] =
+    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS];
 
 /// The column families that make up the state machine (what a snapshot carries).
 pub const DATA_CFS: [&str; 5] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER];

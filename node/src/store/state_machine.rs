@@ -11,6 +11,7 @@ use rocksdb::{WriteBatch, WriteOptions, DB};
 use tokio::sync::watch;
 
 use super::apply::{apply_request, KEY_DEDUPE_COUNT};
+use super::feed::{Feed, FeedMsg, RevisionEvents};
 use super::snapshot::{self as snap, KEY_APPLIED, KEY_MEMBERSHIP};
 use super::{cf, decode, encode, StoreError, CF_SM_META};
 use crate::raft::{Entry, LogId, Outcome, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -24,6 +25,7 @@ pub struct StateMachine {
     db: Arc<DB>,
     snapshot_dir: PathBuf,
     applied: Arc<watch::Sender<u64>>,
+    feed: Feed,
 }
 
 fn sm_err(e: StoreError) -> StorageError {
@@ -35,9 +37,9 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
 }
 
 impl StateMachine {
-    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf) -> Result<Self, StoreError> {
+    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&snapshot_dir)?;
-        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0) };
+        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed };
         let applied = sm.read_meta::<Option<LogId>>(KEY_APPLIED)?.flatten();
         sm.applied.send_replace(applied.map_or(0, |l| l.index));
         Ok(sm)
@@ -95,14 +97,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut out = Vec::new();
-        let mut last = None;
+        let (mut first, mut last) = (None, None);
+        let mut published = Vec::new();
         for e in entries {
             let index = e.log_id.index;
             let mut batch = WriteBatch::default();
             let resp = match &e.payload {
                 EntryPayload::Blank => Response { revision: index, result: Ok(Outcome::default()) },
-                EntryPayload::Normal(req) => apply_request(&self.db, &mut batch, req, index)
-                    .map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?,
+                EntryPayload::Normal(req) => {
+                    let (resp, events) = apply_request(&self.db, &mut batch, req, index)
+                        .map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+                    // The change and its events in the same atomic write.
+                    self.feed.stage(&mut batch, index, &events);
+                    if !events.is_empty() {
+                        published.push(RevisionEvents { revision: index, events });
+                    }
+                    resp
+                }
                 EntryPayload::Membership(m) => {
                     let sm = StoredMembership::new(Some(e.log_id), m.clone());
                     batch.put_cf(cf(&self.db, CF_SM_META), KEY_MEMBERSHIP, encode(&sm));
@@ -113,10 +124,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED, encode(&Some(e.log_id)));
             self.db.write(batch).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
             out.push(resp);
+            first.get_or_insert(index);
             last = Some(index);
         }
-        if let Some(i) = last {
-            self.applied.send_replace(i);
+        if let (Some(from), Some(to)) = (first, last) {
+            // Applied first, then published: a subscriber that reads `applied` after subscribing
+            // is sure to receive every later revision from the broadcast.
+            self.applied.send_replace(to);
+            self.feed.publish(FeedMsg { from, to, revisions: published });
         }
         Ok(out)
     }
@@ -136,11 +151,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut f = *snapshot;
         f.seek(std::io::SeekFrom::Start(0)).await.map_err(snap_err)?;
         let f = f.into_std().await;
-        let (db, path, meta2) = (self.db.clone(), self.snapshot_path(&meta.snapshot_id), meta.clone());
+        let (db, path, meta2, feed) = (self.db.clone(), self.snapshot_path(&meta.snapshot_id), meta.clone(), self.feed.clone());
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let data = snap::read_all(f)?;
             let mut batch = WriteBatch::default();
             let header = snap::stage_install(&db, &data, &mut batch)?;
+            // The change history before the snapshot never happened on this node.
+            feed.reset_to(meta2.last_log_id.map_or(0, |l| l.index), &mut batch);
             let meta_cf = cf(&db, CF_SM_META);
             batch.put_cf(meta_cf, KEY_APPLIED, encode(&meta2.last_log_id));
             batch.put_cf(meta_cf, KEY_MEMBERSHIP, encode(&meta2.last_membership));

@@ -18,7 +18,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = TempDir::new().expect("tempdir");
         let db = open_db(&dir.path().join("db")).expect("open db");
-        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots")).expect("sm");
+        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).expect("feed")).expect("sm");
         Ok((dir, LogStore::new(db), sm))
     }
 }
@@ -31,7 +31,7 @@ fn openraft_storage_suite_passes() {
 fn stores() -> (TempDir, Arc<rocksdb::DB>, StateMachine) {
     let dir = TempDir::new().unwrap();
     let db = open_db(&dir.path().join("db")).unwrap();
-    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots")).unwrap();
+    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap()).unwrap();
     (dir, db, sm)
 }
 
@@ -98,7 +98,7 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
     };
     for (i, rid) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
         let mut batch = rocksdb::WriteBatch::default();
-        let r = apply::apply_with_capacity(&db, &mut batch, &req(rid, 0), i as u64 + 1, 3).unwrap();
+        let (r, _) = apply::apply_with_capacity(&db, &mut batch, &req(rid, 0), i as u64 + 1, 3).unwrap();
         assert!(!r.result.unwrap().deduplicated);
         db.write(batch).unwrap();
     }
@@ -111,9 +111,9 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
 
     // A remembered id still deduplicates; an evicted one is a new write.
     let mut batch = rocksdb::WriteBatch::default();
-    let again = apply::apply_with_capacity(&db, &mut batch, &req("r5", 0), 9, 3).unwrap();
+    let (again, _) = apply::apply_with_capacity(&db, &mut batch, &req("r5", 0), 9, 3).unwrap();
     assert!(again.result.unwrap().deduplicated);
-    let fresh = apply::apply_with_capacity(&db, &mut batch, &req("r1", 0), 9, 3).unwrap();
+    let (fresh, _) = apply::apply_with_capacity(&db, &mut batch, &req("r1", 0), 9, 3).unwrap();
     assert!(!fresh.result.unwrap().deduplicated);
 }
 
