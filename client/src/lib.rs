@@ -5,6 +5,7 @@
 //! - [`Client`]: connects to a node and hands out the generated service clients.
 //! - [`json`]: the JSON shape of cubes and responses printed by `memmesh --json`.
 //! - [`subscribe`]: a change-feed subscription that reconnects and resumes by itself.
+//! - [`sync`]: a local mirror of a scope that follows the change feed (`memmesh sync`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +23,7 @@
 
 pub mod json;
 pub mod subscribe;
+pub mod sync;
 
 pub use memmesh_proto as proto;
 use memmesh_proto::cluster_client::ClusterClient;

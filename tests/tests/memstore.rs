@@ -324,3 +324,111 @@ async fn memmesh_watch_prints_one_json_line_per_event() {
         assert_eq!(l["cube"]["content"]["text"], format!("w{}", first + k));
     }
 }
+
+fn memmesh_sync(addr: &str, dir: &std::path::Path, user: &str) -> serde_json::Value {
+    let out = std::process::Command::new(bin("memmesh"))
+        .args(["--addr", addr, "--json", "sync", "--tenant", "acme", "--user", user, "--once", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sync failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The mirror holds exactly the server's cubes of the scope (every state), each at its version.
+async fn assert_mirror_matches(c: &mut Client, dir: &std::path::Path, user: &str) -> usize {
+    let server = list_all(c, ListRequest { scope: Some(scope("acme", user)), states: vec![1, 2, 3], page_size: 1000, ..Default::default() }).await;
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("cubes")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    let mut want: Vec<String> = server.iter().map(|c| format!("{}.json", c.id)).collect();
+    want.sort();
+    assert_eq!(files, want, "the mirror holds exactly the scope's cubes");
+    for cube in &server {
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cubes").join(format!("{}.json", cube.id))).unwrap()).unwrap();
+        assert_eq!(f["version"].as_u64(), Some(cube.version), "{}", cube.id);
+        assert_eq!(f["content"]["text"].as_str(), Some(text_of(cube)));
+        assert_eq!(f["state"], memmesh_client::json::state(cube.state));
+    }
+    server.len()
+}
+
+#[tokio::test]
+async fn sync_mirror_converges_after_being_offline_while_1000_changes_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&dir.path().join("n1"));
+    let mut c = node.client().await;
+    let mirror = dir.path().join("mirror");
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        ids.push(put(&mut c, scope("acme", "alice"), &format!("a{i}"), "").await.cube.unwrap().id);
+    }
+    let first = memmesh_sync(&node.addr, &mirror, "alice");
+    assert_eq!((first["mode"].as_str(), first["cubes"].as_u64()), (Some("full"), Some(50)));
+
+    // Offline: 1,000 changes — creates, updates, deletes, restores, purges, and noise elsewhere.
+    let mut changes = 0;
+    for b in 0..3 {
+        let cubes = (0..100).map(|i| text_cube(scope("acme", "alice"), &format!("n{b}-{i}"))).collect();
+        ids.extend(c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner().cubes.into_iter().map(|c| c.id));
+        changes += 100;
+    }
+    for i in 0..400 {
+        let id = ids[i % ids.len()].clone();
+        let upd = UpdateRequest { id, content: Some(Content { text: format!("u{i}"), ..Default::default() }), ..Default::default() };
+        c.memory.update(upd).await.unwrap();
+        changes += 1;
+    }
+    for id in &ids[200..350] {
+        c.memory.delete(DeleteRequest { id: id.clone(), ..Default::default() }).await.unwrap();
+        changes += 1;
+    }
+    for id in &ids[200..250] {
+        c.memory.restore(RestoreRequest { id: id.clone(), ..Default::default() }).await.unwrap();
+        changes += 1;
+    }
+    for id in &ids[0..50] {
+        c.memory.purge(PurgeRequest { target: Some(purge_request::Target::Id(id.clone())), request_id: String::new() }).await.unwrap();
+        changes += 1;
+    }
+    for i in 0..50 {
+        put(&mut c, scope("acme", "bob"), &format!("b{i}"), "").await;
+        changes += 1;
+    }
+    assert_eq!(changes, 1000);
+
+    let second = memmesh_sync(&node.addr, &mirror, "alice");
+    assert_eq!(second["mode"], "resume", "restarted from its stored revision, not a new listing");
+    assert_eq!(second["revision"].as_u64(), Some(applied(&mut c).await));
+    let n = assert_mirror_matches(&mut c, &mirror, "alice").await;
+    assert_eq!(n, 300, "350 created, 50 purged");
+    assert_eq!(second["cubes"].as_u64(), Some(300));
+}
+
+#[tokio::test]
+async fn sync_falls_back_to_a_full_listing_when_its_revision_was_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &[("MEMMESH__FEED__RETENTION_REVISIONS", "5")]);
+    let mut c = node.client().await;
+    let mirror = dir.path().join("mirror");
+    put(&mut c, scope("acme", "carol"), "c0", "").await;
+    assert_eq!(memmesh_sync(&node.addr, &mirror, "carol")["mode"], "full");
+    let mut purge_me = String::new();
+    for i in 1..40 {
+        let w = put(&mut c, scope("acme", "carol"), &format!("c{i}"), "").await;
+        if i == 1 {
+            purge_me = w.cube.unwrap().id;
+        }
+    }
+    c.memory.purge(PurgeRequest { target: Some(purge_request::Target::Id(purge_me)), request_id: String::new() }).await.unwrap();
+    // Wait until the history the mirror would resume from is compacted.
+    for _ in 0..50 {
+        let req = SubscribeRequest { scope: Some(scope("acme", "carol")), start_revision: 3, ..Default::default() };
+        if c.memstore.subscribe(req).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = memmesh_sync(&node.addr, &mirror, "carol");
+    assert_eq!(r["mode"], "full", "compacted history forces a new listing");
+    assert_eq!(assert_mirror_matches(&mut c, &mirror, "carol").await, 39);
+}

@@ -274,6 +274,37 @@ enum Cmd {
         #[arg(long = "fallback-addr")]
         fallback: Vec<String>,
     },
+    /// Keep a local mirror of a scope in DIR (one JSON file per cube plus state.json), following
+    /// changes; resumes from its stored revision after a restart.
+    Sync {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Catch up to the server's current revision, then exit (instead of following forever).
+        #[arg(long)]
+        once: bool,
+        /// Further node addresses to fail over to.
+        #[arg(long = "fallback-addr")]
+        fallback: Vec<String>,
+    },
+}
+
+async fn sync(addr: String, as_json: bool, cmd: Cmd) -> Result<(), tonic::Status> {
+    let Cmd::Sync { scope, dir, once, fallback } = cmd else { unreachable!() };
+    let mirror = memmesh_client::sync::Mirror::new(&dir, scope.scope()).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+    let mut addrs = vec![addr];
+    addrs.extend(fallback);
+    let report = mirror.sync(&addrs, once).await.map_err(|e| match e {
+        memmesh_client::sync::SyncError::Rpc(s) => s,
+        other => tonic::Status::internal(other.to_string()),
+    })?;
+    if as_json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{} sync: {} cubes mirrored at revision {} ({} events applied)", if report.full { "full" } else { "resumed" }, report.cubes, report.revision, report.events_applied);
+    }
+    Ok(())
 }
 
 async fn watch(addr: String, as_json: bool, cmd: Cmd) -> Result<(), tonic::Status> {
@@ -469,7 +500,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
         Cmd::Rollback { id, to_version, expected_version, request_id } => {
             write(c.memory.rollback(RollbackRequest { id, to_version, expected_version, request_id }).await?.into_inner())
         }
-        Cmd::Watch { .. } => unreachable!("handled by watch()"),
+        Cmd::Watch { .. } | Cmd::Sync { .. } => unreachable!("streaming commands are handled separately"),
         Cmd::Status => {
             let s = c.cluster.status(StatusRequest {}).await?.into_inner();
             let v = json::status(&s);
@@ -484,10 +515,10 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let as_json = cli.json;
-    let result = if matches!(cli.cmd, Cmd::Watch { .. }) {
-        watch(cli.addr, as_json, cli.cmd).await.map(|()| Out::Text(String::new()))
-    } else {
-        run(cli).await
+    let result = match cli.cmd {
+        Cmd::Watch { .. } => watch(cli.addr, as_json, cli.cmd).await.map(|()| Out::Text(String::new())),
+        Cmd::Sync { .. } => sync(cli.addr, as_json, cli.cmd).await.map(|()| Out::Text(String::new())),
+        _ => run(cli).await,
     };
     match result {
         Ok(Out::Json(v)) => {
