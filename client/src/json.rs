@@ -104,7 +104,7 @@ pub fn status(s: &StatusResponse) -> Value {
         "committed_index": s.committed_index,
         "applied_index": s.applied_index,
         "last_log_index": s.last_log_index,
-        "members": s.members.iter().map(|m| json!({"id": m.id, "addr": m.addr, "role": m.role})).collect::<Vec<_>>(),
+        "members": s.members.iter().map(|m| json!({"id": m.id, "addr": m.addr, "role": m.role, "matched_index": m.matched_index, "lag": m.lag})).collect::<Vec<_>>(),
     })
 }
 

@@ -47,6 +47,11 @@ pub struct NodeConfig {
     pub advertise: Option<String>,
     /// On shutdown, how long open client connections may take to finish before they are cut.
     pub shutdown_grace_ms: u64,
+    /// Address of any node of an existing cluster to join on first start (instead of starting
+    /// a new single-node cluster).
+    pub join: Option<String>,
+    /// When joining, stay a learner (a read replica) instead of becoming a voter.
+    pub learner: bool,
 }
 
 impl Default for NodeConfig {
@@ -56,6 +61,8 @@ impl Default for NodeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             advertise: None,
             shutdown_grace_ms: 5000,
+            join: None,
+            learner: false,
         }
     }
 }
@@ -97,6 +104,9 @@ pub struct RaftConfig {
     pub snapshot_after_entries: u64,
     /// Log entries kept behind the snapshot, so lagging followers can catch up from the log.
     pub keep_log_after_snapshot: u64,
+    /// How long a write (or a read's leadership check) may wait for a quorum before the client
+    /// gets UNAVAILABLE. A timed-out write may still commit later: retry with the same request id.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for RaftConfig {
@@ -107,6 +117,7 @@ impl Default for RaftConfig {
             election_timeout_max_ms: 600,
             snapshot_after_entries: 20_000,
             keep_log_after_snapshot: 5_000,
+            request_timeout_ms: 5_000,
         }
     }
 }
@@ -117,6 +128,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub advertise: Option<String>,
+    pub join: Option<String>,
+    pub learner: bool,
 }
 
 /// Why the configuration could not be assembled.
@@ -140,6 +153,12 @@ impl Config {
         }
         if let Some(a) = &overrides.advertise {
             fig = fig.merge(Serialized::default("node.advertise", a));
+        }
+        if let Some(j) = &overrides.join {
+            fig = fig.merge(Serialized::default("node.join", j));
+        }
+        if overrides.learner {
+            fig = fig.merge(Serialized::default("node.learner", true));
         }
         fig.extract().map_err(|e| ConfigError(Box::new(e)))
     }

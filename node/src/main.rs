@@ -25,6 +25,13 @@ struct Args {
     /// Address to advertise to clients and peers [default: the bound listen address].
     #[arg(long)]
     advertise: Option<String>,
+    /// On first start, join the cluster that HOST:PORT belongs to (as a learner that becomes a
+    /// voter once caught up) instead of starting a new single-node cluster.
+    #[arg(long, value_name = "HOST:PORT")]
+    join: Option<String>,
+    /// With --join: stay a learner (read replica) instead of becoming a voter.
+    #[arg(long)]
+    learner: bool,
 }
 
 async fn shutdown_signal() {
@@ -45,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, advertise: args.advertise };
+    let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, advertise: args.advertise, join: args.join, learner: args.learner };
     let cfg = Config::load(args.config.as_deref(), &overrides)?;
     let node = Node::start(&cfg).await.context("starting node")?;
     tracing::info!(node_id = node.core.id, addr = %node.local_addr, data_dir = %cfg.node.data_dir.display(), "serving");

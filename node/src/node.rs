@@ -12,7 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use memmesh_proto::cluster_client::ClusterClient;
 use memmesh_proto::cluster_server::ClusterServer;
+use memmesh_proto::raft_peer_client::RaftPeerClient;
+use memmesh_proto::raft_peer_server::RaftPeerServer;
+use tonic::transport::Channel;
 use memmesh_proto::memory_server::MemoryServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
@@ -20,6 +24,9 @@ use tokio::net::TcpListener;
 use crate::api::cluster::ClusterService;
 use crate::api::memory::MemoryService;
 use crate::api::memstore::MemStoreService;
+use crate::api::raft_peer::RaftPeerService;
+use crate::api::ApiError;
+use crate::raft::network::{peer_client, MAX_PEER_MESSAGE};
 use memmesh_proto::mem_store_server::MemStoreServer;
 use crate::config::{Config, Limits};
 use crate::raft::network::Network;
@@ -55,10 +62,37 @@ pub struct Core {
     /// The change feed: live broadcast and stored history.
     pub feed: Feed,
     pub limits: Limits,
+    /// Bound on waiting for a quorum (`raft.request_timeout_ms`).
+    pub request_timeout: Duration,
+    /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
+    pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
     /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
     /// within one millisecond or if the clock steps back — and a client's sequential writes list
     /// in the order it made them.
     pub ids: std::sync::Mutex<ulid::Generator>,
+}
+
+impl Core {
+    /// The current leader, as this node knows it.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// The address of a cluster member.
+    pub fn member_addr(&self, id: NodeId) -> Option<String> {
+        self.raft.metrics().borrow().membership_config.membership().get_node(&id).map(|n| n.addr.clone())
+    }
+
+    /// A (pooled, lazily connecting) client of the peer at `addr`.
+    pub fn peer(&self, addr: &str) -> Result<RaftPeerClient<Channel>, ApiError> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = peers.get(addr) {
+            return Ok(c.clone());
+        }
+        let c = peer_client(addr).map_err(|e| ApiError::Unavailable(format!("peer address {addr}: {e}")))?;
+        peers.insert(addr.to_string(), c.clone());
+        Ok(c)
+    }
 }
 
 /// Reads the node id, or creates one if the directory holds no data yet. Returns the id and
@@ -108,6 +142,36 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, openraft::ConfigError> 
     .validate()
 }
 
+/// Asks the cluster that `seed` belongs to to add this node, following leader hints, until it
+/// succeeds (the leader adds us as a learner, waits until we caught up, then promotes us).
+async fn join_cluster(core: Arc<Core>, seed: String, learner: bool) {
+    let mut target = seed;
+    let req = memmesh_proto::AddMemberRequest { node_id: core.id, addr: core.addr.clone(), learner_only: learner };
+    loop {
+        let res = match ClusterClient::connect(format!("http://{target}")).await {
+            Ok(mut c) => c.add_member(req.clone()).await,
+            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        };
+        match res {
+            Ok(r) => {
+                tracing::info!(node_id = core.id, revision = r.into_inner().revision, learner, "joined the cluster");
+                return;
+            }
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                if let Some(leader) = s.metadata().get(crate::api::error::LEADER_METADATA).and_then(|v| v.to_str().ok()) {
+                    target = leader.to_string();
+                }
+                tracing::info!(%target, error = s.message(), "join: retrying");
+            }
+            Err(s) => {
+                tracing::error!(code = ?s.code(), error = s.message(), "join refused; not retrying");
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Keeps the change history to the configured number of revisions, checking once a second.
 fn spawn_feed_compaction(core: Arc<Core>, retention: u64) {
     let weak = Arc::downgrade(&core);
@@ -133,6 +197,9 @@ pub struct Node {
     pub local_addr: SocketAddr,
     listener: TcpListener,
     shutdown_grace: Duration,
+    /// A node of the cluster to join once serving (first start with `--join`).
+    join: Option<String>,
+    learner: bool,
 }
 
 impl Node {
@@ -161,20 +228,38 @@ impl Node {
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
         let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
-        if !initialized {
-            tracing::info!(node_id = id, %addr, "initialising a new single-node cluster");
-            let members = BTreeMap::from([(id, BasicNode { addr: addr.clone() })]);
-            raft.initialize(members).await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        let join = match (&cfg.node.join, initialized) {
+            (Some(seed), false) => Some(seed.clone()),
+            (None, false) => {
+                tracing::info!(node_id = id, %addr, "initialising a new single-node cluster");
+                let members = BTreeMap::from([(id, BasicNode { addr: addr.clone() })]);
+                raft.initialize(members).await.map_err(|e| NodeError::Raft(e.to_string()))?;
+                None
+            }
+            (_, true) => None,
+        };
+        // A sole voter elects itself within one election timeout; wait so the first write does
+        // not meet "no leader yet". (Members of a larger cluster find the leader by themselves.)
+        let sole_voter = raft.metrics().borrow().membership_config.membership().voter_ids().collect::<Vec<_>>() == vec![id];
+        if sole_voter {
+            let deadline = Duration::from_millis(cfg.raft.election_timeout_max_ms * 10);
+            if let Err(e) = raft.wait(Some(deadline)).metrics(|m| m.current_leader.is_some(), "leader elected").await {
+                tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
+            }
         }
-        // A single voter elects itself within one election timeout; wait so the first write
-        // does not meet "no leader yet".
-        let deadline = Duration::from_millis(cfg.raft.election_timeout_max_ms * 10);
-        if let Err(e) = raft.wait(Some(deadline)).metrics(|m| m.current_leader.is_some(), "leader elected").await {
-            tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
-        }
-        let core = Arc::new(Core { id, addr, raft, reader, feed, limits: cfg.limits.clone(), ids: Default::default() });
+        let core = Arc::new(Core {
+            id,
+            addr,
+            raft,
+            reader,
+            feed,
+            limits: cfg.limits.clone(),
+            request_timeout: Duration::from_millis(cfg.raft.request_timeout_ms),
+            peers: Default::default(),
+            ids: Default::default(),
+        });
         spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
-        Ok(Node { core, local_addr, listener, shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms) })
+        Ok(Node { core, local_addr, listener, shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms), join, learner: cfg.node.learner })
     }
 
     /// Serves the gRPC API until `shutdown` completes, then stops Raft.
@@ -203,7 +288,16 @@ impl Node {
             .add_service(MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max))
             .add_service(ClusterServer::new(ClusterService::new(self.core.clone())))
             .add_service(MemStoreServer::new(MemStoreService::new(self.core.clone())).max_encoding_message_size(max))
+            .add_service(
+                RaftPeerServer::new(RaftPeerService::new(self.core.clone()))
+                    .max_decoding_message_size(MAX_PEER_MESSAGE)
+                    .max_encoding_message_size(MAX_PEER_MESSAGE),
+            )
             .serve_with_incoming_shutdown(incoming, shutdown);
+        if let Some(seed) = self.join.clone() {
+            // The listener is bound, so the leader's replication can connect while we ask.
+            tokio::spawn(join_cluster(self.core.clone(), seed, self.learner));
+        }
         let grace = self.shutdown_grace;
         let res = tokio::select! {
             res = serve => res,

@@ -46,11 +46,16 @@ impl NodeProc {
 
     /// Starts a node listening on `listen` (e.g. a fixed port, so a restart keeps the address).
     pub fn start_on(data_dir: &Path, listen: &str, env: &[(&str, &str)]) -> NodeProc {
+        Self::start_args(data_dir, listen, &[], env)
+    }
+
+    /// Starts a node with extra command-line arguments (e.g. `--join ADDR`).
+    pub fn start_args(data_dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> NodeProc {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let mut cmd = Command::new(bin("memmesh-node"));
-        cmd.arg("--data-dir").arg(data_dir).arg("--listen").arg(listen);
+        cmd.arg("--data-dir").arg(data_dir).arg("--listen").arg(listen).args(args);
         cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(logf).stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn memmesh-node");
         let stdout = child.stdout.take().unwrap();
@@ -152,5 +157,122 @@ pub async fn list_all(c: &mut Client, mut req: proto::ListRequest) -> Vec<proto:
             return out;
         }
         req.page_token = r.next_page_token;
+    }
+}
+
+/// Several `memmesh-node` processes on loopback forming one cluster: node 0 starts a new
+/// cluster, the others `--join` it. Every node keeps its address across restarts.
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<Option<NodeProc>>,
+    pub addrs: Vec<String>,
+    ids: Vec<u64>,
+    env: Vec<(String, String)>,
+}
+
+impl TestCluster {
+    pub async fn start(n: usize, env: &[(&str, &str)]) -> TestCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut c = TestCluster { dir, nodes: Vec::new(), addrs: Vec::new(), ids: Vec::new(), env };
+        for _ in 0..n {
+            c.add_node(false).await;
+        }
+        c.wait_voters(n).await;
+        c
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    /// Starts a fresh node (new data dir, so a new node id); it joins through a live node.
+    pub async fn add_node(&mut self, learner: bool) -> usize {
+        let i = self.nodes.len();
+        let addr = free_addr();
+        let data = self.dir.path().join(format!("n{i}"));
+        let env = self.env();
+        let node = match self.live().first() {
+            None => NodeProc::start_on(&data, &addr, &env),
+            Some(&seed) => {
+                let seed = self.addrs[seed].clone();
+                let mut args = vec!["--join", seed.as_str()];
+                if learner {
+                    args.push("--learner");
+                }
+                NodeProc::start_args(&data, &addr, &args, &env)
+            }
+        };
+        self.ids.push(node.node_id);
+        self.nodes.push(Some(node));
+        self.addrs.push(addr);
+        i
+    }
+
+    /// Indices of the running nodes.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| self.nodes[*i].is_some()).collect()
+    }
+
+    pub fn node(&self, i: usize) -> &NodeProc {
+        self.nodes[i].as_ref().expect("node is running")
+    }
+
+    pub async fn client(&self, i: usize) -> Client {
+        Client::connect(&self.addrs[i]).await.expect("connect")
+    }
+
+    pub async fn status(&self, i: usize) -> Option<proto::StatusResponse> {
+        let mut c = Client::connect(&self.addrs[i]).await.ok()?;
+        c.cluster.status(proto::StatusRequest {}).await.ok().map(|r| r.into_inner())
+    }
+
+    /// The index of the node that is leader, once the running nodes agree on one.
+    pub async fn leader(&self) -> usize {
+        for _ in 0..300 {
+            for i in self.live() {
+                if let Some(s) = self.status(i).await {
+                    if s.role == "leader" {
+                        return i;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no leader among {:?}", self.live());
+    }
+
+    /// Waits until the leader reports `n` voters, every member caught up.
+    pub async fn wait_voters(&self, n: usize) {
+        for _ in 0..600 {
+            let l = self.leader().await;
+            if let Some(s) = self.status(l).await {
+                let voters = s.members.iter().filter(|m| m.role == "voter").count();
+                if voters == n && s.members.iter().all(|m| m.lag == 0) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cluster did not reach {n} caught-up voters");
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut n) = self.nodes[i].take() {
+            n.kill9();
+        }
+    }
+
+    /// Restarts a stopped node from its data directory, on its old address.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let env = self.env();
+        let node = NodeProc::start_on(&self.dir.path().join(format!("n{i}")), &self.addrs[i].clone(), &env);
+        self.nodes[i] = Some(node);
+    }
+
+    /// The node id of node `i`.
+    pub fn id(&self, i: usize) -> u64 {
+        self.ids[i]
     }
 }

@@ -112,5 +112,5 @@ async fn bad_reads_and_state_violations_get_their_codes() {
     expect(c.memory.list(list(&|r| r.page_token = "garbage".into())).await, Code::InvalidArgument, "page token");
     expect(c.memory.list(list(&|r| r.scope = None)).await, Code::InvalidArgument, "scope: is required");
     expect(c.memory.list(list(&|r| r.states = vec![17])).await, Code::InvalidArgument, "states[0]");
-    expect(c.memory.history(HistoryRequest { id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into() }).await, Code::NotFound, "not found");
+    expect(c.memory.history(HistoryRequest { id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), ..Default::default() }).await, Code::NotFound, "not found");
 }

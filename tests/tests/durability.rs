@@ -83,7 +83,7 @@ async fn kill_9_under_four_writers_loses_no_acknowledged_write() {
     for w in 0..4 {
         for cube in list_all(&mut c, ListRequest { scope: Some(scope("acme", &format!("w{w}"))), ..Default::default() }).await {
             assert!(text_of(&cube).starts_with(&format!("writer {w} item ")));
-            let h = c.memory.history(HistoryRequest { id: cube.id.clone() }).await.unwrap().into_inner().versions;
+            let h = c.memory.history(HistoryRequest { id: cube.id.clone(), ..Default::default() }).await.unwrap().into_inner().versions;
             assert_eq!(h.len(), 1);
         }
     }

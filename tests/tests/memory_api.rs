@@ -79,7 +79,7 @@ async fn crud_round_trip_keeps_every_field() {
     assert_eq!(p.purged, 1);
     let e = c.memory.get(GetRequest { id: cube.id.clone(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let e = c.memory.history(HistoryRequest { id: cube.id.clone() }).await.unwrap_err();
+    let e = c.memory.history(HistoryRequest { id: cube.id.clone(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "purge removes history too");
 }
 
@@ -104,7 +104,7 @@ async fn history_lists_every_version_and_rollback_makes_a_new_one() {
     assert_eq!((rbc.version, text_of(&rbc)), (4, "first"));
     assert_eq!(rbc.created_at_ms, v1.created_at_ms);
 
-    let h = c.memory.history(HistoryRequest { id: v1.id.clone() }).await.unwrap().into_inner().versions;
+    let h = c.memory.history(HistoryRequest { id: v1.id.clone(), ..Default::default() }).await.unwrap().into_inner().versions;
     assert_eq!(h.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert_eq!(h.iter().map(text_of).collect::<Vec<_>>(), vec!["first", "second", "third", "first"]);
     assert!(h.windows(2).all(|w| w[0].revision < w[1].revision), "revisions increase along the chain");
@@ -239,7 +239,7 @@ async fn retried_writes_with_the_same_request_id_write_once() {
     assert_eq!(u1.cube.as_ref().unwrap().version, 2);
     assert_eq!(u2.cube.as_ref().unwrap().version, 2);
     assert!(u2.deduplicated);
-    let h = c.memory.history(HistoryRequest { id }).await.unwrap().into_inner().versions;
+    let h = c.memory.history(HistoryRequest { id, ..Default::default() }).await.unwrap().into_inner().versions;
     assert_eq!(h.len(), 2);
 
     // A batch retried is one batch.

@@ -21,6 +21,13 @@ struct Cli {
     /// Print one JSON value per command instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Read consistency for get/list/history: linearizable (default) or serializable (local
+    /// replica as it is).
+    #[arg(long, global = true, value_enum, default_value = "linearizable")]
+    consistency: ConsistencyArg,
+    /// For reads: wait until the serving node has applied at least this revision.
+    #[arg(long, global = true, default_value_t = 0)]
+    min_revision: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -68,6 +75,42 @@ impl From<TypeArg> for MemoryType {
             TypeArg::Other => MemoryType::Other,
         }
     }
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum ConsistencyArg {
+    Linearizable,
+    Serializable,
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Every member's id, address, role, matched index and lag (as seen by the leader).
+    Status,
+    /// Add a node (learner, promoted to voter once caught up unless --learner).
+    Add {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Make a learner a voter.
+    Promote {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a node for good (its id is never accepted again).
+    Remove {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Make a voter the leader (it campaigns; wins if its log is up to date).
+    TransferLeader {
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -248,8 +291,13 @@ enum Cmd {
         #[arg(long, default_value = "")]
         request_id: String,
     },
-    /// Node and cluster status.
+    /// Node and cluster status (same as `cluster status`).
     Status,
+    /// Cluster membership: status, add, promote, remove, transfer-leader.
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
     /// Follow changes in a scope as they happen (one line per event; JSON with --json).
     /// Reconnects and resumes by itself; Ctrl-C stops it.
     Watch {
@@ -377,6 +425,18 @@ enum Out {
 
 async fn run(cli: Cli) -> Result<Out, tonic::Status> {
     let mut c = Client::connect(&cli.addr).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let read = Some(ReadOptions {
+        consistency: match cli.consistency {
+            ConsistencyArg::Linearizable => ReadConsistency::Linearizable,
+            ConsistencyArg::Serializable => ReadConsistency::Serializable,
+        } as i32,
+        min_revision: cli.min_revision,
+    });
+    let membership = |r: MembershipResponse| {
+        let v = json!({"revision": r.revision, "members": r.members.iter().map(|m| json!({"id": m.id, "addr": m.addr, "role": m.role})).collect::<Vec<_>>()});
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        (v, text)
+    };
     let write = |w: WriteResponse| {
         let line = w.cube.as_ref().map(text_line).unwrap_or_default();
         let v = json::write(&w);
@@ -422,7 +482,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
             write(c.memory.put(PutRequest { cube: Some(cube), request_id }).await?.into_inner())
         }
         Cmd::Get { id, version, as_of, record_access } => {
-            let r = c.memory.get(GetRequest { id, version, as_of_revision: as_of, record_access }).await?.into_inner();
+            let r = c.memory.get(GetRequest { id, version, as_of_revision: as_of, record_access, read }).await?.into_inner();
             let cube = r.cube.unwrap_or_default();
             let mut v = json::cube(&cube);
             v["read_revision"] = r.read_revision.into();
@@ -476,6 +536,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
                 order: if oldest_first { ListOrder::OldestFirst } else { ListOrder::NewestFirst } as i32,
                 page_size,
                 page_token,
+                read,
                 ..Default::default()
             };
             let mut cubes = Vec::new();
@@ -493,7 +554,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
             (v, text)
         }
         Cmd::History { id } => {
-            let r = c.memory.history(HistoryRequest { id }).await?.into_inner();
+            let r = c.memory.history(HistoryRequest { id, read }).await?.into_inner();
             let text = r.versions.iter().map(text_line).collect::<Vec<_>>().join("\n");
             (Value::Array(r.versions.iter().map(json::cube).collect()), text)
         }
@@ -501,7 +562,18 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
             write(c.memory.rollback(RollbackRequest { id, to_version, expected_version, request_id }).await?.into_inner())
         }
         Cmd::Watch { .. } | Cmd::Sync { .. } => unreachable!("streaming commands are handled separately"),
-        Cmd::Status => {
+        Cmd::Cluster { cmd: ClusterCmd::Add { id, addr, learner } } => {
+            membership(c.cluster.add_member(AddMemberRequest { node_id: id, addr, learner_only: learner }).await?.into_inner())
+        }
+        Cmd::Cluster { cmd: ClusterCmd::Promote { id } } => membership(c.cluster.promote_member(MemberRequest { node_id: id }).await?.into_inner()),
+        Cmd::Cluster { cmd: ClusterCmd::Remove { id } } => membership(c.cluster.remove_member(MemberRequest { node_id: id }).await?.into_inner()),
+        Cmd::Cluster { cmd: ClusterCmd::TransferLeader { id } } => {
+            let s = c.cluster.transfer_leader(MemberRequest { node_id: id }).await?.into_inner();
+            let v = json::status(&s);
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            (v, text)
+        }
+        Cmd::Status | Cmd::Cluster { cmd: ClusterCmd::Status } => {
             let s = c.cluster.status(StatusRequest {}).await?.into_inner();
             let v = json::status(&s);
             let text = serde_json::to_string_pretty(&v).unwrap_or_default();

@@ -164,6 +164,9 @@ impl Memory for MemoryService {
         if req.record_access && (req.version != 0 || req.as_of_revision != 0) {
             return Err(invalid("record_access", "only applies to the latest version").into());
         }
+        if !req.record_access {
+            self.core.read_barrier(req.read.as_ref()).await?;
+        }
         let reader = &self.core.reader;
         let read_revision = reader.applied_revision();
         let not_found = || ApiError::NotFound(req.id.clone());
@@ -288,6 +291,7 @@ impl Memory for MemoryService {
             page_size: page_size as usize,
             after,
         };
+        self.core.read_barrier(req.read.as_ref()).await?;
         let page = self.core.reader.list(&q).map_err(ApiError::from)?;
         Ok(Response::new(ListResponse {
             cubes: page.cubes,
@@ -299,6 +303,7 @@ impl Memory for MemoryService {
     async fn history(&self, req: Request<HistoryRequest>) -> Res<HistoryResponse> {
         let req = req.into_inner();
         let ulid = check_cube_id("id", &req.id)?;
+        self.core.read_barrier(req.read.as_ref()).await?;
         let versions = self.core.reader.history(ulid).map_err(ApiError::from)?;
         if versions.is_empty() {
             return Err(ApiError::NotFound(req.id).into());

@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod error;
 pub mod memory;
 pub mod memstore;
+pub mod raft_peer;
+mod read;
 mod write;
 
 pub use error::ApiError;

@@ -2,11 +2,13 @@
 //!
 //! - [`types`]: the openraft type configuration and the log entry payload ([`Request`]) and
 //!   apply result ([`Response`]).
-//! - [`network`]: how this node reaches other nodes' Raft endpoints.
+//! - [`network`]: how this node reaches other nodes' Raft endpoints (gRPC `RaftPeer`).
+//! - [`wire`]: the encoding of node-to-node messages.
 //!
 //! The Raft log index of an entry is the MemMesh **revision** of the change it carries.
 
 pub mod network;
 pub mod types;
+pub mod wire;
 
 pub use types::*;

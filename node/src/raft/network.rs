@@ -1,22 +1,33 @@
-//! How this node reaches other nodes' Raft endpoints.
+//! How this node reaches other nodes' Raft endpoints: the `memmesh.v1.RaftPeer` gRPC service on
+//! the peer's (client API) address. Channels connect lazily and reconnect by themselves.
 //!
-//! Today a cluster has exactly one voter (this node), so openraft never opens a connection:
-//! a single voter commits on its own fsync. Peer transport over gRPC arrives with the
-//! multi-node cluster work; until then any attempt to reach a peer fails as `Unreachable`
-//! with an explanation, instead of pretending to succeed.
+//! Error mapping matters to openraft: `Unreachable` makes it back off from a peer that is down,
+//! `Network` is retried at once, and a `RemoteError` carries the peer's own Raft error back.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::time::Duration;
+
+use memmesh_proto::raft_peer_client::RaftPeerClient;
+use memmesh_proto::PeerMessage;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
 use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
 
+use super::wire::{decode, encode};
 use super::{NodeId, TypeConfig};
 
-#[derive(Debug, thiserror::Error)]
-#[error("peer {target} ({addr}) is unreachable: this build serves single-node clusters only")]
-pub struct NoPeerTransport {
-    target: NodeId,
-    addr: String,
+/// Largest peer message (snapshot chunks and large batches).
+pub const MAX_PEER_MESSAGE: usize = 256 * 1024 * 1024;
+
+/// A lazily connecting client of a peer's `RaftPeer` service.
+pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, tonic::transport::Error> {
+    let ep = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10));
+    Ok(RaftPeerClient::new(ep.connect_lazy()).max_decoding_message_size(MAX_PEER_MESSAGE).max_encoding_message_size(MAX_PEER_MESSAGE))
 }
 
 /// Creates [`PeerClient`]s.
@@ -26,11 +37,49 @@ pub struct Network;
 pub struct PeerClient {
     target: NodeId,
     addr: String,
+    client: Option<RaftPeerClient<Channel>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("peer {target} at {addr}: {detail}")]
+struct PeerFailure {
+    target: NodeId,
+    addr: String,
+    detail: String,
 }
 
 impl PeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&NoPeerTransport { target: self.target, addr: self.addr.clone() }))
+    fn fail(&self, detail: impl Into<String>) -> PeerFailure {
+        PeerFailure { target: self.target, addr: self.addr.clone(), detail: detail.into() }
+    }
+
+    async fn call<E, R>(&mut self, method: &'static str, data: Vec<u8>, option: &RPCOption) -> Result<R, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        E: std::error::Error + DeserializeOwned,
+        R: DeserializeOwned,
+    {
+        if self.client.is_none() {
+            let c = peer_client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&self.fail(e.to_string()))))?;
+            self.client = Some(c);
+        }
+        let client = self.client.as_mut().expect("set above");
+        let mut req = tonic::Request::new(PeerMessage { data });
+        req.set_timeout(option.hard_ttl());
+        let res = match method {
+            "vote" => client.vote(req).await,
+            "append" => client.append_entries(req).await,
+            _ => client.install_snapshot(req).await,
+        };
+        let msg = match res {
+            Ok(r) => r.into_inner(),
+            Err(s) if matches!(s.code(), tonic::Code::Unavailable) => {
+                return Err(RPCError::Unreachable(Unreachable::new(&self.fail(s.message().to_string()))));
+            }
+            Err(s) => return Err(RPCError::Network(NetworkError::new(&self.fail(format!("{}: {}", s.code(), s.message()))))),
+        };
+        let decoded: Result<R, RaftError<NodeId, E>> =
+            decode(&msg.data).map_err(|e| RPCError::Network(NetworkError::new(&self.fail(format!("undecodable reply: {e}")))))?;
+        decoded.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
@@ -38,32 +87,32 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone() }
+        PeerClient { target, addr: node.addr.clone(), client: None }
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.call("append", encode(&rpc), &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
-        Err(self.unreachable())
+        self.call("snapshot", encode(&rpc), &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.call("vote", encode(&rpc), &option).await
     }
 }

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `raft_log` | log index (u64 BE) | postcard `Entry` |
 //! | `raft_meta` | `vote` / `committed` / `last_purged` | postcard |
-//! | `sm_meta` | `applied` / `membership` / `snapshot` / `dedupe_count` | postcard |
+//! | `sm_meta` | `applied` / `membership` / `snapshot` / `dedupe_count` / `retired` / `events_compacted` | postcard |
 //! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
 //! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (that version) |
 //! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |

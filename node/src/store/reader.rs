@@ -12,7 +12,7 @@ use ulid::Ulid;
 
 use super::apply::{load_cube, lookup_dedupe, DedupeRecord};
 use super::keys::{cube_key, scope_matches, scope_prefix, version_key, ID_LEN};
-use super::snapshot::KEY_APPLIED;
+use super::snapshot::{KEY_APPLIED, KEY_RETIRED};
 use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
 use crate::raft::{LogId, Outcome};
 
@@ -127,6 +127,14 @@ impl Reader {
         }
         it.status()?;
         Ok(out)
+    }
+
+    /// Whether `node_id` was ever removed from the cluster (and so must never be reused).
+    pub fn is_retired(&self, node_id: u64) -> Result<bool, StoreError> {
+        Ok(match self.db.get_cf(cf(&self.db, CF_SM_META), KEY_RETIRED)? {
+            Some(b) => decode::<std::collections::BTreeSet<u64>>(CF_SM_META, &b)?.contains(&node_id),
+            None => false,
+        })
     }
 
     /// The remembered result of an earlier write with this request id, if any.

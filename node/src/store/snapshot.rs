@@ -20,12 +20,15 @@ const MAGIC: &[u8] = b"MMSNAP1\n";
 const END: u8 = 0xFF;
 pub(crate) const KEY_APPLIED: &[u8] = b"applied";
 pub(crate) const KEY_MEMBERSHIP: &[u8] = b"membership";
+pub(crate) const KEY_RETIRED: &[u8] = b"retired";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Header {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
     pub dedupe_count: u64,
+    /// Node ids removed from the cluster, never to be reused.
+    pub retired: std::collections::BTreeSet<u64>,
 }
 
 fn corrupt(detail: impl Into<String>) -> StoreError {
@@ -40,6 +43,7 @@ pub fn write(db: &DB, path: &Path) -> Result<Header, StoreError> {
         last_applied: meta(KEY_APPLIED)?.map(|b| decode(CF_SM_META, &b)).transpose()?.flatten(),
         membership: meta(KEY_MEMBERSHIP)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or_default(),
         dedupe_count: meta(KEY_DEDUPE_COUNT)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or(0),
+        retired: meta(KEY_RETIRED)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or_default(),
     };
     let file = File::create(path)?;
     let mut w = BufWriter::new(file);

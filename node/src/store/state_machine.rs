@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::apply::{apply_request, KEY_DEDUPE_COUNT};
 use super::feed::{Feed, FeedMsg, RevisionEvents};
-use super::snapshot::{self as snap, KEY_APPLIED, KEY_MEMBERSHIP};
+use super::snapshot::{self as snap, KEY_APPLIED, KEY_MEMBERSHIP, KEY_RETIRED};
 use super::{cf, decode, encode, StoreError, CF_SM_META};
 use crate::raft::{Entry, LogId, Outcome, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
@@ -115,6 +115,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     resp
                 }
                 EntryPayload::Membership(m) => {
+                    // Nodes leaving the membership are retired for good: their ids are never
+                    // accepted again (a node rejoining under an old id could vote twice).
+                    let prev: StoredMembership = self.read_meta(KEY_MEMBERSHIP).map_err(sm_err)?.unwrap_or_default();
+                    let removed: Vec<u64> = prev.membership().nodes().map(|(id, _)| *id).filter(|id| m.get_node(id).is_none()).collect();
+                    if !removed.is_empty() {
+                        let mut retired: std::collections::BTreeSet<u64> = self.read_meta(KEY_RETIRED).map_err(sm_err)?.unwrap_or_default();
+                        retired.extend(removed);
+                        batch.put_cf(cf(&self.db, CF_SM_META), KEY_RETIRED, encode(&retired));
+                    }
                     let sm = StoredMembership::new(Some(e.log_id), m.clone());
                     batch.put_cf(cf(&self.db, CF_SM_META), KEY_MEMBERSHIP, encode(&sm));
                     Response { revision: index, result: Ok(Outcome::default()) }
@@ -162,6 +171,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.put_cf(meta_cf, KEY_APPLIED, encode(&meta2.last_log_id));
             batch.put_cf(meta_cf, KEY_MEMBERSHIP, encode(&meta2.last_membership));
             batch.put_cf(meta_cf, KEY_DEDUPE_COUNT, encode(&header.dedupe_count));
+            batch.put_cf(meta_cf, KEY_RETIRED, encode(&header.retired));
             batch.put_cf(meta_cf, KEY_SNAPSHOT, encode(&meta2));
             let mut o = WriteOptions::default();
             o.set_sync(true);

@@ -1,0 +1,76 @@
+//! `memmesh.v1.RaftPeer`: the node-to-node side — Raft RPCs from other nodes, writes forwarded
+//! by followers, and read-index requests for follower reads.
+
+use std::sync::Arc;
+
+use memmesh_proto::raft_peer_server::RaftPeer;
+use memmesh_proto::PeerMessage;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use tonic::{Request, Response, Status};
+
+use crate::node::Core;
+use crate::raft::wire::{decode, encode, PeerError};
+use crate::raft::{NodeId, TypeConfig};
+
+pub struct RaftPeerService {
+    core: Arc<Core>,
+}
+
+impl RaftPeerService {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+fn undecodable(e: postcard::Error) -> Status {
+    Status::invalid_argument(format!("undecodable peer message: {e}"))
+}
+
+fn reply<T: serde::Serialize>(v: &T) -> Result<Response<PeerMessage>, Status> {
+    Ok(Response::new(PeerMessage { data: encode(v) }))
+}
+
+impl RaftPeerService {
+    fn not_leader(&self, leader_id: Option<NodeId>) -> PeerError {
+        let leader_addr = leader_id.and_then(|l| self.core.member_addr(l));
+        PeerError::NotLeader { leader_id, leader_addr }
+    }
+}
+
+#[tonic::async_trait]
+impl RaftPeer for RaftPeerService {
+    async fn vote(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let rpc: VoteRequest<NodeId> = decode(&req.into_inner().data).map_err(undecodable)?;
+        reply(&self.core.raft.vote(rpc).await)
+    }
+
+    async fn append_entries(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().data).map_err(undecodable)?;
+        reply(&self.core.raft.append_entries(rpc).await)
+    }
+
+    async fn install_snapshot(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(&req.into_inner().data).map_err(undecodable)?;
+        reply(&self.core.raft.install_snapshot(rpc).await)
+    }
+
+    async fn propose(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let request: crate::raft::Request = decode(&req.into_inner().data).map_err(undecodable)?;
+        let res = match self.core.raft.client_write(request).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(self.not_leader(f.leader_id)),
+            Err(e) => Err(PeerError::Unavailable(e.to_string())),
+        };
+        reply(&res)
+    }
+
+    async fn read_index(&self, _req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let res: Result<u64, PeerError> = match self.core.raft.get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(self.not_leader(f.leader_id)),
+            Err(e) => Err(PeerError::Unavailable(e.to_string())),
+        };
+        reply(&res)
+    }
+}

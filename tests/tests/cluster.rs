@@ -1,0 +1,233 @@
+//! Multi-process clusters of real `memmesh-node` binaries on loopback: replication, forwarded
+//! writes, linearizable reads on every node, leader failure under load, quorum loss, and
+//! membership changes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use memmesh_client::Client;
+use memmesh_tests::proto::*;
+use memmesh_tests::*;
+use tonic::Code;
+
+fn serializable_at(revision: u64) -> Option<ReadOptions> {
+    Some(ReadOptions { consistency: ReadConsistency::Serializable as i32, min_revision: revision })
+}
+
+async fn get(c: &mut Client, id: &str, read: Option<ReadOptions>) -> Result<MemCube, tonic::Status> {
+    Ok(c.memory.get(GetRequest { id: id.into(), read, ..Default::default() }).await?.into_inner().cube.unwrap())
+}
+
+/// Sends `req` to node `first`, then to the others in turn, until one acknowledges it (the
+/// request id makes the retries safe) or `deadline` passes.
+async fn put_anywhere(cl_addrs: &[String], first: usize, req: PutRequest, deadline: Duration) -> Option<WriteResponse> {
+    let t = Instant::now();
+    let mut i = first;
+    while t.elapsed() < deadline {
+        if let Ok(mut c) = Client::connect(&cl_addrs[i % cl_addrs.len()]).await {
+            if let Ok(r) = c.memory.put(req.clone()).await {
+                return Some(r.into_inner());
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn three_nodes_accept_writes_anywhere_and_every_node_reads_them_linearizably() {
+    let cl = TestCluster::start(3, &[]).await;
+    let leader = cl.leader().await;
+    let mut written = Vec::new();
+    for i in 0..3 {
+        let mut c = cl.client(i).await;
+        for k in 0..10 {
+            let req = PutRequest { cube: Some(text_cube(scope("acme", &format!("via{i}")), &format!("n{i} k{k}"))), request_id: format!("n{i}-{k}") };
+            let w = c.memory.put(req).await.unwrap_or_else(|e| panic!("write via node {i} (leader is {leader}): {e}")).into_inner();
+            written.push(w.cube.unwrap());
+        }
+    }
+    // Linearizable (the default) on every node: each sees every acknowledged write at once.
+    for i in 0..3 {
+        let mut c = cl.client(i).await;
+        for cube in &written {
+            assert_eq!(&get(&mut c, &cube.id, None).await.unwrap(), cube, "node {i}");
+        }
+        let listed = list_all(&mut c, ListRequest { scope: Some(scope("acme", "")), ..Default::default() }).await;
+        assert_eq!(listed.len(), 30, "node {i}");
+    }
+    // A retry through another node is still deduplicated.
+    let mut c = cl.client((leader + 1) % 3).await;
+    let again = PutRequest { cube: Some(text_cube(scope("acme", "via0"), "n0 k0")), request_id: "n0-0".into() };
+    let r = c.memory.put(again).await.unwrap().into_inner();
+    assert!(r.deduplicated);
+    assert_eq!(r.cube.unwrap().id, written[0].id);
+    // Followers know the leader and report the same membership.
+    for i in 0..3 {
+        let s = cl.status(i).await.unwrap();
+        assert_eq!(s.leader_id, cl.id(leader));
+        assert_eq!(s.members.iter().filter(|m| m.role == "voter").count(), 3);
+    }
+}
+
+#[tokio::test]
+async fn killing_the_leader_under_8_writers_loses_no_acknowledged_write() {
+    let mut cl = TestCluster::start(3, &[("MEMMESH__RAFT__REQUEST_TIMEOUT_MS", "2000")]).await;
+    let addrs = cl.addrs.clone();
+    let acked: Arc<Mutex<Vec<(MemCube, Instant)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (acked, stop, addrs) = (acked.clone(), stop.clone(), addrs.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let req = PutRequest { cube: Some(text_cube(scope("acme", &format!("w{w}")), &format!("w{w} item {i}"))), request_id: format!("w{w}-{i}") };
+                if let Some(r) = put_anywhere(&addrs, w, req, Duration::from_secs(15)).await {
+                    acked.lock().unwrap().push((r.cube.unwrap(), Instant::now()));
+                }
+                i += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let old = cl.leader().await;
+    let killed_at = Instant::now();
+    cl.kill9(old);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.iter().any(|(_, t)| *t < killed_at), "writes before the kill");
+    assert!(acked.iter().any(|(_, t)| *t > killed_at + Duration::from_millis(200)), "writes acknowledged after the kill: a new leader took over");
+    let new = cl.leader().await;
+    assert_ne!(new, old);
+
+    for i in cl.live() {
+        let mut c = cl.client(i).await;
+        for (cube, _) in &acked {
+            assert_eq!(&get(&mut c, &cube.id, None).await.unwrap_or_else(|e| panic!("node {i} lost {}: {e}", cube.id)), cube);
+        }
+    }
+    // Nothing is half-applied: whatever is there (acknowledged or not) is a whole cube, once.
+    let mut c = cl.client(new).await;
+    let all = list_all(&mut c, ListRequest { scope: Some(scope("acme", "")), ..Default::default() }).await;
+    let mut per_request: HashMap<String, usize> = HashMap::new();
+    for cube in &all {
+        assert!(text_of(cube).contains(" item "));
+        *per_request.entry(cube.provenance.as_ref().unwrap().request_id.clone()).or_default() += 1;
+    }
+    assert!(per_request.values().all(|n| *n == 1), "a retried request never produced two cubes");
+
+    // The old leader comes back and catches up.
+    cl.restart(old);
+    let last = acked.iter().map(|(c, _)| c.revision).max().unwrap();
+    let mut c = cl.client(old).await;
+    for (cube, _) in &acked {
+        assert_eq!(&get(&mut c, &cube.id, serializable_at(last)).await.unwrap(), cube);
+    }
+}
+
+#[tokio::test]
+async fn five_nodes_serve_writes_with_two_down_and_refuse_them_with_three_down() {
+    let mut cl = TestCluster::start(5, &[("MEMMESH__RAFT__REQUEST_TIMEOUT_MS", "1500")]).await;
+    let leader = cl.leader().await;
+    // Take down the leader and one follower.
+    cl.kill9(leader);
+    cl.kill9((leader + 1) % 5);
+    let live = cl.live();
+    let req = PutRequest { cube: Some(text_cube(scope("acme", "five"), "still writable")), request_id: "five-1".into() };
+    let w = put_anywhere(&cl.addrs, live[0], req, Duration::from_secs(20)).await.expect("3 of 5 is a majority");
+    for i in cl.live() {
+        let mut c = cl.client(i).await;
+        assert_eq!(text_of(&get(&mut c, &w.cube.as_ref().unwrap().id, None).await.unwrap()), "still writable");
+    }
+    // A third failure leaves a minority: writes and linearizable reads are refused, not hung.
+    let third = cl.live()[0];
+    cl.kill9(third);
+    for i in cl.live() {
+        let mut c = cl.client(i).await;
+        let req = PutRequest { cube: Some(text_cube(scope("acme", "five"), "minority")), request_id: format!("minority-{i}") };
+        let t = Instant::now();
+        let e = c.memory.put(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+        assert!(t.elapsed() < Duration::from_secs(10), "refused within the request timeout");
+        let e = get(&mut c, &w.cube.as_ref().unwrap().id, None).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable);
+        // A serializable read of this replica still works.
+        let got = get(&mut c, &w.cube.as_ref().unwrap().id, serializable_at(0)).await.unwrap();
+        assert_eq!(text_of(&got), "still writable");
+    }
+}
+
+#[tokio::test]
+async fn membership_grows_1_3_5_shrinks_to_3_and_replaces_a_node_without_losing_data() {
+    let mut cl = TestCluster::start(1, &[]).await;
+    let mut c = cl.client(0).await;
+    let mut cubes = Vec::new();
+    let write = |c: &mut Client, n: usize, tag: &str| {
+        let reqs: Vec<PutRequest> = (0..n).map(|k| PutRequest { cube: Some(text_cube(scope("acme", "m"), &format!("{tag} {k}"))), request_id: String::new() }).collect();
+        let mut c = c.clone();
+        async move {
+            let mut out = Vec::new();
+            for r in reqs {
+                out.push(c.memory.put(r).await.unwrap().into_inner().cube.unwrap());
+            }
+            out
+        }
+    };
+    cubes.extend(write(&mut c, 30, "one").await);
+    for _ in 0..2 {
+        cl.add_node(false).await;
+    }
+    cl.wait_voters(3).await;
+    cubes.extend(write(&mut c, 30, "three").await);
+    for _ in 0..2 {
+        cl.add_node(false).await;
+    }
+    cl.wait_voters(5).await;
+    cubes.extend(write(&mut c, 30, "five").await);
+
+    // Shrink to 3: remove nodes 3 and 4, through the leader, then stop them.
+    let leader = cl.leader().await;
+    let mut lc = cl.client(leader).await;
+    for i in [3, 4] {
+        lc.cluster.remove_member(MemberRequest { node_id: cl.id(i) }).await.unwrap();
+        cl.kill9(i);
+    }
+    cl.wait_voters(3).await;
+    // Replace a follower by a fresh machine: remove it, start a new node (new data dir = new id).
+    let leader = cl.leader().await;
+    let mut lc = cl.client(leader).await;
+    let victim = cl.live().into_iter().find(|i| *i != leader).unwrap();
+    let old_id = cl.id(victim);
+    lc.cluster.remove_member(MemberRequest { node_id: old_id }).await.unwrap();
+    cl.kill9(victim);
+    let fresh = cl.add_node(false).await;
+    assert_ne!(cl.id(fresh), old_id, "a wiped machine is a new node");
+    cl.wait_voters(3).await;
+    let mut c = cl.client(cl.leader().await).await;
+    cubes.extend(write(&mut c, 30, "replaced").await);
+
+    // The removed id is never accepted again.
+    let e = lc.cluster.add_member(AddMemberRequest { node_id: old_id, addr: cl.addrs[victim].clone(), learner_only: false }).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+    assert!(e.message().contains("never reused"), "{}", e.message());
+
+    let last = cubes.iter().map(|c| c.revision).max().unwrap();
+    for i in cl.live() {
+        let mut c = cl.client(i).await;
+        for cube in &cubes {
+            assert_eq!(&get(&mut c, &cube.id, serializable_at(last)).await.unwrap(), cube, "node {i}");
+        }
+    }
+    // Status shows every member with its matched index and no lag.
+    let s = cl.status(cl.leader().await).await.unwrap();
+    assert_eq!(s.members.len(), 3);
+    assert!(s.members.iter().all(|m| m.matched_index >= last && m.lag == 0), "{:?}", s.members);
+}
