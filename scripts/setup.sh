@@ -3,11 +3,13 @@
 # second run installs nothing. Runs as root (CI) or through sudo.
 #
 #   - libclang-dev: the bundled RocksDB build generates its bindings with bindgen.
+#   - etcd-server: the baseline of the cluster write benchmark (bench-cluster); never started
+#     by the install itself.
 #   - protoc is not needed: the proto crate uses a vendored protoc.
 set -euo pipefail
 
 need=()
-for pkg in libclang-dev build-essential; do
+for pkg in libclang-dev build-essential etcd-server; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -10,6 +10,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub use memmesh_client::proto;
+
+/// The etcd v3 API subset (KV.Put, Maintenance.Status) the cluster benchmark uses as baseline.
+#[allow(clippy::all, missing_docs)]
+pub mod etcdpb {
+    tonic::include_proto!("etcdserverpb");
+}
 use memmesh_client::Client;
 
 /// Path of a workspace binary in the target directory of the running executable
