@@ -64,6 +64,8 @@ pub struct Core {
     pub limits: Limits,
     /// Bound on waiting for a quorum (`raft.request_timeout_ms`).
     pub request_timeout: Duration,
+    /// Queue of the group-commit proposer (see `api::write`).
+    pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
     pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
     /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
@@ -247,6 +249,7 @@ impl Node {
                 tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
             }
         }
+        let (proposals, proposals_rx) = tokio::sync::mpsc::channel(4096);
         let core = Arc::new(Core {
             id,
             addr,
@@ -255,10 +258,12 @@ impl Node {
             feed,
             limits: cfg.limits.clone(),
             request_timeout: Duration::from_millis(cfg.raft.request_timeout_ms),
+            proposals,
             peers: Default::default(),
             ids: Default::default(),
         });
         spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
+        tokio::spawn(crate::api::write::run_proposer(Arc::downgrade(&core), proposals_rx));
         Ok(Node { core, local_addr, listener, shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms), join, learner: cfg.node.learner })
     }
 

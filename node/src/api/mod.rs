@@ -7,6 +7,6 @@ pub mod memory;
 pub mod memstore;
 pub mod raft_peer;
 mod read;
-mod write;
+pub mod write;
 
 pub use error::ApiError;

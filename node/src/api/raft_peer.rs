@@ -56,8 +56,8 @@ impl RaftPeer for RaftPeerService {
     }
 
     async fn propose(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
-        let request: crate::raft::Request = decode(&req.into_inner().data).map_err(undecodable)?;
-        let res = match self.core.raft.client_write(request).await {
+        let proposal: crate::raft::Proposal = decode(&req.into_inner().data).map_err(undecodable)?;
+        let res = match self.core.raft.client_write(proposal).await {
             Ok(r) => Ok(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(self.not_leader(f.leader_id)),
             Err(e) => Err(PeerError::Unavailable(e.to_string())),

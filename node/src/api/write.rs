@@ -1,13 +1,28 @@
-//! Proposing writes: idempotency fast path, fingerprints, Raft submission.
+//! Proposing writes: idempotency fast path, fingerprints, group commit, forwarding.
+//!
+//! Group commit: handlers hand their [`Request`] to the proposer task, which packs whatever has
+//! queued up into one [`Proposal`] (one Raft entry, one append, one fsync, one replication
+//! round). Up to [`MAX_INFLIGHT`] proposals are in flight at once; while they commit, new
+//! requests queue and form the next one — so entries grow with load and throughput with
+//! concurrency, while a lone writer still goes out at once.
+
+use std::sync::Arc;
 
 use memmesh_proto::PeerMessage;
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::ApiError;
 use crate::model::ApplyError;
 use crate::node::Core;
 use crate::raft::wire::{decode, encode, PeerError};
-use crate::raft::{NodeId, Op, Outcome, Request, Response};
+use crate::raft::{NodeId, Op, Outcome, Proposal, Request, Response, Responses};
+
+/// Most writes in one entry, and the payload budget that also ends an entry early.
+const MAX_BATCH: usize = 512;
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Proposals committing at the same time.
+const MAX_INFLIGHT: usize = 4;
 
 /// SHA-256 over the operation name and the client's request encoded as protobuf (maps are
 /// ordered, so equal requests encode equally). The caller clears the request id first: a retry
@@ -31,6 +46,66 @@ pub struct Written {
     pub outcome: Outcome,
 }
 
+/// A write waiting in the proposer's queue.
+pub struct Pending {
+    req: Request,
+    done: oneshot::Sender<Result<Response, ApiError>>,
+}
+
+/// Rough payload size of a request, for the batch budget.
+fn approx_size(r: &Request) -> usize {
+    match &r.op {
+        Op::Put { cubes } => cubes.iter().map(|c| c.0.content.as_ref().map_or(0, |c| c.text.len() + c.data.len()) + 256).sum(),
+        _ => 256,
+    }
+}
+
+/// An error for every write of a failed proposal (the originals are not `Clone`).
+fn share(e: &ApiError) -> ApiError {
+    match e {
+        ApiError::NotLeader { leader_id, leader_addr } => ApiError::NotLeader { leader_id: *leader_id, leader_addr: leader_addr.clone() },
+        ApiError::RaftStopped(m) => ApiError::RaftStopped(m.clone()),
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// The proposer task: drains the queue into proposals. Ends when every sender is gone.
+pub async fn run_proposer(core: std::sync::Weak<Core>, mut rx: mpsc::Receiver<Pending>) {
+    let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Wait for a free slot *before* draining: requests arriving meanwhile join this entry.
+        let Ok(permit) = inflight.clone().acquire_owned().await else { return };
+        let mut bytes = approx_size(&first.req);
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(p) => {
+                    bytes += approx_size(&p.req);
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(core) = core.upgrade() else { return };
+        tokio::spawn(async move {
+            let (requests, dones): (Vec<Request>, Vec<_>) = batch.into_iter().map(|p| (p.req, p.done)).unzip();
+            match core.submit(Proposal { requests }).await {
+                Ok(Responses(resps)) => {
+                    for (done, r) in dones.into_iter().zip(resps) {
+                        let _ = done.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    for done in dones {
+                        let _ = done.send(Err(share(&e)));
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
 impl Core {
     /// Replicates `op` and returns its outcome once it is committed and applied here.
     ///
@@ -47,31 +122,39 @@ impl Core {
             }
         }
         let req = Request { tenant: tenant.to_string(), request_id: request_id.to_string(), fingerprint, at_ms, op };
-        let submit = async {
-            match self.leader() {
-                Some(l) if l != self.id => self.forward(l, req).await,
-                _ => Ok(self.raft.client_write(req).await?.data),
-            }
-        };
-        let resp = tokio::time::timeout(self.request_timeout, submit).await.map_err(|_| {
-            ApiError::Unavailable(format!(
-                "the write was not committed within {} ms (no quorum reachable?); it may still commit — retry with the same request_id",
-                self.request_timeout.as_millis()
-            ))
-        })??;
+        let (done, rx) = oneshot::channel();
+        self.proposals.send(Pending { req, done }).await.map_err(|_| ApiError::RaftStopped("the proposer has stopped".into()))?;
+        let resp = tokio::time::timeout(self.request_timeout, rx)
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable(format!(
+                    "the write was not committed within {} ms (no quorum reachable?); it may still commit — retry with the same request_id",
+                    self.request_timeout.as_millis()
+                ))
+            })?
+            .map_err(|_| ApiError::RaftStopped("the proposer dropped the write".into()))??;
         Ok(Written { revision: resp.revision, outcome: resp.result? })
     }
 
-    /// Proposes through the leader. If the connection fails midway the write may or may not have
-    /// been committed; the client's retry with the same request id settles it without a duplicate.
-    async fn forward(&self, leader: NodeId, req: Request) -> Result<Response, ApiError> {
+    /// Commits one proposal, here if this node leads, else through the leader.
+    async fn submit(&self, p: Proposal) -> Result<Responses, ApiError> {
+        match self.leader() {
+            Some(l) if l != self.id => self.forward(l, p).await,
+            _ => Ok(self.raft.client_write(p).await?.data),
+        }
+    }
+
+    /// Proposes through the leader. If the connection fails midway the writes may or may not
+    /// have been committed; a client's retry with the same request id settles it without a
+    /// duplicate.
+    async fn forward(&self, leader: NodeId, p: Proposal) -> Result<Responses, ApiError> {
         let addr = self.member_addr(leader).ok_or(ApiError::NotLeader { leader_id: Some(leader), leader_addr: None })?;
         let reply = self
             .peer(&addr)?
-            .propose(PeerMessage { data: encode(&req) })
+            .propose(PeerMessage { data: encode(&p) })
             .await
             .map_err(|s| ApiError::Unavailable(format!("forwarding the write to leader {leader} at {addr} failed: {}", s.message())))?;
-        let res: Result<Response, PeerError> =
+        let res: Result<Responses, PeerError> =
             decode(&reply.into_inner().data).map_err(|e| ApiError::Unavailable(format!("undecodable reply from the leader: {e}")))?;
         Ok(res?)
     }

@@ -14,8 +14,8 @@ use crate::model::ApplyError;
 openraft::declare_raft_types!(
     /// MemMesh's openraft configuration.
     pub TypeConfig:
-        D = Request,
-        R = Response,
+        D = Proposal,
+        R = Responses,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -65,6 +65,18 @@ impl<'de, T: prost::Message + Default> Deserialize<'de> for Pb<T> {
         d.deserialize_bytes(V(std::marker::PhantomData))
     }
 }
+
+/// What one Raft entry carries: one or more client writes, applied in order at the entry's
+/// log index — their shared revision. Concurrent writes are grouped by the proposer (group
+/// commit), so a busy cluster commits many writes per entry and per fsync.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Proposal {
+    pub requests: Vec<Request>,
+}
+
+/// The results of a proposal's writes, in order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Responses(pub Vec<Response>);
 
 /// One write, as proposed to Raft.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

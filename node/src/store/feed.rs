@@ -119,10 +119,13 @@ impl Feed {
         self.compacted.load(Ordering::Acquire)
     }
 
-    /// Stages the events of `revision` into `batch`.
-    pub(crate) fn stage(&self, batch: &mut WriteBatch, revision: u64, events: &[EventRecord]) {
+    /// Stages the events of write `sub` of the entry at `revision` into `batch`. Keys are
+    /// revision ++ sub, so a revision's events stay together and in order.
+    pub(crate) fn stage(&self, batch: &mut WriteBatch, revision: u64, sub: u32, events: &[EventRecord]) {
         if !events.is_empty() {
-            batch.put_cf(cf(&self.db, CF_EVENTS), u64_key(revision), encode(&events.to_vec()));
+            let mut key = u64_key(revision).to_vec();
+            key.extend_from_slice(&sub.to_be_bytes());
+            batch.put_cf(cf(&self.db, CF_EVENTS), key, encode(&events.to_vec()));
         }
     }
 
@@ -140,7 +143,11 @@ impl Feed {
             if rev > to {
                 break;
             }
-            out.push(RevisionEvents { revision: rev, events: decode(CF_EVENTS, v)? });
+            let events: Vec<EventRecord> = decode(CF_EVENTS, v)?;
+            match out.last_mut() {
+                Some(RevisionEvents { revision, events: all }) if *revision == rev => all.extend(events),
+                _ => out.push(RevisionEvents { revision: rev, events }),
+            }
             it.next();
         }
         it.status().map_err(StoreError::from)?;

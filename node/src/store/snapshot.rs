@@ -21,6 +21,8 @@ const END: u8 = 0xFF;
 pub(crate) const KEY_APPLIED: &[u8] = b"applied";
 pub(crate) const KEY_MEMBERSHIP: &[u8] = b"membership";
 pub(crate) const KEY_RETIRED: &[u8] = b"retired";
+/// (log index, sub-index) of the last write applied from a multi-write entry.
+pub(crate) const KEY_APPLIED_SUB: &[u8] = b"applied_sub";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Header {
@@ -29,6 +31,9 @@ pub struct Header {
     pub dedupe_count: u64,
     /// Node ids removed from the cluster, never to be reused.
     pub retired: std::collections::BTreeSet<u64>,
+    /// Progress inside a partly applied entry (a snapshot can be taken between two of its
+    /// writes); the installing node skips those writes when it applies that entry.
+    pub applied_sub: Option<(u64, u32)>,
 }
 
 fn corrupt(detail: impl Into<String>) -> StoreError {
@@ -44,6 +49,7 @@ pub fn write(db: &DB, path: &Path) -> Result<Header, StoreError> {
         membership: meta(KEY_MEMBERSHIP)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or_default(),
         dedupe_count: meta(KEY_DEDUPE_COUNT)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or(0),
         retired: meta(KEY_RETIRED)?.map(|b| decode(CF_SM_META, &b)).transpose()?.unwrap_or_default(),
+        applied_sub: meta(KEY_APPLIED_SUB)?.map(|b| decode(CF_SM_META, &b)).transpose()?,
     };
     let file = File::create(path)?;
     let mut w = BufWriter::new(file);

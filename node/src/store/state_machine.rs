@@ -12,9 +12,10 @@ use tokio::sync::watch;
 
 use super::apply::{apply_request, KEY_DEDUPE_COUNT};
 use super::feed::{Feed, FeedMsg, RevisionEvents};
-use super::snapshot::{self as snap, KEY_APPLIED, KEY_MEMBERSHIP, KEY_RETIRED};
+use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
 use super::{cf, decode, encode, StoreError, CF_SM_META};
-use crate::raft::{Entry, LogId, Outcome, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::model::ApplyError;
+use crate::raft::{Entry, LogId, Outcome, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 
@@ -74,6 +75,35 @@ impl StateMachine {
         }
     }
 
+    /// Applies the writes of one entry in order. Each write goes to RocksDB in its own atomic
+    /// batch together with its events and the marker (index, k) — so later writes of the entry
+    /// see the effects of earlier ones — and a re-apply of a partly applied entry (after a crash,
+    /// or after installing a snapshot taken mid-entry) skips the writes the marker covers.
+    pub(crate) fn apply_proposal(&self, p: &Proposal, index: u64) -> Result<(Responses, Vec<crate::store::feed::EventRecord>), StoreError> {
+        let done: Option<u32> = match self.read_meta::<(u64, u32)>(KEY_APPLIED_SUB)? {
+            Some((i, k)) if i == index => Some(k),
+            _ => None,
+        };
+        let mut resps = Vec::with_capacity(p.requests.len());
+        let mut all_events = Vec::new();
+        for (k, req) in p.requests.iter().enumerate() {
+            let k = k as u32;
+            if done.is_some_and(|d| k <= d) {
+                // Applied before the restart; its client is long gone.
+                resps.push(Response { revision: index, result: Err(ApplyError::Precondition("applied before a restart".into())) });
+                continue;
+            }
+            let mut batch = WriteBatch::default();
+            let (resp, events) = apply_request(&self.db, &mut batch, req, index)?;
+            self.feed.stage(&mut batch, index, k, &events);
+            batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED_SUB, encode(&(index, k)));
+            self.db.write(batch)?;
+            all_events.extend(events);
+            resps.push(resp);
+        }
+        Ok((Responses(resps), all_events))
+    }
+
     fn save_snapshot_meta(&self, meta: &SnapshotMeta) -> Result<(), StoreError> {
         let mut o = WriteOptions::default();
         o.set_sync(true);
@@ -91,7 +121,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((applied, membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Responses>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -103,16 +133,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let index = e.log_id.index;
             let mut batch = WriteBatch::default();
             let resp = match &e.payload {
-                EntryPayload::Blank => Response { revision: index, result: Ok(Outcome::default()) },
-                EntryPayload::Normal(req) => {
-                    let (resp, events) = apply_request(&self.db, &mut batch, req, index)
-                        .map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
-                    // The change and its events in the same atomic write.
-                    self.feed.stage(&mut batch, index, &events);
+                EntryPayload::Blank => Responses::default(),
+                EntryPayload::Normal(p) => {
+                    let (resps, events) = self.apply_proposal(p, index).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
                     if !events.is_empty() {
                         published.push(RevisionEvents { revision: index, events });
                     }
-                    resp
+                    resps
                 }
                 EntryPayload::Membership(m) => {
                     // Nodes leaving the membership are retired for good: their ids are never
@@ -126,10 +153,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     let sm = StoredMembership::new(Some(e.log_id), m.clone());
                     batch.put_cf(cf(&self.db, CF_SM_META), KEY_MEMBERSHIP, encode(&sm));
-                    Response { revision: index, result: Ok(Outcome::default()) }
+                    Responses(vec![Response { revision: index, result: Ok(Outcome::default()) }])
                 }
             };
-            // The data and the applied log id in one atomic write: never one without the other.
+            // Blank and membership entries: the change and the applied log id in one atomic write.
+            // Write entries: each write was already written atomically with its progress marker
+            // (see `apply_proposal`); this marks the entry done.
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED, encode(&Some(e.log_id)));
             self.db.write(batch).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
             out.push(resp);
@@ -172,6 +201,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.put_cf(meta_cf, KEY_MEMBERSHIP, encode(&meta2.last_membership));
             batch.put_cf(meta_cf, KEY_DEDUPE_COUNT, encode(&header.dedupe_count));
             batch.put_cf(meta_cf, KEY_RETIRED, encode(&header.retired));
+            match header.applied_sub {
+                Some(m) => batch.put_cf(meta_cf, KEY_APPLIED_SUB, encode(&m)),
+                None => batch.delete_cf(meta_cf, KEY_APPLIED_SUB),
+            }
             batch.put_cf(meta_cf, KEY_SNAPSHOT, encode(&meta2));
             let mut o = WriteOptions::default();
             o.set_sync(true);

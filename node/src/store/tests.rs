@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::model::new_cube;
-use crate::raft::{Entry, LogId, Op, Pb, Request, StorageError, TypeConfig};
+use crate::raft::{Entry, LogId, Op, Pb, Proposal, Request, StorageError, TypeConfig};
 
 struct Builder;
 
@@ -46,7 +46,7 @@ fn cube(tenant: &str, user: &str, text: &str, ms: u64) -> Pb<MemCube> {
 
 fn entry(index: u64, op: Op, request_id: &str) -> Entry {
     let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, op };
-    Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(req) }
+    Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(Proposal { requests: vec![req] }) }
 }
 
 #[tokio::test]
@@ -54,7 +54,7 @@ async fn apply_writes_data_and_applied_id_and_is_idempotent_by_request_id() {
     let (_d, db, mut sm) = stores();
     let put = Op::Put { cubes: vec![cube("t", "u", "a", 1), cube("t", "u", "b", 2)] };
     let r = sm.apply([entry(1, put.clone(), "rid")]).await.unwrap();
-    let out = r[0].result.clone().unwrap();
+    let out = r[0].0[0].result.clone().unwrap();
     assert_eq!(out.cubes.len(), 2);
     assert!(out.cubes.iter().all(|c| c.0.version == 1 && c.0.revision == 1));
     let (applied, _) = sm.applied_state().await.unwrap();
@@ -63,13 +63,13 @@ async fn apply_writes_data_and_applied_id_and_is_idempotent_by_request_id() {
     // Same request id, same fingerprint (index 1 → same bytes) is not possible with entry();
     // build the retry by hand with the original fingerprint.
     let mut retry = entry(2, Op::Put { cubes: vec![cube("t", "u", "a", 3)] }, "rid");
-    if let EntryPayload::Normal(req) = &mut retry.payload {
-        req.fingerprint = [1; 32];
+    if let EntryPayload::Normal(p) = &mut retry.payload {
+        p.requests[0].fingerprint = [1; 32];
     }
     let r2 = sm.apply([retry]).await.unwrap();
-    let out2 = r2[0].result.clone().unwrap();
+    let out2 = r2[0].0[0].result.clone().unwrap();
     assert!(out2.deduplicated);
-    assert_eq!(r2[0].revision, 1, "the original revision");
+    assert_eq!(r2[0].0[0].revision, 1, "the original revision");
     assert_eq!(out2.cubes, out.cubes);
     let reader = Reader::new(db.clone(), sm.applied_watch());
     let q = reader::ListQuery {
@@ -83,7 +83,7 @@ async fn apply_writes_data_and_applied_id_and_is_idempotent_by_request_id() {
 
     // A different request under the same id is refused.
     let r3 = sm.apply([entry(3, Op::Put { cubes: vec![cube("t", "u", "c", 4)] }, "rid")]).await.unwrap();
-    assert!(matches!(r3[0].result, Err(crate::model::ApplyError::RequestIdReused { .. })));
+    assert!(matches!(r3[0].0[0].result, Err(crate::model::ApplyError::RequestIdReused { .. })));
 }
 
 #[tokio::test]
@@ -164,4 +164,37 @@ async fn log_store_reads_back_appends_and_survives_reopen() {
     assert_eq!(st.last_log_id.unwrap().index, 10);
     let got = openraft::RaftLogReader::try_get_log_entries(&mut log, 4..8).await.unwrap();
     assert_eq!(got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+}
+
+#[tokio::test]
+async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_write() {
+    let (_d, db, mut sm) = stores();
+    let a = cube("t", "u", "a", 1);
+    let id = a.0.id.clone();
+    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, op };
+    let patch = memmesh_proto::UpdateRequest { id: id.clone(), importance: Some(0.5), ..Default::default() };
+    let proposal = Proposal {
+        requests: vec![req(Op::Put { cubes: vec![a] }), req(Op::Update { patch: Pb(patch) }), req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] })],
+    };
+    // The crash: only the first write of entry 7 reached RocksDB (with its progress marker).
+    let first = Proposal { requests: proposal.requests[..1].to_vec() };
+    sm.apply_proposal(&first, 7).unwrap();
+    // Restart: Raft re-applies the whole entry.
+    let entry = Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), 7), payload: EntryPayload::Normal(proposal) };
+    let r = sm.apply([entry]).await.unwrap();
+    assert!(r[0].0[0].result.is_err(), "the first write is skipped, not repeated");
+    assert_eq!(r[0].0[1].result.as_ref().unwrap().cubes[0].0.version, 2, "the update applies once");
+    let reader = Reader::new(db.clone(), sm.applied_watch());
+    let ulid = ulid::Ulid::from_string(&id).unwrap();
+    assert_eq!(reader.history(ulid).unwrap().len(), 2, "versions 1 and 2 — no version 3");
+    let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, states: vec![1], page_size: 10, ..Default::default() };
+    assert_eq!(reader.list(&q).unwrap().cubes.len(), 2);
+    let (applied, _) = sm.applied_state().await.unwrap();
+    assert_eq!(applied.unwrap().index, 7);
+    // All three writes' events are in the history of revision 7, in order.
+    let feed = Feed::new(db.clone(), 16).unwrap();
+    let h = feed.history(7, 7).unwrap();
+    let kinds: Vec<i32> = h[0].events.iter().map(|e| e.kind).collect();
+    use memmesh_proto::EventType::*;
+    assert_eq!(kinds, vec![Created as i32, Updated as i32, Created as i32]);
 }
