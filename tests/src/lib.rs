@@ -96,6 +96,11 @@ impl NodeProc {
         Client::connect(&self.addr).await.expect("connect")
     }
 
+    /// The process id (for SIGSTOP/SIGCONT isolation).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node running").id()
+    }
+
     /// SIGKILL: no shutdown path runs, as in a crash or power loss of the process.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

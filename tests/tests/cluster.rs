@@ -297,3 +297,66 @@ async fn a_subscription_survives_a_leader_kill_by_resuming_on_another_node() {
         assert!(seen.contains(r), "acknowledged revision {r} delivered");
     }
 }
+
+#[tokio::test]
+async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss() {
+    let cl = TestCluster::start(3, &[("MEMMESH__RAFT__REQUEST_TIMEOUT_MS", "1500")]).await;
+    let old = cl.leader().await;
+    let old_term = cl.status(old).await.unwrap().term;
+    let mut acked = Vec::new();
+    for k in 0..20 {
+        let req = PutRequest { cube: Some(text_cube(scope("acme", "iso"), &format!("before {k}"))), request_id: format!("b{k}") };
+        acked.push(put_anywhere(&cl.addrs, old, req, Duration::from_secs(10)).await.unwrap().cube.unwrap());
+    }
+    // Freeze the leader: to its peers this is indistinguishable from a network partition.
+    let pid = cl.node(old).pid();
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    // Its client sees no acknowledgement while it is cut off.
+    let frozen = {
+        let addr = cl.addrs[old].clone();
+        tokio::spawn(async move {
+            let mut c = Client::connect(&addr).await.ok()?;
+            let req = PutRequest { cube: Some(text_cube(scope("acme", "iso"), "to the frozen leader")), request_id: "frozen-1".into() };
+            tokio::time::timeout(Duration::from_secs(3), c.memory.put(req)).await.ok()?.ok()
+        })
+    };
+    // The majority elects a new leader in a higher term and keeps accepting writes.
+    let others: Vec<usize> = cl.live().into_iter().filter(|i| *i != old).collect();
+    let others_addrs: Vec<String> = others.iter().map(|i| cl.addrs[*i].clone()).collect();
+    for k in 0..20 {
+        let req = PutRequest { cube: Some(text_cube(scope("acme", "iso"), &format!("during {k}"))), request_id: format!("d{k}") };
+        acked.push(put_anywhere(&others_addrs, 0, req, Duration::from_secs(10)).await.expect("the majority side accepts writes").cube.unwrap());
+    }
+    let mut new_leader = None;
+    for i in &others {
+        let s = cl.status(*i).await.unwrap();
+        if s.role == "leader" {
+            assert!(s.term > old_term, "a new term");
+            new_leader = Some(*i);
+        }
+    }
+    assert!(new_leader.is_some(), "one of the majority leads");
+    assert!(frozen.await.unwrap().is_none(), "the isolated leader acknowledged nothing");
+
+    // Thaw: the old leader must step down, not lead alongside the new one.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    for _ in 0..100 {
+        let roles: Vec<String> = futures::future::join_all(cl.live().into_iter().map(|i| cl.status(i))).await.into_iter().flatten().map(|s| s.role).collect();
+        if roles.iter().filter(|r| *r == "leader").count() == 1 && roles.len() == 3 && cl.status(old).await.unwrap().role != "leader" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let statuses: Vec<StatusResponse> = futures::future::join_all(cl.live().into_iter().map(|i| cl.status(i))).await.into_iter().flatten().collect();
+    assert_eq!(statuses.iter().filter(|s| s.role == "leader").count(), 1, "exactly one leader: {statuses:?}");
+    let leaders: std::collections::HashSet<u64> = statuses.iter().map(|s| s.leader_id).collect();
+    assert_eq!(leaders.len(), 1, "every node names the same leader");
+    let last = acked.iter().map(|c| c.revision).max().unwrap();
+    for i in cl.live() {
+        let mut c = cl.client(i).await;
+        for cube in &acked {
+            assert_eq!(&get(&mut c, &cube.id, serializable_at(last)).await.unwrap(), cube, "node {i}");
+        }
+    }
+}
