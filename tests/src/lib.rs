@@ -11,6 +11,8 @@ use std::time::Duration;
 
 pub use memmesh_client::proto;
 
+pub mod linearizability;
+
 /// The etcd v3 API subset (KV.Put, Maintenance.Status) the cluster benchmark uses as baseline.
 #[allow(clippy::all, missing_docs)]
 pub mod etcdpb {

@@ -360,3 +360,74 @@ async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss(
         }
     }
 }
+
+#[tokio::test]
+async fn concurrent_reads_and_writes_stay_linearizable_while_the_leader_is_cut_off() {
+    use memmesh_tests::linearizability::{check_register, Kind, Op};
+    let cl = TestCluster::start(3, &[("MEMMESH__RAFT__REQUEST_TIMEOUT_MS", "1500")]).await;
+    let leader = cl.leader().await;
+    // Three registers: cubes whose content is "k{key}-v{value}", value 0 at creation.
+    let mut c = cl.client(leader).await;
+    let mut keys = Vec::new();
+    for k in 0..3 {
+        let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "lin"), &format!("k{k}-v0"))), request_id: String::new() }).await.unwrap();
+        keys.push(w.into_inner().cube.unwrap().id);
+    }
+    let start = Instant::now();
+    let now = move || start.elapsed().as_nanos() as u64;
+    let history: Arc<Mutex<Vec<(usize, Op)>>> = Arc::default();
+    let mut clients = Vec::new();
+    for w in 0..6u64 {
+        let (addr, keys, history) = (cl.addrs[(w as usize) % 3].clone(), keys.clone(), history.clone());
+        clients.push(tokio::spawn(async move {
+            let mut c = Client::connect(&addr).await.unwrap();
+            let mut rng = w.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+            let mut n = 0;
+            while start.elapsed() < Duration::from_millis(3000) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let k = (rng % 3) as usize;
+                let limit = Duration::from_secs(3);
+                if rng % 2 == 0 {
+                    let v = (w + 1) * 1_000_000 + n;
+                    n += 1;
+                    let req = UpdateRequest {
+                        id: keys[k].clone(),
+                        content: Some(Content { text: format!("k{k}-v{v}"), ..Default::default() }),
+                        request_id: format!("lin-{w}-{v}"),
+                        ..Default::default()
+                    };
+                    let call = now();
+                    let ok = matches!(tokio::time::timeout(limit, c.memory.update(req)).await, Ok(Ok(_)));
+                    history.lock().unwrap().push((k, Op { call, ret: ok.then(now), kind: Kind::Write(v) }));
+                } else {
+                    let call = now();
+                    if let Ok(Ok(r)) = tokio::time::timeout(limit, c.memory.get(GetRequest { id: keys[k].clone(), ..Default::default() })).await {
+                        let ret = now();
+                        let text = text_of(r.get_ref().cube.as_ref().unwrap()).to_string();
+                        let v: u64 = text.rsplit("-v").next().unwrap().parse().unwrap();
+                        history.lock().unwrap().push((k, Op { call, ret: Some(ret), kind: Kind::Read(v) }));
+                    }
+                }
+            }
+        }));
+    }
+    // Cut the leader off for a second in the middle of it.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pid = cl.node(leader).pid();
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    for t in clients {
+        t.await.unwrap();
+    }
+    let history = history.lock().unwrap().clone();
+    let reads = history.iter().filter(|(_, o)| matches!(o.kind, Kind::Read(_))).count();
+    let writes = history.iter().filter(|(_, o)| o.ret.is_some() && matches!(o.kind, Kind::Write(_))).count();
+    assert!(reads > 50 && writes > 50, "a meaningful history: {reads} reads, {writes} acknowledged writes");
+    for k in 0..3 {
+        let ops: Vec<Op> = history.iter().filter(|(key, _)| *key == k).map(|(_, o)| o.clone()).collect();
+        assert!(check_register(0, &ops), "register {k}: history of {} operations is not linearizable", ops.len());
+    }
+}
