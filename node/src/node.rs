@@ -64,6 +64,8 @@ pub struct Core {
     pub limits: Limits,
     /// Bound on waiting for a quorum (`raft.request_timeout_ms`).
     pub request_timeout: Duration,
+    /// Fault rules of this node's outgoing peer traffic (tests only; empty in production).
+    pub faults: Arc<crate::raft::faults::Faults>,
     /// Queue of the group-commit proposer (see `api::write`).
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
@@ -225,7 +227,8 @@ impl Node {
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
-        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network, log, sm)
+        let faults = Arc::new(crate::raft::faults::Faults::default());
+        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone()), log, sm)
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
@@ -259,6 +262,7 @@ impl Node {
             limits: cfg.limits.clone(),
             request_timeout: Duration::from_millis(cfg.raft.request_timeout_ms),
             proposals,
+            faults,
             peers: Default::default(),
             ids: Default::default(),
         });

@@ -65,6 +65,7 @@ impl Core {
         match self.leader() {
             Some(l) if l != self.id => {
                 let addr = self.member_addr(l).ok_or(ApiError::NotLeader { leader_id: Some(l), leader_addr: None })?;
+                self.faults.check(l).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
                 let reply = self
                     .peer(&addr)?
                     .read_index(PeerMessage { data: encode(&()) })

@@ -149,6 +149,7 @@ impl Core {
     /// duplicate.
     async fn forward(&self, leader: NodeId, p: Proposal) -> Result<Responses, ApiError> {
         let addr = self.member_addr(leader).ok_or(ApiError::NotLeader { leader_id: Some(leader), leader_addr: None })?;
+        self.faults.check(leader).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let reply = self
             .peer(&addr)?
             .propose(PeerMessage { data: encode(&p) })

@@ -15,8 +15,10 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 
+use super::faults::Faults;
 use super::wire::{decode, encode};
 use super::{NodeId, TypeConfig};
+use std::sync::Arc;
 
 /// Largest peer message (snapshot chunks and large batches).
 pub const MAX_PEER_MESSAGE: usize = 256 * 1024 * 1024;
@@ -32,12 +34,21 @@ pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, tonic::transpo
 
 /// Creates [`PeerClient`]s.
 #[derive(Clone, Default)]
-pub struct Network;
+pub struct Network {
+    faults: Arc<Faults>,
+}
+
+impl Network {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self { faults }
+    }
+}
 
 pub struct PeerClient {
     target: NodeId,
     addr: String,
     client: Option<RaftPeerClient<Channel>>,
+    faults: Arc<Faults>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +69,9 @@ impl PeerClient {
         E: std::error::Error + DeserializeOwned,
         R: DeserializeOwned,
     {
+        if let Err(d) = self.faults.check(self.target).await {
+            return Err(RPCError::Unreachable(Unreachable::new(&self.fail(d.to_string()))));
+        }
         if self.client.is_none() {
             let c = peer_client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&self.fail(e.to_string()))))?;
             self.client = Some(c);
@@ -87,7 +101,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), client: None }
+        PeerClient { target, addr: node.addr.clone(), client: None, faults: self.faults.clone() }
     }
 }
 
