@@ -243,12 +243,24 @@ impl Node {
             }
             (_, true) => None,
         };
-        // A sole voter elects itself within one election timeout; wait so the first write does
-        // not meet "no leader yet". (Members of a larger cluster find the leader by themselves.)
-        let sole_voter = raft.metrics().borrow().membership_config.membership().voter_ids().collect::<Vec<_>>() == vec![id];
+        // A sole voter elects itself within one election timeout; wait until it has also applied
+        // its own first entry of the term (which linearizable reads need), so the node is fully
+        // ready when it announces itself. (Members of a larger cluster find the leader by
+        // themselves.)
+        // Metrics are published asynchronously: wait until they show the membership before
+        // deciding (a fresh `initialize` is not visible in them at once).
+        let deadline = Duration::from_millis(cfg.raft.election_timeout_max_ms * 10);
+        let sole_voter = join.is_none()
+            && raft
+                .wait(Some(deadline))
+                .metrics(|m| m.membership_config.membership().voter_ids().next().is_some(), "membership loaded")
+                .await
+                .is_ok_and(|m| m.membership_config.membership().voter_ids().collect::<Vec<_>>() == vec![id]);
         if sole_voter {
-            let deadline = Duration::from_millis(cfg.raft.election_timeout_max_ms * 10);
-            if let Err(e) = raft.wait(Some(deadline)).metrics(|m| m.current_leader.is_some(), "leader elected").await {
+            let ready = |m: &openraft::RaftMetrics<NodeId, BasicNode>| {
+                m.current_leader == Some(m.id) && m.last_log_index.is_some() && m.last_applied.map(|l| l.index) == m.last_log_index
+            };
+            if let Err(e) = raft.wait(Some(deadline)).metrics(ready, "leader elected and caught up").await {
                 tracing::warn!(error = %e, "no leader yet; writes will be UNAVAILABLE until one is elected");
             }
         }
