@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub use memmesh_client::proto;
 
+pub mod bench;
 pub mod linearizability;
 
 /// The etcd v3 API subset (KV.Put, Maintenance.Status) the cluster benchmark uses as baseline.

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use memmesh_tests::bench::{ms, percentile};
 use memmesh_tests::etcdpb::kv_client::KvClient;
 use memmesh_tests::etcdpb::maintenance_client::MaintenanceClient;
 use memmesh_tests::etcdpb::{PutRequest as EtcdPut, StatusRequest as EtcdStatus};
@@ -93,9 +94,8 @@ struct Figures {
 }
 
 fn figures(mut lat: Vec<Duration>, secs: f64) -> Figures {
-    lat.sort();
-    let p = |q: f64| lat.get(((q * lat.len() as f64) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
-    Figures { per_sec: lat.len() as f64 / secs, p50: p(0.5), p99: p(0.99) }
+    let n = lat.len();
+    Figures { per_sec: n as f64 / secs, p50: percentile(&mut lat, 0.5), p99: percentile(&mut lat, 0.99) }
 }
 
 /// Runs `n` clients for `secs` seconds; `op(client_index, seq)` performs one write.
@@ -130,10 +130,6 @@ where
         all.extend(task.await.unwrap());
     }
     figures(all, t.elapsed().as_secs_f64())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 #[tokio::main]

@@ -16,20 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memmesh_tests::proto::*;
+use memmesh_tests::bench::{arg, ms, percentile as pct};
 use memmesh_tests::{scope, text_cube, NodeProc};
-
-fn pct(v: &mut [Duration], q: f64) -> Duration {
-    v.sort();
-    v.get(((q * v.len() as f64) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 async fn live(node: &NodeProc, subscribers: usize, writes: usize, tenant: &str) -> (Vec<Duration>, Vec<Duration>) {
     let mut c = node.client().await;

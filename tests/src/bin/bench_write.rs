@@ -17,22 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memmesh_tests::proto::PutRequest;
+use memmesh_tests::bench::{arg, ms, percentile};
 use memmesh_tests::{scope, text_cube, NodeProc};
-
-fn pct(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn fsync_floor(dir: &std::path::Path, n: usize) -> Vec<Duration> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("fsync-probe")).unwrap();
@@ -44,7 +30,6 @@ fn fsync_floor(dir: &std::path::Path, n: usize) -> Vec<Duration> {
         f.sync_data().unwrap();
         lat.push(t.elapsed());
     }
-    lat.sort();
     lat
 }
 
@@ -57,8 +42,8 @@ async fn main() {
     let seconds = arg(&args, "--seconds", if smoke { 1 } else { 10 });
 
     let dir = tempfile::tempdir().unwrap();
-    let fs = fsync_floor(dir.path(), if smoke { 100 } else { 2000 });
-    let (fs50, fs99) = (pct(&fs, 0.5), pct(&fs, 0.99));
+    let mut fs = fsync_floor(dir.path(), if smoke { 100 } else { 2000 });
+    let (fs50, fs99) = (percentile(&mut fs, 0.5), percentile(&mut fs, 0.99));
 
     let node = NodeProc::start(&dir.path().join("node"));
     let mut c = node.client().await;
@@ -71,8 +56,7 @@ async fn main() {
         c.memory.put(req).await.expect("put");
         lat.push(t.elapsed());
     }
-    lat.sort();
-    let (p50, p99) = (pct(&lat, 0.5), pct(&lat, 0.99));
+    let (p50, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -100,7 +84,6 @@ async fn main() {
         all.extend(t.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
-    all.sort();
     let tput = all.len() as f64 / elapsed;
     let ceiling = 1.0 / fs50.as_secs_f64();
 
@@ -109,8 +92,8 @@ async fn main() {
     println!("  1 client,  n={sequential}: put p50 {:.3} ms  p99 {:.3} ms   ratio p50/fsync_p50 = {:.2}", ms(p50), ms(p99), p50.as_secs_f64() / fs50.as_secs_f64());
     println!(
         "  {clients} clients, {seconds} s: {tput:.0} puts/s  (p50 {:.3} ms  p99 {:.3} ms)   ratio to fsync-per-write ceiling = {:.2}",
-        ms(pct(&all, 0.5)),
-        ms(pct(&all, 0.99)),
+        ms(percentile(&mut all, 0.5)),
+        ms(percentile(&mut all, 0.99)),
         tput / ceiling
     );
 }
