@@ -9,6 +9,12 @@ use clap::Parser;
 use memmesh_node::config::{Config, Overrides};
 use memmesh_node::node::Node;
 
+// The write path allocates many small buffers per request (decode, log entry, replication,
+// apply); mimalloc handles that pattern markedly better than glibc malloc (profiled: ~10 % of
+// CPU in malloc/free under load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "memmesh-node", version, about = "Run a MemMesh node (RocksDB + Raft + gRPC)")]
 struct Args {
