@@ -194,8 +194,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let data = snap::read_all(f)?;
             let mut batch = WriteBatch::default();
             let header = snap::stage_install(&db, &data, &mut batch)?;
-            // The change history before the snapshot never happened on this node.
-            feed.reset_to(meta2.last_log_id.map_or(0, |l| l.index), &mut batch);
+            // The change history before the snapshot never happened on this node. A snapshot taken
+            // in the middle of entry i holds part of i's writes but none of its events: this node
+            // could never deliver revision i whole, so its history starts after i.
+            let upto = meta2.last_log_id.map_or(0, |l| l.index).max(header.applied_sub.map_or(0, |(i, _)| i));
+            feed.reset_to(upto, &mut batch);
             let meta_cf = cf(&db, CF_SM_META);
             batch.put_cf(meta_cf, KEY_APPLIED, encode(&meta2.last_log_id));
             batch.put_cf(meta_cf, KEY_MEMBERSHIP, encode(&meta2.last_membership));
