@@ -107,6 +107,9 @@ pub struct RaftConfig {
     /// How long a write (or a read's leadership check) may wait for a quorum before the client
     /// gets UNAVAILABLE. A timed-out write may still commit later: retry with the same request id.
     pub request_timeout_ms: u64,
+    /// How long AddMember waits for a new node to catch up before answering UNAVAILABLE (the
+    /// node stays a learner and keeps catching up).
+    pub catch_up_timeout_ms: u64,
 }
 
 impl Default for RaftConfig {
@@ -118,6 +121,7 @@ impl Default for RaftConfig {
             snapshot_after_entries: 20_000,
             keep_log_after_snapshot: 5_000,
             request_timeout_ms: 5_000,
+            catch_up_timeout_ms: 60_000,
         }
     }
 }

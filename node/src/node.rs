@@ -64,6 +64,8 @@ pub struct Core {
     pub limits: Limits,
     /// Bound on waiting for a quorum (`raft.request_timeout_ms`).
     pub request_timeout: Duration,
+    /// Bound on waiting for a new member to catch up (`raft.catch_up_timeout_ms`).
+    pub catch_up_timeout: Duration,
     /// Fault rules of this node's outgoing peer traffic (tests only; empty in production).
     pub faults: Arc<crate::raft::faults::Faults>,
     /// Queue of the group-commit proposer (see `api::write`).
@@ -273,6 +275,7 @@ impl Node {
             feed,
             limits: cfg.limits.clone(),
             request_timeout: Duration::from_millis(cfg.raft.request_timeout_ms),
+            catch_up_timeout: Duration::from_millis(cfg.raft.catch_up_timeout_ms),
             proposals,
             faults,
             peers: Default::default(),

@@ -431,3 +431,24 @@ async fn concurrent_reads_and_writes_stay_linearizable_while_the_leader_is_cut_o
         assert!(check_register(0, &ops), "register {k}: history of {} operations is not linearizable", ops.len());
     }
 }
+
+#[tokio::test]
+async fn adding_an_unreachable_node_fails_within_the_catch_up_timeout_and_harms_nothing() {
+    let cl = TestCluster::start(3, &[("MEMMESH__RAFT__CATCH_UP_TIMEOUT_MS", "1000")]).await;
+    let leader = cl.leader().await;
+    let mut c = cl.client(leader).await;
+    let nobody = free_addr(); // nothing listens there
+    let t = Instant::now();
+    let e = c.cluster.add_member(AddMemberRequest { node_id: 4242, addr: nobody, learner_only: false }).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+    assert!(e.message().contains("has not caught up"), "{}", e.message());
+    assert!(t.elapsed() < Duration::from_secs(10), "bounded, took {:?}", t.elapsed());
+    // It is only a learner: the three voters still commit.
+    let s = cl.status(leader).await.unwrap();
+    assert_eq!(s.members.iter().find(|m| m.id == 4242).map(|m| m.role.as_str()), Some("learner"));
+    let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "x"), "still committing")), request_id: String::new() }).await.unwrap();
+    assert!(w.into_inner().revision > 0);
+    // And it can be removed again.
+    c.cluster.remove_member(MemberRequest { node_id: 4242 }).await.unwrap();
+    assert!(cl.status(leader).await.unwrap().members.iter().all(|m| m.id != 4242));
+}

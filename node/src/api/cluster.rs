@@ -115,8 +115,33 @@ impl Cluster for ClusterService {
             .into());
         }
         let node = BasicNode { addr: req.addr.clone() };
-        // Blocking: returns once the learner has caught up, so promoting it cannot stall commits.
-        let r = self.core.raft.add_learner(req.node_id, node, true).await.map_err(ApiError::from)?;
+        let limit = self.core.catch_up_timeout;
+        let not_caught_up = || {
+            ApiError::Unavailable(format!(
+                "node {} was added as a learner but has not caught up within {:.1} s (is {} reachable?); repeat AddMember or PromoteMember once it has",
+                req.node_id,
+                limit.as_secs_f64(),
+                req.addr
+            ))
+        };
+        let r = tokio::time::timeout(limit, self.core.raft.add_learner(req.node_id, node, true))
+            .await
+            .map_err(|_| not_caught_up())?
+            .map_err(ApiError::from)?;
+        // openraft's "blocking" add_learner counts a learner within `replication_lag_threshold`
+        // entries as caught up — even one never reached. Promote only a learner that has really
+        // replicated the entry that added it; otherwise an unreachable node would become a voter
+        // and silently cost the cluster one failure of tolerance.
+        let (id, target) = (req.node_id, r.log_id.index);
+        self.core
+            .raft
+            .wait(Some(limit))
+            .metrics(
+                move |m| m.replication.as_ref().and_then(|r| r.get(&id).copied().flatten()).is_some_and(|l| l.index >= target),
+                "learner replicated its own addition",
+            )
+            .await
+            .map_err(|_| not_caught_up())?;
         if req.learner_only || self.is_voter(req.node_id) {
             return Ok(Response::new(MembershipResponse { revision: r.log_id.index, members: ClusterService::status(self).await?.members }));
         }
