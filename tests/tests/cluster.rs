@@ -448,6 +448,12 @@ async fn adding_an_unreachable_node_fails_within_the_catch_up_timeout_and_harms_
     assert_eq!(s.members.iter().find(|m| m.id == 4242).map(|m| m.role.as_str()), Some("learner"));
     let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "x"), "still committing")), request_id: String::new() }).await.unwrap();
     assert!(w.into_inner().revision > 0);
+    // Promoting it is refused the same way: it has not caught up.
+    let e = c.cluster.promote_member(MemberRequest { node_id: 4242 }).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+    assert_eq!(cl.status(leader).await.unwrap().members.iter().find(|m| m.id == 4242).map(|m| m.role.clone()), Some("learner".to_string()));
+    let e = c.cluster.promote_member(MemberRequest { node_id: 777 }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
     // And it can be removed again.
     c.cluster.remove_member(MemberRequest { node_id: 4242 }).await.unwrap();
     assert!(cl.status(leader).await.unwrap().members.iter().all(|m| m.id != 4242));

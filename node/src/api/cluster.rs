@@ -87,6 +87,29 @@ impl ClusterService {
         Ok(MembershipResponse { revision: r.log_id.index, members: self.status().await?.members })
     }
 
+    fn not_caught_up(&self, id: u64) -> ApiError {
+        let addr = self.core.member_addr(id).unwrap_or_default();
+        ApiError::Unavailable(format!(
+            "node {id} is a learner that has not caught up within {:.1} s (is {addr} reachable?); repeat AddMember or PromoteMember once it has",
+            self.core.catch_up_timeout.as_secs_f64()
+        ))
+    }
+
+    /// Waits until learner `id` has replicated up to `index`.
+    ///
+    /// Why not trust openraft's "blocking" add_learner: it counts a learner within
+    /// `replication_lag_threshold` (5,000) entries as caught up — even one never reached. Making
+    /// such a node a voter would silently cost the cluster one failure of tolerance.
+    async fn wait_caught_up(&self, id: u64, index: u64) -> Result<(), ApiError> {
+        self.core
+            .raft
+            .wait(Some(self.core.catch_up_timeout))
+            .metrics(move |m| m.replication.as_ref().and_then(|r| r.get(&id).copied().flatten()).is_some_and(|l| l.index >= index), "learner caught up")
+            .await
+            .map(|_| ())
+            .map_err(|_| self.not_caught_up(id))
+    }
+
     fn is_voter(&self, id: u64) -> bool {
         self.core.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == id)
     }
@@ -115,33 +138,11 @@ impl Cluster for ClusterService {
             .into());
         }
         let node = BasicNode { addr: req.addr.clone() };
-        let limit = self.core.catch_up_timeout;
-        let not_caught_up = || {
-            ApiError::Unavailable(format!(
-                "node {} was added as a learner but has not caught up within {:.1} s (is {} reachable?); repeat AddMember or PromoteMember once it has",
-                req.node_id,
-                limit.as_secs_f64(),
-                req.addr
-            ))
-        };
-        let r = tokio::time::timeout(limit, self.core.raft.add_learner(req.node_id, node, true))
+        let r = tokio::time::timeout(self.core.catch_up_timeout, self.core.raft.add_learner(req.node_id, node, true))
             .await
-            .map_err(|_| not_caught_up())?
+            .map_err(|_| self.not_caught_up(req.node_id))?
             .map_err(ApiError::from)?;
-        // openraft's "blocking" add_learner counts a learner within `replication_lag_threshold`
-        // entries as caught up — even one never reached. Promote only a learner that has really
-        // replicated the entry that added it; otherwise an unreachable node would become a voter
-        // and silently cost the cluster one failure of tolerance.
-        let (id, target) = (req.node_id, r.log_id.index);
-        self.core
-            .raft
-            .wait(Some(limit))
-            .metrics(
-                move |m| m.replication.as_ref().and_then(|r| r.get(&id).copied().flatten()).is_some_and(|l| l.index >= target),
-                "learner replicated its own addition",
-            )
-            .await
-            .map_err(|_| not_caught_up())?;
+        self.wait_caught_up(req.node_id, r.log_id.index).await?;
         if req.learner_only || self.is_voter(req.node_id) {
             return Ok(Response::new(MembershipResponse { revision: r.log_id.index, members: ClusterService::status(self).await?.members }));
         }
@@ -151,6 +152,11 @@ impl Cluster for ClusterService {
     async fn promote_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
         let id = req.into_inner().node_id;
         self.require_leader()?;
+        if self.core.member_addr(id).is_none() {
+            return Err(ApiError::NotFound(format!("member {id}")).into());
+        }
+        let last = self.core.raft.metrics().borrow().last_log_index.unwrap_or(0);
+        self.wait_caught_up(id, last).await?;
         Ok(Response::new(self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id]))).await?))
     }
 
