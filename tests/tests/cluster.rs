@@ -458,3 +458,13 @@ async fn adding_an_unreachable_node_fails_within_the_catch_up_timeout_and_harms_
     c.cluster.remove_member(MemberRequest { node_id: 4242 }).await.unwrap();
     assert!(cl.status(leader).await.unwrap().members.iter().all(|m| m.id != 4242));
 }
+
+#[tokio::test]
+async fn a_membership_change_that_would_leave_no_voter_is_refused_as_a_precondition() {
+    let cl = TestCluster::start(1, &[]).await;
+    let mut c = cl.client(0).await;
+    let e = c.cluster.remove_member(MemberRequest { node_id: cl.id(0) }).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+    assert!(e.message().contains("membership change refused"), "{}", e.message());
+    assert_eq!(cl.status(0).await.unwrap().role, "leader", "nothing changed");
+}

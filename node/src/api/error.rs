@@ -5,7 +5,7 @@
 //! | invalid input, request id reused for another request | `INVALID_ARGUMENT` |
 //! | cube or version not found | `NOT_FOUND` |
 //! | `expected_version` mismatch | `ABORTED` |
-//! | operation not allowed in the cube's state | `FAILED_PRECONDITION` |
+//! | operation not allowed in the cube's state; refused membership change; reused node id | `FAILED_PRECONDITION` |
 //! | revision not applied yet; subscription start compacted (+ `x-memmesh-compact-revision`) | `OUT_OF_RANGE` |
 //! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
 //! | Raft stopped | `UNAVAILABLE` |
@@ -119,7 +119,11 @@ impl From<openraft::error::ClientWriteError<u64, openraft::BasicNode>> for ApiEr
             openraft::error::ClientWriteError::ForwardToLeader(f) => {
                 ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
             }
-            openraft::error::ClientWriteError::ChangeMembershipError(c) => ApiError::RaftStopped(c.to_string()),
+            // A refused membership change (e.g. it would leave no voter, or another change is in
+            // progress) is the request's fault, not an outage: retrying as is will not help.
+            openraft::error::ClientWriteError::ChangeMembershipError(c) => {
+                ApiError::Apply(ApplyError::Precondition(format!("membership change refused: {c}")))
+            }
         }
     }
 }
