@@ -99,6 +99,29 @@ impl Core {
         peers.insert(addr.to_string(), c.clone());
         Ok(c)
     }
+
+    /// Calls the leader's `RaftPeer` service (a forwarded write or a read index) and decodes its
+    /// `Result<T, PeerError>` reply.
+    pub async fn call_leader<T: serde::de::DeserializeOwned>(&self, leader: NodeId, call: LeaderCall, data: Vec<u8>) -> Result<T, ApiError> {
+        let addr = self.member_addr(leader).ok_or(ApiError::NotLeader { leader_id: Some(leader), leader_addr: None })?;
+        self.faults.check(leader).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let mut peer = self.peer(&addr)?;
+        let msg = memmesh_proto::PeerMessage { data };
+        let (what, reply) = match call {
+            LeaderCall::Propose => ("forwarding the write to", peer.propose(msg).await),
+            LeaderCall::ReadIndex => ("getting the read index from", peer.read_index(msg).await),
+        };
+        let reply = reply.map_err(|s| ApiError::Unavailable(format!("{what} leader {leader} at {addr} failed: {}", s.message())))?;
+        let res: Result<T, crate::raft::wire::PeerError> = crate::raft::wire::decode(&reply.into_inner().data)
+            .map_err(|e| ApiError::Unavailable(format!("undecodable reply from leader {leader}: {e}")))?;
+        Ok(res?)
+    }
+}
+
+/// What [`Core::call_leader`] asks the leader for.
+pub enum LeaderCall {
+    Propose,
+    ReadIndex,
 }
 
 /// Reads the node id, or creates one if the directory holds no data yet. Returns the id and

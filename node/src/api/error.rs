@@ -113,6 +113,35 @@ where
     }
 }
 
+impl From<crate::raft::wire::PeerError> for ApiError {
+    fn from(e: crate::raft::wire::PeerError) -> Self {
+        match e {
+            crate::raft::wire::PeerError::NotLeader { leader_id, leader_addr } => ApiError::NotLeader { leader_id, leader_addr },
+            crate::raft::wire::PeerError::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl From<openraft::error::CheckIsLeaderError<u64, openraft::BasicNode>> for ApiError {
+    fn from(e: openraft::error::CheckIsLeaderError<u64, openraft::BasicNode>) -> Self {
+        match e {
+            openraft::error::CheckIsLeaderError::ForwardToLeader(f) => {
+                ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+            }
+            openraft::error::CheckIsLeaderError::QuorumNotEnough(q) => ApiError::Unavailable(format!("cannot confirm leadership: {q}")),
+        }
+    }
+}
+
+impl From<crate::store::feed::HistoryError> for ApiError {
+    fn from(e: crate::store::feed::HistoryError) -> Self {
+        match e {
+            crate::store::feed::HistoryError::Compacted(c) => ApiError::Compacted { requested: c.requested, compacted: c.compacted },
+            crate::store::feed::HistoryError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<openraft::error::ClientWriteError<u64, openraft::BasicNode>> for ApiError {
     fn from(e: openraft::error::ClientWriteError<u64, openraft::BasicNode>) -> Self {
         match e {

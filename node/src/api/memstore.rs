@@ -27,7 +27,7 @@ use ulid::Ulid;
 use super::ApiError;
 use crate::model::{self, ValidationError};
 use crate::node::Core;
-use crate::store::feed::{FeedMsg, HistoryError, RevisionEvents};
+use crate::store::feed::{FeedMsg, RevisionEvents};
 use crate::store::keys::scope_matches;
 
 /// Messages buffered per subscriber before its task waits for the client.
@@ -131,10 +131,7 @@ impl Subscription {
         if self.next > applied {
             return Ok(true);
         }
-        let revs = self.core.feed.history(self.next, applied).map_err(|e| match e {
-            HistoryError::Compacted(c) => ApiError::Compacted { requested: c.requested, compacted: c.compacted },
-            HistoryError::Store(s) => s.into(),
-        })?;
+        let revs = self.core.feed.history(self.next, applied)?;
         for r in &revs {
             if !self.deliver(r).await? {
                 return Ok(false);

@@ -9,36 +9,16 @@
 
 use std::time::Duration;
 
-use memmesh_proto::{PeerMessage, ReadConsistency, ReadOptions};
-use openraft::error::{CheckIsLeaderError, RaftError};
+use memmesh_proto::{ReadConsistency, ReadOptions};
+use openraft::error::RaftError;
 
 use super::ApiError;
 use crate::model::ValidationError;
-use crate::node::Core;
-use crate::raft::wire::{decode, encode, PeerError};
+use crate::node::{Core, LeaderCall};
+use crate::raft::wire::encode;
 
 /// How long a read waits for this node to apply up to the revision it needs.
 const APPLY_WAIT: Duration = Duration::from_secs(5);
-
-impl From<PeerError> for ApiError {
-    fn from(e: PeerError) -> Self {
-        match e {
-            PeerError::NotLeader { leader_id, leader_addr } => ApiError::NotLeader { leader_id, leader_addr },
-            PeerError::Unavailable(m) => ApiError::Unavailable(m),
-        }
-    }
-}
-
-impl From<CheckIsLeaderError<u64, openraft::BasicNode>> for ApiError {
-    fn from(e: CheckIsLeaderError<u64, openraft::BasicNode>) -> Self {
-        match e {
-            CheckIsLeaderError::ForwardToLeader(f) => {
-                ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
-            }
-            CheckIsLeaderError::QuorumNotEnough(q) => ApiError::Unavailable(format!("cannot confirm leadership: {q}")),
-        }
-    }
-}
 
 impl Core {
     /// Makes the local replica fit to serve a read with `opts`.
@@ -63,18 +43,7 @@ impl Core {
 
     async fn read_index(&self) -> Result<u64, ApiError> {
         match self.leader() {
-            Some(l) if l != self.id => {
-                let addr = self.member_addr(l).ok_or(ApiError::NotLeader { leader_id: Some(l), leader_addr: None })?;
-                self.faults.check(l).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-                let reply = self
-                    .peer(&addr)?
-                    .read_index(PeerMessage { data: encode(&()) })
-                    .await
-                    .map_err(|s| ApiError::Unavailable(format!("read index from leader {l} at {addr}: {}", s.message())))?;
-                let res: Result<u64, PeerError> =
-                    decode(&reply.into_inner().data).map_err(|e| ApiError::Unavailable(format!("undecodable read index reply: {e}")))?;
-                Ok(res?)
-            }
+            Some(l) if l != self.id => self.call_leader(l, LeaderCall::ReadIndex, encode(&())).await,
             _ => match self.raft.get_read_log_id().await {
                 Ok((read, _)) => Ok(read.map_or(0, |l| l.index)),
                 Err(RaftError::APIError(e)) => Err(e.into()),

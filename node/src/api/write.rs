@@ -8,15 +8,14 @@
 
 use std::sync::Arc;
 
-use memmesh_proto::PeerMessage;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::ApiError;
 use crate::model::ApplyError;
-use crate::node::Core;
-use crate::raft::wire::{decode, encode, PeerError};
-use crate::raft::{NodeId, Op, Outcome, Proposal, Request, Response, Responses};
+use crate::node::{Core, LeaderCall};
+use crate::raft::wire::encode;
+use crate::raft::{Op, Outcome, Proposal, Request, Response, Responses};
 
 /// Most writes in one entry, and the payload budget that also ends an entry early.
 const MAX_BATCH: usize = 512;
@@ -136,27 +135,13 @@ impl Core {
         Ok(Written { revision: resp.revision, outcome: resp.result? })
     }
 
-    /// Commits one proposal, here if this node leads, else through the leader.
+    /// Commits one proposal, here if this node leads, else through the leader. If a forwarded
+    /// call fails midway the writes may or may not have been committed; a client's retry with
+    /// the same request id settles it without a duplicate.
     async fn submit(&self, p: Proposal) -> Result<Responses, ApiError> {
         match self.leader() {
-            Some(l) if l != self.id => self.forward(l, p).await,
+            Some(l) if l != self.id => self.call_leader(l, LeaderCall::Propose, encode(&p)).await,
             _ => Ok(self.raft.client_write(p).await?.data),
         }
-    }
-
-    /// Proposes through the leader. If the connection fails midway the writes may or may not
-    /// have been committed; a client's retry with the same request id settles it without a
-    /// duplicate.
-    async fn forward(&self, leader: NodeId, p: Proposal) -> Result<Responses, ApiError> {
-        let addr = self.member_addr(leader).ok_or(ApiError::NotLeader { leader_id: Some(leader), leader_addr: None })?;
-        self.faults.check(leader).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let reply = self
-            .peer(&addr)?
-            .propose(PeerMessage { data: encode(&p) })
-            .await
-            .map_err(|s| ApiError::Unavailable(format!("forwarding the write to leader {leader} at {addr} failed: {}", s.message())))?;
-        let res: Result<Responses, PeerError> =
-            decode(&reply.into_inner().data).map_err(|e| ApiError::Unavailable(format!("undecodable reply from the leader: {e}")))?;
-        Ok(res?)
     }
 }
