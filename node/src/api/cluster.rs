@@ -46,7 +46,7 @@ impl ClusterService {
             .nodes()
             .map(|(id, node)| {
                 let matched = match &m.replication {
-                    Some(r) if *id == m.id => Some(last_log),
+                    Some(_) if *id == m.id => Some(last_log),
                     Some(r) => r.get(id).map(|l| l.map_or(0, |l| l.index)),
                     None => None,
                 };
@@ -110,6 +110,13 @@ impl ClusterService {
             .map_err(|_| self.not_caught_up(id))
     }
 
+    fn require_member(&self, id: u64) -> Result<(), ApiError> {
+        match self.core.member_addr(id) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(format!("member {id}"))),
+        }
+    }
+
     fn is_voter(&self, id: u64) -> bool {
         self.core.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == id)
     }
@@ -152,9 +159,7 @@ impl Cluster for ClusterService {
     async fn promote_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
         let id = req.into_inner().node_id;
         self.require_leader()?;
-        if self.core.member_addr(id).is_none() {
-            return Err(ApiError::NotFound(format!("member {id}")).into());
-        }
+        self.require_member(id)?;
         let last = self.core.raft.metrics().borrow().last_log_index.unwrap_or(0);
         self.wait_caught_up(id, last).await?;
         Ok(Response::new(self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id]))).await?))
@@ -163,9 +168,7 @@ impl Cluster for ClusterService {
     async fn remove_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
         let id = req.into_inner().node_id;
         self.require_leader()?;
-        if self.core.member_addr(id).is_none() {
-            return Err(ApiError::NotFound(format!("member {id}")).into());
-        }
+        self.require_member(id)?;
         let changes = if self.is_voter(id) {
             ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         } else {

@@ -80,14 +80,14 @@ impl MemoryService {
                 }
                 _ => tenant = Some(t),
             }
-            out.push((input, at_ms));
+            out.push(input);
         }
         // Validate everything first, then take ids in one go: a batch gets consecutive ids.
         let mut gen = self.core.ids.lock().unwrap_or_else(|p| p.into_inner());
         let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
         let out = out
             .into_iter()
-            .map(|(input, at_ms)| {
+            .map(|input| {
                 let id = gen.generate_from_datetime(when).map_err(|e| ApiError::Unavailable(format!("cube id space for this millisecond exhausted ({e}); retry")))?;
                 Ok(Pb(new_cube(input, id, at_ms, request_id)))
             })

@@ -125,7 +125,7 @@ impl Feed {
         if !events.is_empty() {
             let mut key = u64_key(revision).to_vec();
             key.extend_from_slice(&sub.to_be_bytes());
-            batch.put_cf(cf(&self.db, CF_EVENTS), key, encode(&events.to_vec()));
+            batch.put_cf(cf(&self.db, CF_EVENTS), key, encode(&events));
         }
     }
 

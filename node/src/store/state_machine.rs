@@ -15,7 +15,7 @@ use super::feed::{Feed, FeedMsg, RevisionEvents};
 use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
 use super::{cf, decode, encode, StoreError, CF_SM_META};
 use crate::model::ApplyError;
-use crate::raft::{Entry, LogId, Outcome, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::raft::{Entry, LogId, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 
@@ -153,7 +153,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     let sm = StoredMembership::new(Some(e.log_id), m.clone());
                     batch.put_cf(cf(&self.db, CF_SM_META), KEY_MEMBERSHIP, encode(&sm));
-                    Responses(vec![Response { revision: index, result: Ok(Outcome::default()) }])
+                    Responses::default()
                 }
             };
             // Blank and membership entries: the change and the applied log id in one atomic write.
