@@ -16,6 +16,7 @@ pub struct Config {
     pub limits: Limits,
     pub raft: RaftConfig,
     pub feed: FeedConfig,
+    pub embedding: crate::embed::EmbeddingConfig,
 }
 
 /// The change feed (MemStore).

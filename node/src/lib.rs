@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod config;
+pub mod embed;
 pub mod model;
 pub mod node;
 pub mod raft;
