@@ -20,3 +20,5 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+# The embedding runtime (ONNX Runtime from PyPI) and the default model, into .local/.
+"$(dirname "$0")/setup-models.sh"

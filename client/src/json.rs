@@ -82,7 +82,20 @@ pub fn cube(c: &MemCube) -> Value {
         "revision": c.revision,
         "state": state(c.state),
         "usage": { "access_count": usage.access_count, "last_accessed_at_ms": usage.last_accessed_at_ms },
+        // The vector itself is left out (hundreds of floats); its model and size say what it is.
+        "embedding": c.embedding.as_ref().map(|e| json!({"model": e.model, "dims": e.vector.len()})),
     })
+}
+
+/// One search result: the cube plus its scores and ranks.
+pub fn hit(h: &SearchHit) -> Value {
+    let mut v = h.cube.as_ref().map(cube).unwrap_or_else(|| json!({}));
+    v["score"] = h.score.into();
+    v["dense_score"] = h.dense_score.map_or(Value::Null, Into::into);
+    v["dense_rank"] = h.dense_rank.into();
+    v["lexical_score"] = h.lexical_score.map_or(Value::Null, Into::into);
+    v["lexical_rank"] = h.lexical_rank.into();
+    v
 }
 
 /// A single-cube write result: the cube's fields plus `revision` and `deduplicated`.

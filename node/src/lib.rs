@@ -28,6 +28,7 @@
 pub mod api;
 pub mod config;
 pub mod embed;
+pub mod index;
 pub mod model;
 pub mod node;
 pub mod raft;

@@ -29,6 +29,7 @@ use crate::api::ApiError;
 use crate::raft::network::{peer_client, MAX_PEER_MESSAGE};
 use memmesh_proto::mem_store_server::MemStoreServer;
 use crate::config::{Config, Limits};
+use crate::index::SearchIndex;
 use crate::raft::network::Network;
 use crate::raft::{NodeId, Raft};
 use crate::store::{self, Feed, LogStore, Reader, StateMachine, StoreError};
@@ -50,6 +51,8 @@ pub enum NodeError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("grpc server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("embedding: {0}")]
+    Embedding(#[from] crate::embed::EmbedError),
 }
 
 /// What the request handlers share.
@@ -72,6 +75,10 @@ pub struct Core {
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
     pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
+    /// The embedding workers; `None` when `embedding.enabled = false`.
+    pub embedder: Option<crate::embed::EmbedPool>,
+    /// What `Memory.Search` queries; kept current by the state machine.
+    pub index: Arc<SearchIndex>,
     /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
     /// within one millisecond or if the clock steps back — and a client's sequential writes list
     /// in the order it made them.
@@ -247,10 +254,24 @@ impl Node {
         // With port 0 the advertised address is the one actually bound.
         let addr = cfg.node.advertise.clone().unwrap_or_else(|| local_addr.to_string());
 
+        // The model loads first: a node that cannot embed says so before touching its data.
+        let embedder = if cfg.embedding.enabled {
+            let ecfg = cfg.embedding.clone();
+            let pool = tokio::task::spawn_blocking(move || crate::embed::EmbedPool::start(&ecfg))
+                .await
+                .map_err(|e| NodeError::Raft(format!("embedding start-up panicked: {e}")))??;
+            tracing::info!(model = pool.model_id(), dims = pool.dims(), "embedding model loaded");
+            Some(pool)
+        } else {
+            tracing::info!("embedding disabled: lexical search only");
+            None
+        };
+        let index = Arc::new(SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims()))));
+
         let db = store::open_db(&dir.join("db"))?;
         let log = LogStore::new(db.clone());
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
-        let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone())?;
+        let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
         let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone()), log, sm)
@@ -302,6 +323,8 @@ impl Node {
             proposals,
             faults,
             peers: Default::default(),
+            embedder,
+            index,
             ids: Default::default(),
         });
         spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));

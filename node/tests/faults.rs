@@ -27,6 +27,7 @@ struct InProc {
 
 async fn start_node(dir: &std::path::Path, join: Option<String>) -> Running {
     let mut cfg = Config::default();
+    cfg.embedding.enabled = false;
     cfg.node.data_dir = dir.to_path_buf();
     cfg.node.listen = "127.0.0.1:0".parse().unwrap();
     cfg.node.join = join;

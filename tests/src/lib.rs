@@ -34,6 +34,14 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// Environment that makes a node run its embedding model (pass to `start_with_env` & co.).
+pub const EMBEDDING_ON: &[(&str, &str)] = &[("MEMMESH__EMBEDDING__ENABLED", "true")];
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
+}
+
 /// A running `memmesh-node`. Killed (SIGKILL) when dropped.
 pub struct NodeProc {
     child: Option<Child>,
@@ -65,6 +73,13 @@ impl NodeProc {
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let mut cmd = Command::new(bin("memmesh-node"));
         cmd.arg("--data-dir").arg(data_dir).arg("--listen").arg(listen).args(args);
+        // The model lives in the repository's .local/ (scripts/setup-models.sh). Embedding is off
+        // unless a test turns it on (`EMBEDDING_ON`): most tests write many cubes and measure
+        // replication, not inference.
+        let root = repo_root();
+        cmd.env("MEMMESH__EMBEDDING__ENABLED", "false")
+            .env("MEMMESH__EMBEDDING__MODEL_DIR", root.join(".local/models/all-minilm-l6-v2"))
+            .env("MEMMESH__EMBEDDING__ORT_DYLIB", root.join(".local/lib/libonnxruntime.so"));
         cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(logf).stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn memmesh-node");
         let stdout = child.stdout.take().unwrap();

@@ -51,6 +51,13 @@ impl ScopeArgs {
 }
 
 #[derive(ValueEnum, Clone, Copy)]
+enum ModeArg {
+    Hybrid,
+    Dense,
+    Lexical,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
 enum TypeArg {
     Fact,
     Preference,
@@ -279,6 +286,26 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Search a scope: hybrid (default), dense (embeddings) or lexical (BM25).
+    Search {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long)]
+        query: String,
+        #[arg(short = 'k', long, default_value_t = 10)]
+        k: u32,
+        #[arg(long, value_enum, default_value = "hybrid")]
+        mode: ModeArg,
+        #[arg(long = "type", value_enum)]
+        types: Vec<TypeArg>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "state", value_enum)]
+        states: Vec<StateArg>,
+        /// Attribute equality filter, KEY=VALUE (repeatable).
+        #[arg(long = "attr", value_parser = parse_kv)]
+        attributes: Vec<(String, String)>,
+    },
     /// Every version of a cube.
     History { id: String },
     /// Make an earlier version current again (as a new version).
@@ -478,6 +505,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
                 attributes: attributes.into_iter().collect::<BTreeMap<_, _>>(),
                 importance,
                 ttl_seconds: ttl,
+                embedding: None,
             };
             write(c.memory.put(PutRequest { cube: Some(cube), request_id }).await?.into_inner())
         }
@@ -551,6 +579,33 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
             let text = cubes.iter().map(text_line).collect::<Vec<_>>().join("\n");
             let items: Vec<Value> = cubes.iter().map(json::cube).collect();
             let v = if all { Value::Array(items) } else { json!({"cubes": items, "next_page_token": next, "read_revision": read_revision}) };
+            (v, text)
+        }
+        Cmd::Search { scope, query, k, mode, types, tags, states, attributes } => {
+            let req = SearchRequest {
+                query,
+                scope: Some(scope.scope()),
+                k,
+                mode: match mode {
+                    ModeArg::Hybrid => SearchMode::Hybrid,
+                    ModeArg::Dense => SearchMode::Dense,
+                    ModeArg::Lexical => SearchMode::Lexical,
+                } as i32,
+                memory_types: types.into_iter().map(|t| MemoryType::from(t) as i32).collect(),
+                tags,
+                states: states.into_iter().map(|s| CubeState::from(s) as i32).collect(),
+                attributes: attributes.into_iter().collect(),
+                read,
+                ..Default::default()
+            };
+            let r = c.memory.search(req).await?.into_inner();
+            let text = r
+                .hits
+                .iter()
+                .map(|h| format!("{:.4} {}", h.score, h.cube.as_ref().map(text_line).unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let v = json!({"hits": r.hits.iter().map(json::hit).collect::<Vec<_>>(), "read_revision": r.read_revision, "model": r.model});
             (v, text)
         }
         Cmd::History { id } => {

@@ -9,7 +9,9 @@
 //! | revision not applied yet; subscription start compacted (+ `x-memmesh-compact-revision`) | `OUT_OF_RANGE` |
 //! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
 //! | Raft stopped | `UNAVAILABLE` |
-//! | storage failure | `INTERNAL` |
+//! | search mode needs an embedding model this node does not run | `FAILED_PRECONDITION` |
+//! | embedding workers stopped | `UNAVAILABLE` |
+//! | storage failure, inference failure | `INTERNAL` |
 
 use tonic::{Code, Status};
 
@@ -45,6 +47,10 @@ pub enum ApiError {
         compacted + 1
     )]
     Compacted { requested: u64, compacted: u64 },
+    #[error("embedding: {0}")]
+    Embedding(#[from] crate::embed::EmbedError),
+    #[error("{0}")]
+    Precondition(String),
 }
 
 fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
@@ -80,6 +86,12 @@ impl From<ApiError> for Status {
                 s
             }
             ApiError::RaftStopped(_) | ApiError::Unavailable(_) => Status::unavailable(msg),
+            ApiError::Precondition(_) => Status::failed_precondition(msg),
+            ApiError::Embedding(crate::embed::EmbedError::Stopped) => Status::unavailable(msg),
+            ApiError::Embedding(_) => {
+                tracing::error!(error = %msg, "inference failure");
+                Status::internal(msg)
+            }
             ApiError::Compacted { compacted, .. } => {
                 let mut s = Status::out_of_range(msg);
                 s.metadata_mut().insert(COMPACT_METADATA, compacted.into());

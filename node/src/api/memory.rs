@@ -126,7 +126,8 @@ impl Memory for MemoryService {
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
-        let (tenant, cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
+        let (tenant, mut cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
+        self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
         let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
         Ok(Response::new(Self::one(w)))
@@ -145,7 +146,9 @@ impl Memory for MemoryService {
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
-        let (tenant, cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
+        let (tenant, mut cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
+        // One call for the whole batch: the workers run it as batched inference.
+        self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
         let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
         Ok(Response::new(PutBatchResponse {
@@ -209,7 +212,13 @@ impl Memory for MemoryService {
         check_merged(&merged, &self.core.limits)?;
         let request_id = std::mem::take(&mut req.request_id);
         let fp = fingerprint("update", &req);
-        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), Op::Update { patch: Pb(req) }).await?;
+        // New text gets a new vector, computed here, before proposing.
+        let embedding = match (&req.content, kind) {
+            (Some(c), CubeKind::Plaintext | CubeKind::Unspecified) => self.core.embed_text(&c.text).await?.map(Pb),
+            _ => None,
+        };
+        let op = Op::Update { patch: Pb(req), embedding };
+        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
         Ok(Response::new(Self::one(w)))
     }
 
@@ -319,5 +328,9 @@ impl Memory for MemoryService {
         let request_id = std::mem::take(&mut req.request_id);
         let op = Op::Rollback { id: req.id.clone(), to_version: req.to_version, expected_version: req.expected_version };
         Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("rollback", &req), op).await?))
+    }
+
+    async fn search(&self, req: Request<SearchRequest>) -> Res<SearchResponse> {
+        Ok(Response::new(super::search::search(&self.core, req.into_inner()).await?))
     }
 }

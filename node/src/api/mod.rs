@@ -2,11 +2,13 @@
 //! become `tonic::Status` codes.
 
 pub mod cluster;
+mod embedding;
 pub mod error;
 pub mod memory;
 pub mod memstore;
 pub mod raft_peer;
 mod read;
+mod search;
 pub mod write;
 
 pub use error::ApiError;

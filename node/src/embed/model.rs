@@ -22,9 +22,7 @@ fn environment(dylib: &Path) -> Result<&'static ort::environment::Environment, E
     if !dylib.exists() {
         return Err(EmbedError::Missing { what: "ONNX Runtime library", path: dylib.display().to_string(), key: "embedding.ort_dylib" });
     }
-    let env = ENV.get_or_init(|| {
-        ort::init_from(dylib).map_err(|e| e.to_string())?.with_name("memmesh").build().map_err(|e| e.to_string())
-    });
+    let env = ENV.get_or_init(|| ort::init_from(dylib).map_err(|e| e.to_string())?.with_name("memmesh").build().map_err(|e| e.to_string()));
     env.as_ref().map_err(|e| EmbedError::Runtime(e.clone()))
 }
 

@@ -29,7 +29,7 @@ pub fn new_cube(input: CubeInput, id: ulid::Ulid, at_ms: i64, request_id: &str) 
         revision: 0,
         state: CubeState::Active as i32,
         usage: Some(Usage::default()),
-        embedding: None,
+        embedding: input.embedding,
     }
 }
 

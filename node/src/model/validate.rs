@@ -82,6 +82,10 @@ pub fn check_state(field: &str, v: i32) -> Result<CubeState> {
     enum_value(field, v)
 }
 
+pub fn check_source(field: &str, v: i32) -> Result<Source> {
+    enum_value(field, v)
+}
+
 fn check_text_field(field: &str, value: &str, max: usize) -> Result<()> {
     if value.is_empty() {
         return err(field, "must not be empty");

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use memmesh_proto::{MemCube, Scope, UpdateRequest};
+use memmesh_proto::{Embedding, MemCube, Scope, UpdateRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::model::ApplyError;
@@ -97,8 +97,9 @@ pub struct Request {
 pub enum Op {
     /// Create cubes (fully formed except `version`/`revision`, which apply assigns).
     Put { cubes: Vec<Pb<MemCube>> },
-    /// Partial update; the patch was validated before proposing.
-    Update { patch: Pb<UpdateRequest> },
+    /// Partial update; the patch was validated before proposing. When it changes the text,
+    /// `embedding` is the new text's vector (computed before proposing; `None` = none).
+    Update { patch: Pb<UpdateRequest>, embedding: Option<Pb<Embedding>> },
     Delete { id: String, expected_version: u64 },
     Restore { id: String, expected_version: u64 },
     Rollback { id: String, to_version: u64, expected_version: u64 },

@@ -66,7 +66,7 @@ pub(crate) fn apply_with_capacity(
     let mut a = Applier { db, batch, revision, at_ms: req.at_ms, request_id: &req.request_id, events: Vec::new() };
     let result = match &req.op {
         Op::Put { cubes } => a.put(cubes)?,
-        Op::Update { patch } => a.update(patch)?,
+        Op::Update { patch, embedding } => a.update(patch, embedding.as_ref())?,
         Op::Delete { id, expected_version } => a.set_state(id, *expected_version, CubeState::Deleted)?,
         Op::Restore { id, expected_version } => a.set_state(id, *expected_version, CubeState::Active)?,
         Op::Rollback { id, to_version, expected_version } => a.rollback(id, *to_version, *expected_version)?,
@@ -222,7 +222,7 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn update(&mut self, patch: &Pb<memmesh_proto::UpdateRequest>) -> Result<ApplyResult, StoreError> {
+    fn update(&mut self, patch: &Pb<memmesh_proto::UpdateRequest>, embedding: Option<&Pb<memmesh_proto::Embedding>>) -> Result<ApplyResult, StoreError> {
         let patch = &patch.0;
         let (ulid, mut cube) = match self.current(&patch.id)? {
             Ok(c) => c,
@@ -235,6 +235,10 @@ impl Applier<'_> {
             return Ok(Err(ApplyError::Precondition(format!("cube {} is deleted; restore it before updating", patch.id))));
         }
         apply_patch(&mut cube, patch, self.at_ms);
+        if patch.content.is_some() {
+            // New text, new vector (computed before proposing) — or none, never the old one.
+            cube.embedding = embedding.map(|e| e.0.clone());
+        }
         Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)))
     }
 

@@ -10,10 +10,11 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, Storag
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use tokio::sync::watch;
 
-use super::apply::{apply_request, KEY_DEDUPE_COUNT};
+use super::apply::{apply_request, load_cube, KEY_DEDUPE_COUNT};
 use super::feed::{Feed, FeedMsg, RevisionEvents};
 use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
-use super::{cf, decode, encode, StoreError, CF_SM_META};
+use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_SM_META};
+use crate::index::SearchIndex;
 use crate::model::ApplyError;
 use crate::raft::{Entry, LogId, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
@@ -27,6 +28,8 @@ pub struct StateMachine {
     snapshot_dir: PathBuf,
     applied: Arc<watch::Sender<u64>>,
     feed: Feed,
+    /// The search index, kept current as writes apply (derived state; rebuilt at start).
+    index: Arc<SearchIndex>,
 }
 
 fn sm_err(e: StoreError) -> StorageError {
@@ -38,12 +41,35 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
 }
 
 impl StateMachine {
-    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed) -> Result<Self, StoreError> {
+    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed, index: Arc<SearchIndex>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&snapshot_dir)?;
-        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed };
+        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed, index };
         let applied = sm.read_meta::<Option<LogId>>(KEY_APPLIED)?.flatten();
+        sm.rebuild_index()?;
         sm.applied.send_replace(applied.map_or(0, |l| l.index));
         Ok(sm)
+    }
+
+    /// Re-creates the search index from the stored cubes (at start and after a snapshot).
+    fn rebuild_index(&self) -> Result<(), StoreError> {
+        self.index.clear();
+        for item in self.db.iterator_cf(cf(&self.db, CF_CUBES), rocksdb::IteratorMode::Start) {
+            let (_, v) = item?;
+            self.index.upsert(&decode_cube(CF_CUBES, &v)?);
+        }
+        Ok(())
+    }
+
+    /// Brings the index up to date for the cubes `events` changed (already written).
+    fn reindex(&self, events: &[crate::store::feed::EventRecord]) -> Result<(), StoreError> {
+        for e in events {
+            let Ok(id) = e.id.parse::<ulid::Ulid>() else { continue };
+            match load_cube(&self.db, id)? {
+                Some(c) => self.index.upsert(&c),
+                None => self.index.remove(id),
+            }
+        }
+        Ok(())
     }
 
     /// A receiver of the highest applied revision.
@@ -98,6 +124,7 @@ impl StateMachine {
             self.feed.stage(&mut batch, index, k, &events);
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED_SUB, encode(&(index, k)));
             self.db.write(batch)?;
+            self.reindex(&events)?;
             all_events.extend(events);
             resps.push(resp);
         }
@@ -220,6 +247,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .map_err(snap_err)?
         .map_err(sm_err)?;
         self.remove_other_snapshots(&meta.snapshot_id);
+        self.rebuild_index().map_err(sm_err)?;
         // The received temporary file was copied into place above.
         let _ = std::fs::read_dir(&self.snapshot_dir).map(|d| {
             d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("recv-")).for_each(|e| {

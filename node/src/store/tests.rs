@@ -18,7 +18,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = TempDir::new().expect("tempdir");
         let db = open_db(&dir.path().join("db")).expect("open db");
-        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).expect("feed")).expect("sm");
+        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).expect("feed"), Default::default()).expect("sm");
         Ok((dir, LogStore::new(db), sm))
     }
 }
@@ -31,7 +31,7 @@ fn openraft_storage_suite_passes() {
 fn stores() -> (TempDir, Arc<rocksdb::DB>, StateMachine) {
     let dir = TempDir::new().unwrap();
     let db = open_db(&dir.path().join("db")).unwrap();
-    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap()).unwrap();
+    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default()).unwrap();
     (dir, db, sm)
 }
 
@@ -174,7 +174,7 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, op };
     let patch = memmesh_proto::UpdateRequest { id: id.clone(), importance: Some(0.5), ..Default::default() };
     let proposal = Proposal {
-        requests: vec![req(Op::Put { cubes: vec![a] }), req(Op::Update { patch: Pb(patch) }), req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] })],
+        requests: vec![req(Op::Put { cubes: vec![a] }), req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] })],
     };
     // The crash: only the first write of entry 7 reached RocksDB (with its progress marker).
     let first = Proposal { requests: proposal.requests[..1].to_vec() };
@@ -208,7 +208,7 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 9, op };
     // An update (repeating it would make a third version) and a put.
     let patch = memmesh_proto::UpdateRequest { id: a_id.clone(), importance: Some(0.5), ..Default::default() };
-    let five = Proposal { requests: vec![req(Op::Update { patch: Pb(patch) }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
+    let five = Proposal { requests: vec![req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
     // Entry 5 half applied (its first write only) when the snapshot is taken.
     sm1.apply_proposal(&Proposal { requests: five.requests[..1].to_vec() }, 5).unwrap();
     let snap = sm1.build_snapshot().await.unwrap();

@@ -1,0 +1,181 @@
+//! BM25 over cube text, one inverted index per tenant.
+//!
+//! Term statistics (document count, average length, document frequency) are per tenant: a
+//! tenant's ranking never depends on — and so never reveals — another tenant's data.
+//! Text is lower-cased, split on anything that is not a letter or digit, stripped of English
+//! stop words and one-character tokens, and stemmed (Snowball English), for documents and
+//! queries alike.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// BM25 parameters (the usual defaults).
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+#[rustfmt::skip]
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be",
+    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do",
+    "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he",
+    "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its",
+    "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once",
+    "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some",
+    "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this",
+    "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where",
+    "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+];
+
+fn stemmer() -> &'static Stemmer {
+    static S: OnceLock<Stemmer> = OnceLock::new();
+    S.get_or_init(|| Stemmer::create(Algorithm::English))
+}
+
+fn is_stop_word(w: &str) -> bool {
+    STOP_WORDS.binary_search(&w).is_ok()
+}
+
+/// The terms of `text`, in order, with repeats.
+pub fn tokenize(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() > 1 && !is_stop_word(w))
+        .map(|w| stemmer().stem(&w).into_owned())
+        .collect()
+}
+
+/// Term frequencies of a document, sorted by term.
+pub fn term_counts(text: &str) -> (Vec<(String, u32)>, u32) {
+    let terms = tokenize(text);
+    let len = terms.len() as u32;
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    for t in terms {
+        *counts.entry(t).or_default() += 1;
+    }
+    let mut v: Vec<(String, u32)> = counts.into_iter().collect();
+    v.sort();
+    (v, len)
+}
+
+/// One tenant's inverted index: term → (document slot, term frequency).
+#[derive(Default)]
+pub struct Lexical {
+    postings: HashMap<String, Vec<(u32, u32)>>,
+    docs: u32,
+    total_len: u64,
+}
+
+impl Lexical {
+    pub fn add(&mut self, slot: u32, terms: &[(String, u32)], len: u32) {
+        for (t, tf) in terms {
+            self.postings.entry(t.clone()).or_default().push((slot, *tf));
+        }
+        self.docs += 1;
+        self.total_len += len as u64;
+    }
+
+    pub fn remove(&mut self, slot: u32, terms: &[(String, u32)], len: u32) {
+        for (t, _) in terms {
+            if let Some(p) = self.postings.get_mut(t) {
+                p.retain(|(s, _)| *s != slot);
+                if p.is_empty() {
+                    self.postings.remove(t);
+                }
+            }
+        }
+        self.docs = self.docs.saturating_sub(1);
+        self.total_len = self.total_len.saturating_sub(len as u64);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs == 0
+    }
+
+    fn avg_len(&self) -> f32 {
+        if self.docs == 0 {
+            1.0
+        } else {
+            (self.total_len as f32 / self.docs as f32).max(1.0)
+        }
+    }
+
+    fn idf(&self, df: usize) -> f32 {
+        let (n, df) = (self.docs as f32, df as f32);
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    fn term_score(&self, idf: f32, tf: u32, len: u32) -> f32 {
+        let tf = tf as f32;
+        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len as f32 / self.avg_len()))
+    }
+
+    /// BM25 scores of every document that contains a query term and that `accept` admits.
+    /// `query` holds distinct terms; `len` gives a document's length in terms.
+    pub fn score(&self, query: &[String], len: impl Fn(u32) -> u32, accept: impl Fn(u32) -> bool) -> HashMap<u32, f32> {
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        let mut admitted: HashMap<u32, bool> = HashMap::new();
+        for t in query {
+            let Some(p) = self.postings.get(t) else {
+                continue;
+            };
+            let idf = self.idf(p.len());
+            for &(slot, tf) in p {
+                if !*admitted.entry(slot).or_insert_with(|| accept(slot)) {
+                    continue;
+                }
+                *scores.entry(slot).or_default() += self.term_score(idf, tf, len(slot));
+            }
+        }
+        scores
+    }
+
+    /// The BM25 score of one document (its sorted term counts) for `query`.
+    pub fn score_doc(&self, query: &[String], terms: &[(String, u32)], len: u32) -> f32 {
+        query
+            .iter()
+            .filter_map(|q| {
+                let i = terms.binary_search_by(|(t, _)| t.as_str().cmp(q)).ok()?;
+                let df = self.postings.get(q).map_or(0, Vec::len);
+                Some(self.term_score(self.idf(df), terms[i].1, len))
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_word_list_is_sorted_for_binary_search() {
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn tokens_are_lowercased_stemmed_and_without_stop_words() {
+        assert_eq!(tokenize("The Painters were PAINTING a mural, Caroline's!"), vec!["painter", "paint", "mural", "carolin"]);
+    }
+
+    #[test]
+    fn rarer_terms_weigh_more_and_accept_filters_inside_the_scan() {
+        let mut l = Lexical::default();
+        let docs = ["apple banana", "apple cherry", "apple", "durian"];
+        let mut lens = Vec::new();
+        for (i, d) in docs.iter().enumerate() {
+            let (terms, len) = term_counts(d);
+            l.add(i as u32, &terms, len);
+            lens.push(len);
+        }
+        let q = tokenize("banana apple");
+        let s = l.score(&q, |s| lens[s as usize], |_| true);
+        assert!(s[&0] > s[&1], "doc 0 has the rare term too");
+        assert!(!s.contains_key(&3));
+        let s = l.score(&q, |s| lens[s as usize], |slot| slot != 0);
+        assert!(!s.contains_key(&0), "rejected documents are never scored");
+        let (terms, len) = term_counts(docs[1]);
+        assert!((l.score_doc(&q, &terms, len) - s[&1]).abs() < 1e-6);
+    }
+}
