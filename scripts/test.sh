@@ -14,6 +14,9 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-write" --smoke
 "$CARGO_TARGET_DIR/debug/bench-feed" --smoke
 "$CARGO_TARGET_DIR/debug/bench-cluster" --smoke
+"$CARGO_TARGET_DIR/debug/bench-embed" --smoke
+"$CARGO_TARGET_DIR/debug/bench-search" --smoke
+"$CARGO_TARGET_DIR/debug/bench-locomo" --smoke ../shared/data/locomo
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

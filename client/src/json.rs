@@ -72,6 +72,7 @@ pub fn cube(c: &MemCube) -> Value {
         "source": source(c.source),
         "provenance": { "origin_agent": prov.origin_agent, "request_id": prov.request_id, "parents": prov.parents },
         "tags": c.tags,
+        "context": c.context,
         "attributes": c.attributes,
         "importance": c.importance,
         "ttl_seconds": c.ttl_seconds,

@@ -20,3 +20,46 @@ pub fn ms(d: Duration) -> f64 {
 pub fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// A deterministic pseudo-random generator (xorshift64*), so benches need no RNG dependency and
+/// every run writes the same data.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Roughly normal (sum of uniforms), mean 0, variance 1.
+    pub fn normal(&mut self) -> f32 {
+        let s: f64 = (0..12).map(|_| (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64).sum();
+        (s - 6.0) as f32
+    }
+}
+
+const WORDS: &[&str] = &[
+    "alice", "bob", "carol", "meeting", "project", "deadline", "coffee", "travel", "flight", "hotel", "berlin", "tokyo", "budget",
+    "report", "dinner", "birthday", "gift", "doctor", "appointment", "running", "marathon", "guitar", "lesson", "garden", "tomato",
+    "recipe", "pasta", "allergy", "peanut", "dog", "walk", "park", "book", "novel", "movie", "concert", "ticket", "weekend", "beach",
+    "mountain", "hiking", "camera", "photo", "painting", "museum", "client", "contract", "invoice", "server", "database", "deploy",
+    "release", "bug", "feature", "review", "prefers", "likes", "dislikes", "remembers", "planned", "visited", "bought", "sold",
+    "morning", "evening", "monday", "friday", "summer", "winter", "family", "sister", "brother", "friend", "colleague", "team",
+];
+
+/// A sentence of `min..=max` words drawn from a fixed vocabulary.
+pub fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
+    let n = min + rng.below(max - min + 1);
+    (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
+}

@@ -239,3 +239,61 @@ async fn every_replica_stores_the_leaders_vector_and_answers_identically() {
     assert_eq!(vectors[0], vectors[1], "bit-identical vectors on every replica");
     assert_eq!(vectors[0], vectors[2]);
 }
+
+#[tokio::test]
+async fn search_context_finds_a_reply_by_the_words_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let mut c = node.client().await;
+    let s = scope("acme", "u1");
+    let mut reply = text_cube(s.clone(), "Yes, twice a week at the club.");
+    reply.context = "Do you still go swimming?".into();
+    let id = c.memory.put(proto::PutRequest { cube: Some(reply), request_id: String::new() }).await.unwrap().into_inner().cube.unwrap().id;
+    put(&mut c, s.clone(), "The club meets on Tuesdays.").await;
+
+    let h = hits(&mut c, search(s.clone(), "swimming", SearchMode::Lexical, 5)).await;
+    assert_eq!(h.len(), 1, "found by its context only");
+    let cube = h[0].cube.as_ref().unwrap();
+    assert_eq!(
+        (cube.id.as_str(), text_of(cube), cube.context.as_str()),
+        (id.as_str(), "Yes, twice a week at the club.", "Do you still go swimming?")
+    );
+
+    // Clearing the context: no longer found by it; the text still is.
+    let upd = proto::UpdateRequest { id: id.clone(), context: Some(String::new()), ..Default::default() };
+    c.memory.update(upd).await.unwrap();
+    assert!(hits(&mut c, search(s.clone(), "swimming", SearchMode::Lexical, 5)).await.is_empty());
+    assert_eq!(hits(&mut c, search(s.clone(), "twice week", SearchMode::Lexical, 5)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn hybrid_fusion_is_convex_by_default_and_rrf_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let mut c = node.client().await;
+    let s = scope("acme", "u1");
+    for f in FACTS {
+        put(&mut c, s.clone(), f).await;
+    }
+    let convex = hits(&mut c, search(s.clone(), "golden retriever puppy", SearchMode::Hybrid, 6)).await;
+    // The top hit is best in both signals: scaled to 1 in each, so its convex score is exactly 1.
+    assert!((convex[0].score - 1.0).abs() < 1e-6, "{}", convex[0].score);
+    let mut req = search(s.clone(), "golden retriever puppy", SearchMode::Hybrid, 6);
+    req.fusion = proto::Fusion::Rrf as i32;
+    let rrf = hits(&mut c, req).await;
+    assert!((rrf[0].score - 2.0 / 61.0).abs() < 1e-6, "rank 1 in both rankings: {}", rrf[0].score);
+    assert_eq!(rrf[0].cube.as_ref().unwrap().id, convex[0].cube.as_ref().unwrap().id);
+    // Dense-only weight reproduces the dense order.
+    let mut req = search(s.clone(), "golden retriever puppy", SearchMode::Hybrid, 6);
+    req.dense_weight = 1.0;
+    let dense_weighted: Vec<String> = hits(&mut c, req).await.iter().map(|h| h.cube.as_ref().unwrap().id.clone()).collect();
+    let dense: Vec<String> = hits(&mut c, search(s.clone(), "golden retriever puppy", SearchMode::Dense, 6))
+        .await
+        .iter()
+        .map(|h| h.cube.as_ref().unwrap().id.clone())
+        .collect();
+    assert_eq!(dense_weighted, dense);
+    let mut bad = search(s.clone(), "x", SearchMode::Hybrid, 6);
+    bad.dense_weight = 1.5;
+    assert_eq!(c.memory.search(bad).await.unwrap_err().code(), Code::InvalidArgument);
+}

@@ -193,6 +193,9 @@ enum Cmd {
         origin_agent: String,
         #[arg(long = "parent")]
         parents: Vec<String>,
+        /// Search context: text that helps find the memory without being part of it.
+        #[arg(long, default_value = "")]
+        context: String,
         #[arg(long, default_value = "")]
         request_id: String,
     },
@@ -230,6 +233,9 @@ enum Cmd {
         set_attributes: Vec<(String, String)>,
         #[arg(long = "remove-attr")]
         remove_attributes: Vec<String>,
+        /// Replace the search context ("" clears it).
+        #[arg(long)]
+        context: Option<String>,
         #[arg(long, default_value_t = 0)]
         expected_version: u64,
         #[arg(long, default_value = "")]
@@ -472,7 +478,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
     let (v, text) = match cli.cmd {
         Cmd::Put {
             scope, text, data_file, media_type, kind, memory_type, custom_type, source, tags, attributes, importance, ttl,
-            origin_agent, parents, request_id,
+            origin_agent, parents, context, request_id,
         } => {
             let data = match &data_file {
                 Some(p) => std::fs::read(p).map_err(|e| tonic::Status::invalid_argument(format!("--data-file {}: {e}", p.display())))?,
@@ -506,6 +512,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
                 importance,
                 ttl_seconds: ttl,
                 embedding: None,
+                context,
             };
             write(c.memory.put(PutRequest { cube: Some(cube), request_id }).await?.into_inner())
         }
@@ -518,7 +525,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
         }
         Cmd::Update {
             id, text, memory_type, custom_type, importance, ttl, state, add_tags, remove_tags, set_attributes,
-            remove_attributes, expected_version, request_id,
+            remove_attributes, context, expected_version, request_id,
         } => {
             let req = UpdateRequest {
                 id,
@@ -534,6 +541,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
                 remove_tags,
                 set_attributes: set_attributes.into_iter().collect(),
                 remove_attributes,
+                context,
             };
             write(c.memory.update(req).await?.into_inner())
         }

@@ -28,6 +28,15 @@ const RRF_K: f32 = 60.0;
 /// How deep each ranking is read before fusing, at least.
 const FUSION_DEPTH: usize = 100;
 
+/// How a hybrid search combines its two rankings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// `w · dense' + (1 − w) · lexical'`, each signal scaled to [0, 1] over the scanned scope.
+    Convex { dense_weight: f32 },
+    /// Reciprocal rank fusion.
+    Rrf,
+}
+
 /// Which rankings a search uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -59,6 +68,7 @@ pub struct Query {
     pub filter: Filter,
     pub k: usize,
     pub mode: Mode,
+    pub fusion: Fusion,
     /// Needed for lexical and hybrid.
     pub text: String,
     /// Needed for dense and hybrid (the embedded query, or a raw vector).
@@ -194,8 +204,9 @@ impl SearchIndex {
             return;
         };
         let scope = cube.scope.clone().unwrap_or_default();
+        // The search context is found lexically together with the text.
         let text = cube.content.as_ref().map_or("", |c| c.text.as_str());
-        let (terms, len) = term_counts(text);
+        let (terms, len) = if cube.context.is_empty() { term_counts(text) } else { term_counts(&format!("{text}\n{}", cube.context)) };
         let vector = cube.embedding.as_ref().filter(|e| self.model.as_ref().is_some_and(|(m, d)| e.model == *m && e.vector.len() == *d));
         let mut tags = cube.tags.clone();
         tags.sort();
@@ -252,9 +263,11 @@ impl SearchIndex {
         let doc = |slot: u32| g.docs[slot as usize].as_ref();
         let depth = if q.mode == Mode::Hybrid { q.k.max(FUSION_DEPTH) } else { q.k };
 
+        // Range of each signal over everything scanned, for convex fusion's scaling.
+        let (mut dense_min, mut dense_max) = (f32::INFINITY, f32::NEG_INFINITY);
         let dense_ranked = match (&q.vector, q.mode) {
             (Some(v), Mode::Dense | Mode::Hybrid) if v.len() == dims => {
-                let mut scored = Vec::new();
+                let mut scored: Vec<(u32, f32)> = Vec::new();
                 for (key, bucket) in &tenant.buckets {
                     if !q.scopes.iter().any(|s| key_matches(s, key)) {
                         continue;
@@ -264,6 +277,10 @@ impl SearchIndex {
                             scored.push((slot, dot(v, bucket.vector(i as u32, dims))));
                         }
                     }
+                }
+                for (_, s) in &scored {
+                    dense_min = dense_min.min(*s);
+                    dense_max = dense_max.max(*s);
                 }
                 top(scored, depth, &g.docs)
             }
@@ -307,10 +324,22 @@ impl SearchIndex {
                 if h.lexical.is_none() && q.mode == Mode::Hybrid {
                     h.lexical = d.map(|d| tenant.lexical.score_doc(&terms, &d.terms, d.len)).filter(|s| *s > 0.0);
                 }
-                h.score = match q.mode {
-                    Mode::Dense => h.dense.unwrap_or(0.0),
-                    Mode::Lexical => h.lexical.unwrap_or(0.0),
-                    Mode::Hybrid => rrf(h.dense_rank) + rrf(h.lexical_rank),
+                h.score = match (q.mode, q.fusion) {
+                    (Mode::Dense, _) => h.dense.unwrap_or(0.0),
+                    (Mode::Lexical, _) => h.lexical.unwrap_or(0.0),
+                    (Mode::Hybrid, Fusion::Rrf) => rrf(h.dense_rank) + rrf(h.lexical_rank),
+                    (Mode::Hybrid, Fusion::Convex { dense_weight: w }) => {
+                        // The best lexical score is rank 1's (the ranking is complete: every
+                        // document with a matching term was scored).
+                        let lex_max = lexical_ranked.first().map_or(0.0, |(_, s)| *s);
+                        let d = match h.dense {
+                            Some(s) if dense_max > dense_min => (s - dense_min) / (dense_max - dense_min),
+                            Some(_) => 1.0,
+                            None => 0.0,
+                        };
+                        let l = if lex_max > 0.0 { h.lexical.unwrap_or(0.0) / lex_max } else { 0.0 };
+                        w * d + (1.0 - w) * l
+                    }
                 };
                 h
             })

@@ -30,6 +30,7 @@ pub fn new_cube(input: CubeInput, id: ulid::Ulid, at_ms: i64, request_id: &str) 
         state: CubeState::Active as i32,
         usage: Some(Usage::default()),
         embedding: input.embedding,
+        context: input.context,
     }
 }
 
@@ -56,6 +57,9 @@ pub fn apply_patch(cube: &mut MemCube, patch: &UpdateRequest, at_ms: i64) {
     }
     if let Some(ct) = &patch.custom_type {
         cube.custom_type = ct.clone();
+    }
+    if let Some(c) = &patch.context {
+        cube.context = c.clone();
     }
     if let Some(i) = patch.importance {
         cube.importance = i;

@@ -82,6 +82,13 @@ pub fn check_state(field: &str, v: i32) -> Result<CubeState> {
     enum_value(field, v)
 }
 
+fn check_context(field: &str, c: &str, limits: &Limits) -> Result<()> {
+    if c.len() > limits.max_content_bytes {
+        return err(field, format!("must be at most {} bytes, got {}", limits.max_content_bytes, c.len()));
+    }
+    Ok(())
+}
+
 pub fn check_source(field: &str, v: i32) -> Result<Source> {
     enum_value(field, v)
 }
@@ -226,6 +233,7 @@ pub fn check_cube_input(field: &str, input: Option<&CubeInput>, limits: &Limits)
     out.tags.dedup();
     check_attributes(&format!("{field}.attributes"), input.attributes.iter(), limits)?;
     check_importance(&format!("{field}.importance"), input.importance)?;
+    check_context(&format!("{field}.context"), &input.context, limits)?;
     check_ttl(&format!("{field}.ttl_seconds"), input.ttl_seconds)?;
     Ok(out)
 }
@@ -242,7 +250,8 @@ pub fn check_update(req: &UpdateRequest, current_kind: CubeKind, limits: &Limits
         || !req.add_tags.is_empty()
         || !req.remove_tags.is_empty()
         || !req.set_attributes.is_empty()
-        || !req.remove_attributes.is_empty();
+        || !req.remove_attributes.is_empty()
+        || req.context.is_some();
     if !has_change {
         return err("update", "sets no field: nothing to update");
     }
@@ -262,6 +271,9 @@ pub fn check_update(req: &UpdateRequest, current_kind: CubeKind, limits: &Limits
     }
     if let Some(i) = req.importance {
         check_importance("importance", i)?;
+    }
+    if let Some(c) = &req.context {
+        check_context("context", c, limits)?;
     }
     if let Some(t) = req.ttl_seconds {
         check_ttl("ttl_seconds", t)?;
