@@ -132,6 +132,11 @@ impl Lexical {
         scores
     }
 
+    /// How many postings scoring `query` through the inverted index would visit.
+    pub fn postings_len(&self, query: &[String]) -> usize {
+        query.iter().filter_map(|t| self.postings.get(t)).map(Vec::len).sum()
+    }
+
     /// The BM25 score of one document (its sorted term counts) for `query`.
     pub fn score_doc(&self, query: &[String], terms: &[(String, u32)], len: u32) -> f32 {
         query

@@ -5,7 +5,8 @@
 //!
 //! - [`dense`]: exact vector scan over per-scope contiguous vectors.
 //! - [`lexical`]: BM25 over cube text, per tenant.
-//! - this module: documents, filters, and fusion of the two rankings (reciprocal rank fusion).
+//! - this module: the documents (what is indexed of each cube) and the filters.
+//! - [`query`]: running a query: both scans and the fusion of their rankings.
 //!
 //! Scope and filters are applied *inside* both scans — a document outside the caller's scopes
 //! is never scored — so a small scope inside a big tenant still gets its full `k` results.
@@ -13,6 +14,7 @@
 
 pub mod dense;
 pub mod lexical;
+mod query;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
@@ -20,13 +22,8 @@ use std::sync::RwLock;
 use memmesh_proto::{CubeState, MemCube, Scope};
 use ulid::Ulid;
 
-use self::dense::{dot, Bucket};
-use self::lexical::{term_counts, tokenize, Lexical};
-
-/// RRF's damping constant (Cormack et al. 2009): rank r contributes 1 / (RRF_K + r).
-const RRF_K: f32 = 60.0;
-/// How deep each ranking is read before fusing, at least.
-const FUSION_DEPTH: usize = 100;
+use self::dense::Bucket;
+use self::lexical::{term_counts, Lexical};
 
 /// How a hybrid search combines its two rankings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +96,8 @@ struct Doc {
     updated: i64,
     terms: Vec<(String, u32)>,
     len: u32,
+    /// Position in its scope's member list.
+    member: u32,
     /// Position in its scope's bucket, if it has a vector.
     dense: Option<u32>,
 }
@@ -109,6 +108,12 @@ fn scope_key(s: &Scope) -> ScopeKey {
     (s.user.clone(), s.agent.clone(), s.run.clone())
 }
 
+/// Whether the exact scope `s` lies inside `filter` (same tenant assumed).
+fn scope_within(filter: &Scope, s: &Scope) -> bool {
+    let eq = |f: &str, v: &str| f.is_empty() || f == v;
+    eq(&filter.user, &s.user) && eq(&filter.agent, &s.agent) && eq(&filter.run, &s.run)
+}
+
 fn key_matches(filter: &Scope, k: &ScopeKey) -> bool {
     let eq = |f: &str, v: &str| f.is_empty() || f == v;
     eq(&filter.user, &k.0) && eq(&filter.agent, &k.1) && eq(&filter.run, &k.2)
@@ -116,6 +121,9 @@ fn key_matches(filter: &Scope, k: &ScopeKey) -> bool {
 
 #[derive(Default)]
 struct Tenant {
+    /// Every document of each exact scope (for scoring a small scope directly).
+    members: BTreeMap<ScopeKey, Vec<u32>>,
+    /// The vectors of each exact scope.
     buckets: BTreeMap<ScopeKey, Bucket>,
     lexical: Lexical,
 }
@@ -146,18 +154,6 @@ impl Filter {
             && within(d.updated, self.updated_after, self.updated_before)
             && self.attributes.iter().all(|(k, v)| d.attributes.get(k) == Some(v))
     }
-}
-
-/// The `k` best (score desc, id asc) of `scored`.
-fn top(mut scored: Vec<(u32, f32)>, k: usize, docs: &[Option<Doc>]) -> Vec<(u32, f32)> {
-    let id = |s: u32| docs[s as usize].as_ref().map(|d| d.id);
-    let cmp = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(&id(b.0)));
-    if scored.len() > k {
-        scored.select_nth_unstable_by(k, cmp);
-        scored.truncate(k);
-    }
-    scored.sort_by(cmp);
-    scored
 }
 
 impl Default for SearchIndex {
@@ -216,6 +212,9 @@ impl SearchIndex {
         let slot = inner.free.pop().unwrap_or(inner.docs.len() as u32);
         let tenant = inner.tenants.entry(scope.tenant.clone()).or_default();
         tenant.lexical.add(slot, &terms, len);
+        let members = tenant.members.entry(scope_key(&scope)).or_default();
+        members.push(slot);
+        let member = (members.len() - 1) as u32;
         let dense = vector.map(|e| tenant.buckets.entry(scope_key(&scope)).or_default().push(slot, &e.vector));
         let doc = Doc {
             id,
@@ -229,6 +228,7 @@ impl SearchIndex {
             updated: cube.updated_at_ms,
             terms,
             len,
+            member,
             dense,
         };
         if slot as usize == inner.docs.len() {
@@ -248,118 +248,6 @@ impl SearchIndex {
     fn dims(&self) -> usize {
         self.model.as_ref().map_or(0, |(_, d)| *d)
     }
-
-    /// Runs a query; `scopes` must all be in one tenant (checked by the caller).
-    pub fn search(&self, q: &Query) -> Vec<Hit> {
-        let g = self.read();
-        let Some(tenant_id) = q.scopes.first().map(|s| s.tenant.as_str()) else {
-            return Vec::new();
-        };
-        let Some(tenant) = g.tenants.get(tenant_id) else {
-            return Vec::new();
-        };
-        let dims = self.dims();
-        let in_scope = |d: &Doc| q.scopes.iter().any(|s| key_matches(s, &scope_key(&d.scope)));
-        let doc = |slot: u32| g.docs[slot as usize].as_ref();
-        let depth = if q.mode == Mode::Hybrid { q.k.max(FUSION_DEPTH) } else { q.k };
-
-        // Range of each signal over everything scanned, for convex fusion's scaling.
-        let (mut dense_min, mut dense_max) = (f32::INFINITY, f32::NEG_INFINITY);
-        let dense_ranked = match (&q.vector, q.mode) {
-            (Some(v), Mode::Dense | Mode::Hybrid) if v.len() == dims => {
-                let mut scored: Vec<(u32, f32)> = Vec::new();
-                for (key, bucket) in &tenant.buckets {
-                    if !q.scopes.iter().any(|s| key_matches(s, key)) {
-                        continue;
-                    }
-                    for (i, &slot) in bucket.slots.iter().enumerate() {
-                        if doc(slot).is_some_and(|d| q.filter.accepts(d)) {
-                            scored.push((slot, dot(v, bucket.vector(i as u32, dims))));
-                        }
-                    }
-                }
-                for (_, s) in &scored {
-                    dense_min = dense_min.min(*s);
-                    dense_max = dense_max.max(*s);
-                }
-                top(scored, depth, &g.docs)
-            }
-            _ => Vec::new(),
-        };
-        let terms: Vec<String> = {
-            let mut t = tokenize(&q.text);
-            t.sort();
-            t.dedup();
-            t
-        };
-        let lexical_ranked = if matches!(q.mode, Mode::Lexical | Mode::Hybrid) {
-            let scores =
-                tenant.lexical.score(&terms, |s| doc(s).map_or(0, |d| d.len), |s| doc(s).is_some_and(|d| in_scope(d) && q.filter.accepts(d)));
-            top(scores.into_iter().collect(), depth, &g.docs)
-        } else {
-            Vec::new()
-        };
-
-        // Fuse by rank, then fill in each signal's score for documents only one ranking found.
-        let mut fused: HashMap<u32, Hit> = HashMap::new();
-        for (r, (slot, s)) in dense_ranked.iter().enumerate() {
-            let h = fused.entry(*slot).or_insert_with(|| blank_hit(&g.docs, *slot));
-            h.dense = Some(*s);
-            h.dense_rank = r as u32 + 1;
-        }
-        for (r, (slot, s)) in lexical_ranked.iter().enumerate() {
-            let h = fused.entry(*slot).or_insert_with(|| blank_hit(&g.docs, *slot));
-            h.lexical = Some(*s);
-            h.lexical_rank = r as u32 + 1;
-        }
-        let mut hits: Vec<Hit> = fused
-            .into_iter()
-            .map(|(slot, mut h)| {
-                let d = g.docs[slot as usize].as_ref();
-                if h.dense.is_none() && q.mode == Mode::Hybrid {
-                    if let (Some(v), Some(d)) = (&q.vector, d) {
-                        h.dense = d.dense.and_then(|pos| tenant.buckets.get(&scope_key(&d.scope)).map(|b| dot(v, b.vector(pos, dims))));
-                    }
-                }
-                if h.lexical.is_none() && q.mode == Mode::Hybrid {
-                    h.lexical = d.map(|d| tenant.lexical.score_doc(&terms, &d.terms, d.len)).filter(|s| *s > 0.0);
-                }
-                h.score = match (q.mode, q.fusion) {
-                    (Mode::Dense, _) => h.dense.unwrap_or(0.0),
-                    (Mode::Lexical, _) => h.lexical.unwrap_or(0.0),
-                    (Mode::Hybrid, Fusion::Rrf) => rrf(h.dense_rank) + rrf(h.lexical_rank),
-                    (Mode::Hybrid, Fusion::Convex { dense_weight: w }) => {
-                        // The best lexical score is rank 1's (the ranking is complete: every
-                        // document with a matching term was scored).
-                        let lex_max = lexical_ranked.first().map_or(0.0, |(_, s)| *s);
-                        let d = match h.dense {
-                            Some(s) if dense_max > dense_min => (s - dense_min) / (dense_max - dense_min),
-                            Some(_) => 1.0,
-                            None => 0.0,
-                        };
-                        let l = if lex_max > 0.0 { h.lexical.unwrap_or(0.0) / lex_max } else { 0.0 };
-                        w * d + (1.0 - w) * l
-                    }
-                };
-                h
-            })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        hits.truncate(q.k);
-        hits
-    }
-}
-
-fn rrf(rank: u32) -> f32 {
-    if rank == 0 {
-        0.0
-    } else {
-        1.0 / (RRF_K + rank as f32)
-    }
-}
-
-fn blank_hit(docs: &[Option<Doc>], slot: u32) -> Hit {
-    Hit { id: docs[slot as usize].as_ref().map_or(Ulid::nil(), |d| d.id), score: 0.0, dense: None, dense_rank: 0, lexical: None, lexical_rank: 0 }
 }
 
 impl Inner {
@@ -375,8 +263,20 @@ impl Inner {
             return;
         };
         tenant.lexical.remove(slot, &doc.terms, doc.len);
+        let key = scope_key(&doc.scope);
+        if let Some(members) = tenant.members.get_mut(&key) {
+            let pos = doc.member as usize;
+            members.swap_remove(pos);
+            if let Some(&moved) = members.get(pos) {
+                if let Some(Some(m)) = self.docs.get_mut(moved as usize) {
+                    m.member = pos as u32;
+                }
+            }
+            if members.is_empty() {
+                tenant.members.remove(&key);
+            }
+        }
         if let Some(pos) = doc.dense {
-            let key = scope_key(&doc.scope);
             if let Some(bucket) = tenant.buckets.get_mut(&key) {
                 if let Some(moved) = bucket.swap_remove(pos, dims) {
                     if let Some(Some(m)) = self.docs.get_mut(moved as usize) {
@@ -388,7 +288,7 @@ impl Inner {
                 }
             }
         }
-        if tenant.lexical.is_empty() && tenant.buckets.is_empty() {
+        if tenant.members.is_empty() {
             self.tenants.remove(&doc.scope.tenant);
         }
     }

@@ -1,0 +1,296 @@
+//! Running a query: the dense scan, the lexical scoring, and fusing the two rankings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use memmesh_proto::Scope;
+use ulid::Ulid;
+
+use super::dense::dot;
+use super::lexical::tokenize;
+use super::{key_matches, scope_key, scope_within, Doc, Fusion, Hit, Mode, Query, ScopeKey, SearchIndex, Tenant};
+
+/// RRF's damping constant (Cormack et al. 2009): rank r contributes 1 / (RRF_K + r).
+const RRF_K: f32 = 60.0;
+/// How deep each ranking is read before fusing, at least.
+const FUSION_DEPTH: usize = 100;
+
+/// The entries of `map` whose exact scope lies inside any of `scopes`, each once. Scopes that
+/// name a user are looked up by range (a user's scopes are adjacent in the map), so searching
+/// one user of a tenant with thousands does not walk the others.
+fn matching<'a, V>(map: &'a BTreeMap<ScopeKey, V>, scopes: &[Scope]) -> Vec<(&'a ScopeKey, &'a V)> {
+    if scopes.iter().any(|s| s.user.is_empty()) {
+        return map.iter().filter(|(k, _)| scopes.iter().any(|s| key_matches(s, k))).collect();
+    }
+    let mut out: Vec<(&ScopeKey, &V)> = Vec::new();
+    let mut users: Vec<&str> = scopes.iter().map(|s| s.user.as_str()).collect();
+    users.sort();
+    users.dedup();
+    for user in users {
+        let from = (user.to_string(), String::new(), String::new());
+        for (k, v) in map.range(from..).take_while(|(k, _)| k.0 == user) {
+            if scopes.iter().any(|s| key_matches(s, k)) {
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
+/// The `k` best (score desc, id asc) of `scored`.
+fn top(mut scored: Vec<(u32, f32)>, k: usize, docs: &[Option<Doc>]) -> Vec<(u32, f32)> {
+    let id = |s: u32| docs[s as usize].as_ref().map(|d| d.id);
+    let cmp = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(&id(b.0)));
+    if scored.len() > k {
+        scored.select_nth_unstable_by(k, cmp);
+        scored.truncate(k);
+    }
+    scored.sort_by(cmp);
+    scored
+}
+
+impl SearchIndex {
+    /// Runs a query; `scopes` must all be in one tenant (checked by the caller).
+    pub fn search(&self, q: &Query) -> Vec<Hit> {
+        let g = self.read();
+        let Some(tenant_id) = q.scopes.first().map(|s| s.tenant.as_str()) else {
+            return Vec::new();
+        };
+        let Some(tenant) = g.tenants.get(tenant_id) else {
+            return Vec::new();
+        };
+        let dims = self.dims();
+        let doc = |slot: u32| g.docs[slot as usize].as_ref();
+        let depth = if q.mode == Mode::Hybrid { q.k.max(FUSION_DEPTH) } else { q.k };
+
+        // Range of each signal over everything scanned, for convex fusion's scaling.
+        let (mut dense_min, mut dense_max) = (f32::INFINITY, f32::NEG_INFINITY);
+        let dense_ranked = match (&q.vector, q.mode) {
+            (Some(v), Mode::Dense | Mode::Hybrid) if v.len() == dims => {
+                let mut scored: Vec<(u32, f32)> = Vec::new();
+                for (_, bucket) in matching(&tenant.buckets, &q.scopes) {
+                    for (i, &slot) in bucket.slots.iter().enumerate() {
+                        if doc(slot).is_some_and(|d| q.filter.accepts(d)) {
+                            scored.push((slot, dot(v, bucket.vector(i as u32, dims))));
+                        }
+                    }
+                }
+                for (_, s) in &scored {
+                    dense_min = dense_min.min(*s);
+                    dense_max = dense_max.max(*s);
+                }
+                top(scored, depth, &g.docs)
+            }
+            _ => Vec::new(),
+        };
+        let terms: Vec<String> = {
+            let mut t = tokenize(&q.text);
+            t.sort();
+            t.dedup();
+            t
+        };
+        let lexical_ranked = if matches!(q.mode, Mode::Lexical | Mode::Hybrid) {
+            // Walk the terms' postings across the tenant, or score each document of the
+            // requested scopes directly — whichever visits less.
+            let in_scopes: usize = matching(&tenant.members, &q.scopes).iter().map(|(_, m)| m.len()).sum();
+            let by_postings = in_scopes * terms.len().max(1) >= tenant.lexical.postings_len(&terms);
+            top(lexical_scores(tenant, &g.docs, q, &terms, by_postings), depth, &g.docs)
+        } else {
+            Vec::new()
+        };
+
+        // Fuse by rank, then fill in each signal's score for documents only one ranking found.
+        let mut fused: HashMap<u32, Hit> = HashMap::new();
+        for (r, (slot, s)) in dense_ranked.iter().enumerate() {
+            let h = fused.entry(*slot).or_insert_with(|| blank_hit(&g.docs, *slot));
+            h.dense = Some(*s);
+            h.dense_rank = r as u32 + 1;
+        }
+        for (r, (slot, s)) in lexical_ranked.iter().enumerate() {
+            let h = fused.entry(*slot).or_insert_with(|| blank_hit(&g.docs, *slot));
+            h.lexical = Some(*s);
+            h.lexical_rank = r as u32 + 1;
+        }
+        let mut hits: Vec<Hit> = fused
+            .into_iter()
+            .map(|(slot, mut h)| {
+                let d = g.docs[slot as usize].as_ref();
+                if h.dense.is_none() && q.mode == Mode::Hybrid {
+                    if let (Some(v), Some(d)) = (&q.vector, d) {
+                        h.dense = d.dense.and_then(|pos| tenant.buckets.get(&scope_key(&d.scope)).map(|b| dot(v, b.vector(pos, dims))));
+                    }
+                }
+                if h.lexical.is_none() && q.mode == Mode::Hybrid {
+                    h.lexical = d.map(|d| tenant.lexical.score_doc(&terms, &d.terms, d.len)).filter(|s| *s > 0.0);
+                }
+                h.score = match (q.mode, q.fusion) {
+                    (Mode::Dense, _) => h.dense.unwrap_or(0.0),
+                    (Mode::Lexical, _) => h.lexical.unwrap_or(0.0),
+                    (Mode::Hybrid, Fusion::Rrf) => rrf(h.dense_rank) + rrf(h.lexical_rank),
+                    (Mode::Hybrid, Fusion::Convex { dense_weight: w }) => {
+                        // The best lexical score is rank 1's (the ranking is complete: every
+                        // document with a matching term was scored).
+                        let lex_max = lexical_ranked.first().map_or(0.0, |(_, s)| *s);
+                        let d = match h.dense {
+                            Some(s) if dense_max > dense_min => (s - dense_min) / (dense_max - dense_min),
+                            Some(_) => 1.0,
+                            None => 0.0,
+                        };
+                        let l = if lex_max > 0.0 { h.lexical.unwrap_or(0.0) / lex_max } else { 0.0 };
+                        w * d + (1.0 - w) * l
+                    }
+                };
+                h
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        hits.truncate(q.k);
+        hits
+    }
+}
+
+/// BM25 scores of the documents in `q`'s scopes that pass its filter and match a term, found
+/// through the postings or by scoring the scopes' documents one by one (same result).
+fn lexical_scores(tenant: &Tenant, docs: &[Option<Doc>], q: &Query, terms: &[String], by_postings: bool) -> Vec<(u32, f32)> {
+    let doc = |slot: u32| docs[slot as usize].as_ref();
+    let admit = |d: &Doc| q.scopes.iter().any(|s| scope_within(s, &d.scope)) && q.filter.accepts(d);
+    if by_postings {
+        let scores = tenant.lexical.score(terms, |s| doc(s).map_or(0, |d| d.len), |s| doc(s).is_some_and(admit));
+        return scores.into_iter().collect();
+    }
+    matching(&tenant.members, &q.scopes)
+        .iter()
+        .flat_map(|(_, m)| m.iter())
+        .filter_map(|&slot| {
+            let d = doc(slot).filter(|d| q.filter.accepts(d))?;
+            let s = tenant.lexical.score_doc(terms, &d.terms, d.len);
+            (s > 0.0).then_some((slot, s))
+        })
+        .collect()
+}
+
+fn rrf(rank: u32) -> f32 {
+    if rank == 0 {
+        0.0
+    } else {
+        1.0 / (RRF_K + rank as f32)
+    }
+}
+
+fn blank_hit(docs: &[Option<Doc>], slot: u32) -> Hit {
+    Hit { id: docs[slot as usize].as_ref().map_or(Ulid::nil(), |d| d.id), score: 0.0, dense: None, dense_rank: 0, lexical: None, lexical_rank: 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use memmesh_proto::{Content, Embedding, MemCube, Scope};
+
+    use super::*;
+    use crate::index::{default_states, Filter};
+
+    const WORDS: [&str; 12] = ["apple", "river", "stone", "music", "garden", "rocket", "violin", "harbor", "winter", "candle", "forest", "copper"];
+    const DIMS: usize = 8;
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 33) % n as u64) as usize
+        }
+    }
+
+    fn cube(rng: &mut Lcg, id: u128) -> MemCube {
+        let text: Vec<&str> = (0..1 + rng.next(6)).map(|_| WORDS[rng.next(WORDS.len())]).collect();
+        let vector: Vec<f32> = (0..DIMS).map(|_| rng.next(100) as f32 / 50.0 - 1.0).collect();
+        MemCube {
+            id: Ulid(id).to_string(),
+            scope: Some(Scope { tenant: "t".into(), user: format!("u{}", rng.next(5)), agent: format!("a{}", rng.next(2)), run: String::new() }),
+            content: Some(Content { text: text.join(" "), ..Default::default() }),
+            state: 1,
+            embedding: Some(Embedding { vector, model: "m".into() }),
+            ..Default::default()
+        }
+    }
+
+    fn query(scopes: Vec<Scope>, text: &str, mode: Mode) -> Query {
+        let filter = Filter { states: default_states(), ..Default::default() };
+        let vector = Some(vec![0.3, -0.2, 0.9, 0.1, 0.0, -0.5, 0.4, 0.2]);
+        Query { scopes, filter, k: 10, mode, fusion: Fusion::Convex { dense_weight: 0.5 }, text: text.into(), vector }
+    }
+
+    fn scope(user: &str, agent: &str) -> Scope {
+        Scope { tenant: "t".into(), user: user.into(), agent: agent.into(), run: String::new() }
+    }
+
+    #[test]
+    fn both_lexical_strategies_score_identically() {
+        let mut rng = Lcg(1);
+        let index = SearchIndex::new(Some(("m".into(), DIMS)));
+        for id in 1..300 {
+            index.upsert(&cube(&mut rng, id));
+        }
+        let g = index.read();
+        let tenant = &g.tenants["t"];
+        for scopes in [vec![scope("u1", "")], vec![scope("u2", "a1"), scope("u3", "")], vec![scope("", "")]] {
+            let q = query(scopes, "apple violin winter", Mode::Lexical);
+            let terms = {
+                let mut t = tokenize(&q.text);
+                t.sort();
+                t
+            };
+            let mut a = lexical_scores(tenant, &g.docs, &q, &terms, true);
+            let mut b = lexical_scores(tenant, &g.docs, &q, &terms, false);
+            a.sort_by_key(|x| x.0);
+            b.sort_by_key(|x| x.0);
+            assert!(!a.is_empty());
+            assert_eq!(a.len(), b.len(), "{:?}", q.scopes);
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.0, y.0);
+                assert!((x.1 - y.1).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn churn_leaves_the_same_index_as_building_from_the_survivors() {
+        // Insert, re-index and remove at random; slot reuse and swap-removal must leave every
+        // document at the right position, so the result equals a fresh build.
+        let mut rng = Lcg(7);
+        let churned = SearchIndex::new(Some(("m".into(), DIMS)));
+        let mut live: BTreeMap<u128, MemCube> = BTreeMap::new();
+        for step in 0..2000u128 {
+            let id = 1 + rng.next(150) as u128;
+            if rng.next(4) == 0 {
+                churned.remove(Ulid(id));
+                live.remove(&id);
+            } else {
+                let mut c = cube(&mut rng, id);
+                // A cube keeps its scope across versions.
+                if let Some(old) = live.get(&id) {
+                    c.scope = old.scope.clone();
+                }
+                c.version = step as u64;
+                churned.upsert(&c);
+                live.insert(id, c);
+            }
+        }
+        let fresh = SearchIndex::new(Some(("m".into(), DIMS)));
+        for c in live.values() {
+            fresh.upsert(c);
+        }
+        assert_eq!(churned.len(), live.len());
+        for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
+            for scopes in [vec![scope("u0", "")], vec![scope("u4", "a0")], vec![scope("", "")]] {
+                let q = query(scopes, "river stone candle", mode);
+                let (a, b) = (churned.search(&q), fresh.search(&q));
+                assert!(!a.is_empty());
+                let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
+                assert_eq!(ids(&a), ids(&b), "{mode:?} {:?}", q.scopes);
+                // Scopes are honoured: every hit lies inside the queried scope.
+                for h in &a {
+                    let c = &live[&h.id.0];
+                    assert!(q.scopes.iter().any(|s| scope_within(s, c.scope.as_ref().unwrap())));
+                }
+            }
+        }
+    }
+}
