@@ -20,7 +20,23 @@ fn cli_put_get_update_history_round_trip_as_json() {
     let a = node.addr.as_str();
     let (ok, put) = memmesh(
         a,
-        &["put", "--tenant", "acme", "--user", "alice", "--agent", "planner", "--type", "preference", "--text", "prefers window seats", "--tag", "travel", "--attr", "k=v"],
+        &[
+            "put",
+            "--tenant",
+            "acme",
+            "--user",
+            "alice",
+            "--agent",
+            "planner",
+            "--type",
+            "preference",
+            "--text",
+            "prefers window seats",
+            "--tag",
+            "travel",
+            "--attr",
+            "k=v",
+        ],
     );
     assert!(ok, "{put}");
     let id = put["id"].as_str().unwrap().to_string();
@@ -55,4 +71,43 @@ fn cli_put_get_update_history_round_trip_as_json() {
     let (ok, missing) = memmesh(a, &["get", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
     assert!(!ok);
     assert_eq!(missing["error"]["code"], "NOT_FOUND");
+}
+
+#[test]
+fn cli_search_with_filters_prints_hits_with_both_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let a = node.addr.as_str();
+    let put = |text: &str, extra: &[&str]| {
+        let mut args = vec!["put", "--tenant", "acme", "--user", "alice", "--text", text];
+        args.extend_from_slice(extra);
+        let (ok, v) = memmesh(a, &args);
+        assert!(ok, "{v}");
+        assert_eq!(v["embedding"]["dims"], 384, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+    let seats = put("prefers window seats on long flights", &["--type", "preference", "--tag", "travel", "--attr", "channel=chat"]);
+    let food = put("is vegetarian and avoids mushrooms", &["--type", "preference", "--tag", "food"]);
+    put("booked a flight to Lisbon for May", &["--type", "episode", "--tag", "travel"]);
+    memmesh(a, &["put", "--tenant", "acme", "--user", "bob", "--text", "prefers window seats too"]);
+
+    let (ok, r) = memmesh(a, &["search", "--tenant", "acme", "--user", "alice", "--query", "where does she like to sit on a plane", "-k", "2"]);
+    assert!(ok, "{r}");
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["id"], seats.as_str());
+    assert!(hits[0]["dense_score"].is_number() && hits[0]["score"].is_number());
+    assert!(r["model"].as_str().unwrap().starts_with("all-minilm-l6-v2@"));
+    assert!(hits.iter().all(|h| h["scope"]["user"] == "alice"), "bob's cube never appears in alice's search");
+
+    // Filters: type, tag and attribute narrow inside the search.
+    let (_, r) = memmesh(a, &["search", "--tenant", "acme", "--user", "alice", "--query", "travel food", "--type", "preference", "--tag", "food"]);
+    let ids: Vec<&str> = r["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![food.as_str()]);
+    let (_, r) = memmesh(a, &["search", "--tenant", "acme", "--query", "seats flight", "--mode", "lexical", "--attr", "channel=chat"]);
+    let ids: Vec<&str> = r["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![seats.as_str()]);
+    let (ok, e) = memmesh(a, &["search", "--tenant", "", "--query", "x"]);
+    assert!(!ok);
+    assert_eq!(e["error"]["code"], "INVALID_ARGUMENT");
 }
