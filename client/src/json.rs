@@ -88,6 +88,33 @@ pub fn cube(c: &MemCube) -> Value {
     })
 }
 
+pub fn principal(p: &Principal) -> Value {
+    let role = Role::try_from(p.role).map_or("UNKNOWN".to_string(), |r| r.as_str_name().trim_start_matches("ROLE_").to_string());
+    json!({"tenant": p.tenant, "user": p.user, "agent": p.agent, "role": role, "cluster_admin": p.cluster_admin})
+}
+
+pub fn token(t: &TokenInfo) -> Value {
+    json!({
+        "id": t.id,
+        "principal": t.principal.as_ref().map(principal),
+        "created_at_ms": t.created_at_ms,
+        "expires_at_ms": t.expires_at_ms,
+        "description": t.description,
+    })
+}
+
+pub fn grant(g: &Grant) -> Value {
+    let access = Access::try_from(g.access).map_or("UNKNOWN".to_string(), |a| a.as_str_name().trim_start_matches("ACCESS_").to_string());
+    json!({
+        "id": g.id,
+        "scope": scope(&g.scope.clone().unwrap_or_default()),
+        "grantee": g.grantee.as_ref().map(principal),
+        "access": access,
+        "expires_at_ms": g.expires_at_ms,
+        "created_at_ms": g.created_at_ms,
+    })
+}
+
 /// One search result: the cube plus its scores and ranks.
 pub fn hit(h: &SearchHit) -> Value {
     let mut v = h.cube.as_ref().map(cube).unwrap_or_else(|| json!({}));

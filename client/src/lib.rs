@@ -26,10 +26,32 @@ pub mod subscribe;
 pub mod sync;
 
 pub use memmesh_proto as proto;
+use memmesh_proto::admin_client::AdminClient;
 use memmesh_proto::cluster_client::ClusterClient;
 use memmesh_proto::mem_store_client::MemStoreClient;
 use memmesh_proto::memory_client::MemoryClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+/// The environment variable [`Client::connect`] takes the API token from.
+pub const TOKEN_ENV: &str = "MEMMESH_TOKEN";
+
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token).
+#[derive(Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The channel every service client uses.
+pub type Transport = InterceptedService<Channel, Bearer>;
 
 /// Largest message the client sends or accepts (matches the node's default request limit).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -40,14 +62,17 @@ pub enum ConnectError {
     Address { addr: String, source: tonic::transport::Error },
     #[error("cannot connect to {addr}: {source}")]
     Connect { addr: String, source: tonic::transport::Error },
+    #[error("the API token contains characters not allowed in a header")]
+    Token,
 }
 
 /// A connection to one MemMesh node. Clone it freely: clones share the connection.
 #[derive(Clone)]
 pub struct Client {
-    pub memory: MemoryClient<Channel>,
-    pub cluster: ClusterClient<Channel>,
-    pub memstore: MemStoreClient<Channel>,
+    pub memory: MemoryClient<Transport>,
+    pub cluster: ClusterClient<Transport>,
+    pub memstore: MemStoreClient<Transport>,
+    pub admin: AdminClient<Transport>,
 }
 
 /// `host:port` or a full `http://host:port` URI.
@@ -60,20 +85,30 @@ pub fn endpoint_uri(addr: &str) -> String {
 }
 
 impl Client {
+    /// Connects with the API token in `MEMMESH_TOKEN`, if set.
     pub async fn connect(addr: &str) -> Result<Client, ConnectError> {
+        Self::connect_with_token(addr, std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()).as_deref()).await
+    }
+
+    /// Connects sending `token` (if any) with every call.
+    pub async fn connect_with_token(addr: &str, token: Option<&str>) -> Result<Client, ConnectError> {
         let uri = endpoint_uri(addr);
         let ep = Endpoint::from_shared(uri).map_err(|source| ConnectError::Address { addr: addr.to_string(), source })?;
         let ch = ep.connect().await.map_err(|source| ConnectError::Connect { addr: addr.to_string(), source })?;
-        Ok(Client::from_channel(ch))
+        let bearer = match token {
+            Some(t) => Bearer(Some(format!("Bearer {t}").parse().map_err(|_| ConnectError::Token)?)),
+            None => Bearer(None),
+        };
+        Ok(Client::from_channel(ch, bearer))
     }
 
-    pub fn from_channel(ch: Channel) -> Client {
+    pub fn from_channel(ch: Channel, bearer: Bearer) -> Client {
+        let t = |ch: &Channel| InterceptedService::new(ch.clone(), bearer.clone());
         Client {
-            memory: MemoryClient::new(ch.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            cluster: ClusterClient::new(ch.clone()),
-            memstore: MemStoreClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            memory: MemoryClient::new(t(&ch)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            cluster: ClusterClient::new(t(&ch)),
+            memstore: MemStoreClient::new(t(&ch)).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            admin: AdminClient::new(t(&ch)),
         }
     }
 }

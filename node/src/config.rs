@@ -17,6 +17,7 @@ pub struct Config {
     pub raft: RaftConfig,
     pub feed: FeedConfig,
     pub embedding: crate::embed::EmbeddingConfig,
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// The change feed (MemStore).

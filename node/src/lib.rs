@@ -13,6 +13,7 @@
 //! | [`store`] | RocksDB: log store, state machine, apply, snapshots, reads |
 //! | [`embed`] | local inference: ONNX model + tokenizer, the embedding worker threads |
 //! | [`index`] | the search index (exact per-scope vectors, per-tenant BM25, fusion), kept by apply |
+//! | [`auth`] | principals, tokens (hashed, replicated), grants, the access rules, authentication |
 //! | [`api`] | gRPC services and the single error → `tonic::Status` mapping |
 //! | [`node`] | start-up (node id, storage, Raft, server) and shutdown |
 //!
@@ -30,6 +31,7 @@
 //! 6. `client_write` returns the apply result, which becomes the gRPC response.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod embed;
 pub mod index;

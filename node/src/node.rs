@@ -21,7 +21,10 @@ use memmesh_proto::memory_server::MemoryServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
 
+use crate::api::admin::AdminService;
 use crate::api::cluster::ClusterService;
+use memmesh_proto::admin_server::AdminServer;
+use tonic::service::interceptor::InterceptedService;
 use crate::api::memory::MemoryService;
 use crate::api::memstore::MemStoreService;
 use crate::api::raft_peer::RaftPeerService;
@@ -75,6 +78,8 @@ pub struct Core {
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
     pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
+    /// Sent with this node's peer calls (`auth.cluster_secret`).
+    pub cluster_secret: Option<String>,
     /// The embedding workers; `None` when `embedding.enabled = false`.
     pub embedder: Option<crate::embed::EmbedPool>,
     /// What `Memory.Search` queries; kept current by the state machine.
@@ -113,7 +118,8 @@ impl Core {
         let addr = self.member_addr(leader).ok_or(ApiError::NotLeader { leader_id: Some(leader), leader_addr: None })?;
         self.faults.check(leader).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let mut peer = self.peer(&addr)?;
-        let msg = memmesh_proto::PeerMessage { data };
+        let mut msg = tonic::Request::new(memmesh_proto::PeerMessage { data });
+        crate::raft::network::with_secret(&mut msg, self.cluster_secret.as_deref());
         let (what, reply) = match call {
             LeaderCall::Propose => ("forwarding the write to", peer.propose(msg).await),
             LeaderCall::ReadIndex => ("getting the read index from", peer.read_index(msg).await),
@@ -180,12 +186,17 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, openraft::ConfigError> 
 
 /// Asks the cluster that `seed` belongs to to add this node, following leader hints, until it
 /// succeeds (the leader adds us as a learner, waits until we caught up, then promotes us).
-async fn join_cluster(core: Arc<Core>, seed: String, learner: bool) {
+async fn join_cluster(core: Arc<Core>, seed: String, learner: bool, token: Option<String>) {
     let mut target = seed;
     let req = memmesh_proto::AddMemberRequest { node_id: core.id, addr: core.addr.clone(), learner_only: learner };
     loop {
+        let mut call = tonic::Request::new(req.clone());
+        // A cluster requiring tokens accepts new members from its cluster admin only.
+        if let Some(v) = token.as_ref().and_then(|t| format!("Bearer {t}").parse().ok()) {
+            call.metadata_mut().insert("authorization", v);
+        }
         let res = match ClusterClient::connect(format!("http://{target}")).await {
-            Ok(mut c) => c.add_member(req.clone()).await,
+            Ok(mut c) => c.add_member(call).await,
             Err(e) => Err(tonic::Status::unavailable(e.to_string())),
         };
         match res {
@@ -236,6 +247,9 @@ pub struct Node {
     /// A node of the cluster to join once serving (first start with `--join`).
     join: Option<String>,
     learner: bool,
+    /// Authentication of every client-facing service.
+    auth: crate::auth::interceptor::Authenticate,
+    bootstrap_token: Option<String>,
 }
 
 impl Node {
@@ -274,7 +288,7 @@ impl Node {
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
-        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone()), log, sm)
+        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from)), log, sm)
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
@@ -325,11 +339,26 @@ impl Node {
             peers: Default::default(),
             embedder,
             index,
+            cluster_secret: cfg.auth.cluster_secret.clone(),
             ids: Default::default(),
         });
         spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
         tokio::spawn(crate::api::write::run_proposer(Arc::downgrade(&core), proposals_rx));
-        Ok(Node { core, local_addr, listener, shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms), join, learner: cfg.node.learner })
+        let required = cfg.auth.required(&local_addr);
+        if required {
+            tracing::info!(bootstrap_token = cfg.auth.bootstrap_token.is_some(), "authentication required (auth.enabled)");
+        }
+        let auth = crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref());
+        Ok(Node {
+            core,
+            local_addr,
+            listener,
+            shutdown_grace: Duration::from_millis(cfg.node.shutdown_grace_ms),
+            join,
+            learner: cfg.node.learner,
+            auth,
+            bootstrap_token: cfg.auth.bootstrap_token.clone(),
+        })
     }
 
     /// Serves the gRPC API until `shutdown` completes, then stops Raft.
@@ -355,18 +384,26 @@ impl Node {
         });
         let serve = tonic::transport::Server::builder()
             .add_service(health)
-            .add_service(MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max))
-            .add_service(ClusterServer::new(ClusterService::new(self.core.clone())))
-            .add_service(MemStoreServer::new(MemStoreService::new(self.core.clone())).max_encoding_message_size(max))
-            .add_service(
+            .add_service(InterceptedService::new(
+                MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),
+                self.auth.clone(),
+            ))
+            .add_service(InterceptedService::new(ClusterServer::new(ClusterService::new(self.core.clone())), self.auth.clone()))
+            .add_service(InterceptedService::new(
+                MemStoreServer::new(MemStoreService::new(self.core.clone())).max_encoding_message_size(max),
+                self.auth.clone(),
+            ))
+            .add_service(InterceptedService::new(AdminServer::new(AdminService::new(self.core.clone())), self.auth.clone()))
+            .add_service(InterceptedService::new(
                 RaftPeerServer::new(RaftPeerService::new(self.core.clone()))
                     .max_decoding_message_size(MAX_PEER_MESSAGE)
                     .max_encoding_message_size(MAX_PEER_MESSAGE),
-            )
+                crate::auth::interceptor::PeerSecret::new(self.core.cluster_secret.as_deref()),
+            ))
             .serve_with_incoming_shutdown(incoming, shutdown);
         if let Some(seed) = self.join.clone() {
             // The listener is bound, so the leader's replication can connect while we ask.
-            tokio::spawn(join_cluster(self.core.clone(), seed, self.learner));
+            tokio::spawn(join_cluster(self.core.clone(), seed, self.learner, self.bootstrap_token.clone()));
         }
         let grace = self.shutdown_grace;
         let res = tokio::select! {

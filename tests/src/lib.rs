@@ -197,13 +197,16 @@ pub struct TestCluster {
     pub addrs: Vec<String>,
     ids: Vec<u64>,
     env: Vec<(String, String)>,
+    /// With authentication on, the cluster admin (bootstrap) token the harness itself uses.
+    token: Option<String>,
 }
 
 impl TestCluster {
     pub async fn start(n: usize, env: &[(&str, &str)]) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut c = TestCluster { dir, nodes: Vec::new(), addrs: Vec::new(), ids: Vec::new(), env };
+        let token = env.iter().find(|(k, _)| k == "MEMMESH__AUTH__BOOTSTRAP_TOKEN").map(|(_, v)| v.clone());
+        let mut c = TestCluster { dir, nodes: Vec::new(), addrs: Vec::new(), ids: Vec::new(), env, token };
         for _ in 0..n {
             c.add_node(false).await;
         }
@@ -248,11 +251,11 @@ impl TestCluster {
     }
 
     pub async fn client(&self, i: usize) -> Client {
-        Client::connect(&self.addrs[i]).await.expect("connect")
+        Client::connect_with_token(&self.addrs[i], self.token.as_deref()).await.expect("connect")
     }
 
     pub async fn status(&self, i: usize) -> Option<proto::StatusResponse> {
-        let mut c = Client::connect(&self.addrs[i]).await.ok()?;
+        let mut c = Client::connect_with_token(&self.addrs[i], self.token.as_deref()).await.ok()?;
         c.cluster.status(proto::StatusRequest {}).await.ok().map(|r| r.into_inner())
     }
 

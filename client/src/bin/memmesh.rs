@@ -21,6 +21,9 @@ struct Cli {
     /// Print one JSON value per command instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// API token (sent as `authorization: Bearer …`).
+    #[arg(long, global = true, env = "MEMMESH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Read consistency for get/list/history: linearizable (default) or serializable (local
     /// replica as it is).
     #[arg(long, global = true, value_enum, default_value = "linearizable")]
@@ -88,6 +91,81 @@ impl From<TypeArg> for MemoryType {
 enum ConsistencyArg {
     Linearizable,
     Serializable,
+}
+
+/// A duration like 30d, 12h, 90m, 45s or plain seconds.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("not a duration: {s:?} (e.g. 30d, 12h, 90m, 45s)"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit in {s:?}: use s, m, h or d")),
+    };
+    Ok(n * mult)
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum RoleArg {
+    Reader,
+    Writer,
+    Admin,
+}
+
+#[derive(Subcommand)]
+enum AuthCmd {
+    /// Create an API token for a principal (shown once).
+    CreateToken {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "")]
+        user: String,
+        #[arg(long, default_value = "")]
+        agent: String,
+        #[arg(long, value_enum, default_value = "writer")]
+        role: RoleArg,
+        /// Lifetime, e.g. 30d (default: no expiry).
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<u64>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Tokens of a tenant (ids and principals, never secrets).
+    List {
+        #[arg(long, default_value = "")]
+        tenant: String,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+    /// The principal of the token in use.
+    Whoami,
+}
+
+#[derive(Subcommand)]
+enum GrantCmd {
+    /// Share a scope with other principals of the tenant.
+    Create {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Grantee: user (empty = any user).
+        #[arg(long, default_value = "")]
+        to_user: String,
+        /// Grantee: agent (empty = any agent).
+        #[arg(long, default_value = "")]
+        to_agent: String,
+        /// Read and write (default: read only).
+        #[arg(long)]
+        write: bool,
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<u64>,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -330,6 +408,16 @@ enum Cmd {
     Cluster {
         #[command(subcommand)]
         cmd: ClusterCmd,
+    },
+    /// API tokens: create-token, list, revoke, whoami.
+    Auth {
+        #[command(subcommand)]
+        cmd: AuthCmd,
+    },
+    /// Sharing grants: create, list, revoke.
+    Grant {
+        #[command(subcommand)]
+        cmd: GrantCmd,
     },
     /// Follow changes in a scope as they happen (one line per event; JSON with --json).
     /// Reconnects and resumes by itself; Ctrl-C stops it.
@@ -625,6 +713,50 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
             write(c.memory.rollback(RollbackRequest { id, to_version, expected_version, request_id }).await?.into_inner())
         }
         Cmd::Watch { .. } | Cmd::Sync { .. } => unreachable!("streaming commands are handled separately"),
+        Cmd::Auth { cmd: AuthCmd::CreateToken { tenant, user, agent, role, expires, description } } => {
+            let role = match role {
+                RoleArg::Reader => Role::Reader,
+                RoleArg::Writer => Role::Writer,
+                RoleArg::Admin => Role::Admin,
+            } as i32;
+            let principal = Principal { tenant, user, agent, role, cluster_admin: false };
+            let req = CreateTokenRequest { principal: Some(principal), ttl_seconds: expires.unwrap_or(0), description };
+            let r = c.admin.create_token(req).await?.into_inner();
+            let info = r.info.unwrap_or_default();
+            (json!({"token": r.token, "info": json::token(&info)}), format!("{}\n(id {}; shown only once)", r.token, info.id))
+        }
+        Cmd::Auth { cmd: AuthCmd::List { tenant } } => {
+            let r = c.admin.list_tokens(ListTokensRequest { tenant }).await?.into_inner();
+            let text = r.tokens.iter().map(|t| format!("{} {}", t.id, json::token(t)["principal"])).collect::<Vec<_>>().join("\n");
+            (Value::Array(r.tokens.iter().map(json::token).collect()), text)
+        }
+        Cmd::Auth { cmd: AuthCmd::Revoke { id } } => {
+            let r = c.admin.revoke_token(RevokeTokenRequest { id }).await?.into_inner();
+            (json!({"revision": r.revision}), format!("revoked at revision {}", r.revision))
+        }
+        Cmd::Auth { cmd: AuthCmd::Whoami } => {
+            let p = c.admin.who_am_i(WhoAmIRequest {}).await?.into_inner();
+            let v = json::principal(&p);
+            (v.clone(), v.to_string())
+        }
+        Cmd::Grant { cmd: GrantCmd::Create { scope, to_user, to_agent, write, expires } } => {
+            let s = scope.scope();
+            let grantee = Principal { tenant: s.tenant.clone(), user: to_user, agent: to_agent, ..Default::default() };
+            let access = if write { Access::ReadWrite } else { Access::Read } as i32;
+            let g = c.admin.create_grant(CreateGrantRequest { scope: Some(s), grantee: Some(grantee), access, ttl_seconds: expires.unwrap_or(0) }).await?.into_inner();
+            let v = json::grant(&g);
+            (v.clone(), v.to_string())
+        }
+        Cmd::Grant { cmd: GrantCmd::List { tenant } } => {
+            let r = c.admin.list_grants(ListGrantsRequest { tenant }).await?.into_inner();
+            let items: Vec<Value> = r.grants.iter().map(json::grant).collect();
+            let text = items.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+            (Value::Array(items), text)
+        }
+        Cmd::Grant { cmd: GrantCmd::Revoke { id } } => {
+            let r = c.admin.revoke_grant(RevokeGrantRequest { id }).await?.into_inner();
+            (json!({"revision": r.revision}), format!("revoked at revision {}", r.revision))
+        }
         Cmd::Cluster { cmd: ClusterCmd::Add { id, addr, learner } } => {
             membership(c.cluster.add_member(AddMemberRequest { node_id: id, addr, learner_only: learner }).await?.into_inner())
         }
@@ -646,9 +778,18 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
     Ok(if cli.json { Out::Json(v) } else { Out::Text(text) })
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every connection (also the reconnecting ones of watch and sync) reads the token from the
+    // environment; a --token flag is put there before any thread exists.
+    if let Some(t) = &cli.token {
+        std::env::set_var(memmesh_client::TOKEN_ENV, t);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    rt.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> ExitCode {
     let as_json = cli.json;
     let result = match cli.cmd {
         Cmd::Watch { .. } => watch(cli.addr, as_json, cli.cmd).await.map(|()| Out::Text(String::new())),

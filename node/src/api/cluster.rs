@@ -129,6 +129,7 @@ impl Cluster for ClusterService {
     }
 
     async fn add_member(&self, req: Request<AddMemberRequest>) -> Result<Response<MembershipResponse>, Status> {
+        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
         let req = req.into_inner();
         if req.node_id == 0 {
             return Err(ValidationError::new("node_id", "must not be 0").into());
@@ -157,6 +158,7 @@ impl Cluster for ClusterService {
     }
 
     async fn promote_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
+        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
         let id = req.into_inner().node_id;
         self.require_leader()?;
         self.require_member(id)?;
@@ -166,6 +168,7 @@ impl Cluster for ClusterService {
     }
 
     async fn remove_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
+        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
         let id = req.into_inner().node_id;
         self.require_leader()?;
         self.require_member(id)?;
@@ -178,6 +181,7 @@ impl Cluster for ClusterService {
     }
 
     async fn transfer_leader(&self, req: Request<MemberRequest>) -> Result<Response<StatusResponse>, Status> {
+        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
         let id = req.into_inner().node_id;
         if id != self.core.id {
             // Ask the target itself: only it can start its own election.

@@ -7,6 +7,7 @@
 //! | `expected_version` mismatch | `ABORTED` |
 //! | operation not allowed in the cube's state; refused membership change; reused node id | `FAILED_PRECONDITION` |
 //! | revision not applied yet; subscription start compacted (+ `x-memmesh-compact-revision`) | `OUT_OF_RANGE` |
+//! | the caller may not do this (a cube it may not even read is `NOT_FOUND` instead) | `PERMISSION_DENIED` |
 //! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
 //! | Raft stopped | `UNAVAILABLE` |
 //! | search mode needs an embedding model this node does not run | `FAILED_PRECONDITION` |
@@ -51,6 +52,8 @@ pub enum ApiError {
     Embedding(#[from] crate::embed::EmbedError),
     #[error("{0}")]
     Precondition(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
 }
 
 fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
@@ -87,6 +90,7 @@ impl From<ApiError> for Status {
             }
             ApiError::RaftStopped(_) | ApiError::Unavailable(_) => Status::unavailable(msg),
             ApiError::Precondition(_) => Status::failed_precondition(msg),
+            ApiError::PermissionDenied(_) => Status::permission_denied(msg),
             ApiError::Embedding(crate::embed::EmbedError::Stopped) => Status::unavailable(msg),
             ApiError::Embedding(_) => {
                 tracing::error!(error = %msg, "inference failure");

@@ -13,6 +13,8 @@ use ulid::Ulid;
 
 use super::write::{fingerprint, now_ms, Written};
 use super::ApiError;
+use crate::auth::interceptor::caller;
+use crate::auth::{Caller, Need};
 use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, ValidationError};
 use crate::node::Core;
 use crate::raft::{Op, Pb};
@@ -50,11 +52,20 @@ impl MemoryService {
     }
 
     /// Proposes `op` against the existing cube `id` (whose tenant namespaces the request id).
-    async fn write_existing(&self, id: &str, request_id: &str, fingerprint: [u8; 32], op: Op) -> Result<WriteResponse, ApiError> {
+    async fn write_existing(&self, who: &Caller, id: &str, request_id: &str, fingerprint: [u8; 32], op: Op) -> Result<WriteResponse, ApiError> {
         model::check_request_id(request_id)?;
         let (_, cur) = self.current(id)?;
+        self.core.authorize_cube(who, &cur, Need::Write)?;
         let w = self.core.propose(&Self::tenant_of(&cur), request_id, fingerprint, now_ms(), op).await?;
         Ok(Self::one(w))
+    }
+
+    /// New cubes may be written only into scopes the caller may write.
+    fn authorize_new(&self, who: &Caller, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
+        for c in cubes {
+            self.core.authorize_scope(who, c.0.scope.as_ref().unwrap_or(&Scope::default()), Need::Write)?;
+        }
+        Ok(())
     }
 
     fn one(w: Written) -> WriteResponse {
@@ -121,12 +132,14 @@ fn opt_ms(v: i64) -> Option<i64> {
 #[tonic::async_trait]
 impl Memory for MemoryService {
     async fn put(&self, req: Request<PutRequest>) -> Res<WriteResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         model::check_request_id(&req.request_id)?;
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
         let (tenant, mut cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
+        self.authorize_new(&who, &cubes)?;
         self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
         let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
@@ -134,6 +147,7 @@ impl Memory for MemoryService {
     }
 
     async fn put_batch(&self, req: Request<PutBatchRequest>) -> Res<PutBatchResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         model::check_request_id(&req.request_id)?;
         let max = self.core.limits.max_batch;
@@ -147,6 +161,7 @@ impl Memory for MemoryService {
         let at_ms = now_ms();
         let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
         let (tenant, mut cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
+        self.authorize_new(&who, &cubes)?;
         // One call for the whole batch: the workers run it as batched inference.
         self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
@@ -159,6 +174,7 @@ impl Memory for MemoryService {
     }
 
     async fn get(&self, req: Request<GetRequest>) -> Res<GetResponse> {
+        let who = caller(&req)?;
         let req = req.into_inner();
         let ulid = check_cube_id("id", &req.id)?;
         if req.version != 0 && req.as_of_revision != 0 {
@@ -175,6 +191,7 @@ impl Memory for MemoryService {
         let not_found = || ApiError::NotFound(req.id.clone());
         let cube = if req.record_access {
             let (_, cur) = self.current(&req.id)?;
+            self.core.authorize_cube(&who, &cur, Need::Read)?;
             let w = self.core.propose(&Self::tenant_of(&cur), "", [0; 32], now_ms(), Op::Touch { id: req.id.clone() }).await?;
             w.outcome.cubes.into_iter().next().map(|c| c.0)
         } else if req.version != 0 {
@@ -198,13 +215,16 @@ impl Memory for MemoryService {
             reader.get(ulid)?
         };
         let cube = cube.ok_or_else(not_found)?;
+        self.core.authorize_cube(&who, &cube, Need::Read)?;
         Ok(Response::new(GetResponse { cube: Some(cube), read_revision }))
     }
 
     async fn update(&self, req: Request<UpdateRequest>) -> Res<WriteResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         model::check_request_id(&req.request_id)?;
         let (_, cur) = self.current(&req.id)?;
+        self.core.authorize_cube(&who, &cur, Need::Write)?;
         let kind = CubeKind::try_from(cur.kind).unwrap_or(CubeKind::Plaintext);
         model::check_update(&req, kind, &self.core.limits)?;
         let mut merged = cur.clone();
@@ -223,20 +243,23 @@ impl Memory for MemoryService {
     }
 
     async fn delete(&self, req: Request<DeleteRequest>) -> Res<WriteResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         let request_id = std::mem::take(&mut req.request_id);
         let op = Op::Delete { id: req.id.clone(), expected_version: req.expected_version };
-        Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("delete", &req), op).await?))
+        Ok(Response::new(self.write_existing(&who, &req.id, &request_id, fingerprint("delete", &req), op).await?))
     }
 
     async fn restore(&self, req: Request<RestoreRequest>) -> Res<WriteResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         let request_id = std::mem::take(&mut req.request_id);
         let op = Op::Restore { id: req.id.clone(), expected_version: req.expected_version };
-        Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("restore", &req), op).await?))
+        Ok(Response::new(self.write_existing(&who, &req.id, &request_id, fingerprint("restore", &req), op).await?))
     }
 
     async fn purge(&self, req: Request<PurgeRequest>) -> Res<PurgeResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         model::check_request_id(&req.request_id)?;
         let request_id = std::mem::take(&mut req.request_id);
@@ -245,7 +268,10 @@ impl Memory for MemoryService {
             Some(purge_request::Target::Id(id)) => {
                 let ulid = check_cube_id("id", id)?;
                 match self.core.reader.get(ulid)? {
-                    Some(c) => (Self::tenant_of(&c), Op::PurgeCube { id: id.clone() }),
+                    Some(c) => {
+                        self.core.authorize_cube(&who, &c, Need::Write)?;
+                        (Self::tenant_of(&c), Op::PurgeCube { id: id.clone() })
+                    }
                     // Purging is idempotent: nothing to remove, nothing to replicate.
                     None => {
                         let revision = self.core.reader.applied_revision();
@@ -255,6 +281,7 @@ impl Memory for MemoryService {
             }
             Some(purge_request::Target::Scope(s)) => {
                 let scope = model::check_scope("scope", Some(s))?;
+                self.core.authorize_scope(&who, &scope, Need::Write)?;
                 (scope.tenant.clone(), Op::PurgeScope { scope: Pb(scope) })
             }
             None => return Err(invalid("target", "give either id or scope").into()),
@@ -264,8 +291,10 @@ impl Memory for MemoryService {
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Res<ListResponse> {
+        let who = caller(&req)?;
         let req = req.into_inner();
         let scope = model::check_scope("scope", req.scope.as_ref())?;
+        self.core.authorize_scope(&who, &scope, Need::Read)?;
         for (i, t) in req.memory_types.iter().enumerate() {
             model::check_memory_type(&format!("memory_types[{i}]"), *t)?;
         }
@@ -310,27 +339,31 @@ impl Memory for MemoryService {
     }
 
     async fn history(&self, req: Request<HistoryRequest>) -> Res<HistoryResponse> {
+        let who = caller(&req)?;
         let req = req.into_inner();
         let ulid = check_cube_id("id", &req.id)?;
         self.core.read_barrier(req.read.as_ref()).await?;
         let versions = self.core.reader.history(ulid).map_err(ApiError::from)?;
-        if versions.is_empty() {
-            return Err(ApiError::NotFound(req.id).into());
+        match versions.last() {
+            None => return Err(ApiError::NotFound(req.id).into()),
+            Some(v) => self.core.authorize_cube(&who, v, Need::Read)?,
         }
         Ok(Response::new(HistoryResponse { versions }))
     }
 
     async fn rollback(&self, req: Request<RollbackRequest>) -> Res<WriteResponse> {
+        let who = caller(&req)?;
         let mut req = req.into_inner();
         if req.to_version == 0 {
             return Err(invalid("to_version", "must be a version number (1 or more)").into());
         }
         let request_id = std::mem::take(&mut req.request_id);
         let op = Op::Rollback { id: req.id.clone(), to_version: req.to_version, expected_version: req.expected_version };
-        Ok(Response::new(self.write_existing(&req.id, &request_id, fingerprint("rollback", &req), op).await?))
+        Ok(Response::new(self.write_existing(&who, &req.id, &request_id, fingerprint("rollback", &req), op).await?))
     }
 
     async fn search(&self, req: Request<SearchRequest>) -> Res<SearchResponse> {
-        Ok(Response::new(super::search::search(&self.core, req.into_inner()).await?))
+        let who = caller(&req)?;
+        Ok(Response::new(super::search::search(&self.core, &who, req.into_inner()).await?))
     }
 }

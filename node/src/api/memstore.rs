@@ -191,8 +191,11 @@ impl MemStore for MemStoreService {
     type SubscribeStream = ReceiverStream<Result<SubscribeResponse, Status>>;
 
     async fn subscribe(&self, req: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let who = crate::auth::interceptor::caller(&req)?;
         let req = req.into_inner();
         let filter = Filter::from_request(&req)?;
+        let scope = req.scope.clone().unwrap_or_default();
+        self.core.authorize_scope(&who, &scope, crate::auth::Need::Read)?;
         // Subscribe to the broadcast before reading the applied revision: every revision after
         // the one read is then certain to arrive on `feed`.
         let feed = self.core.feed.subscribe();

@@ -1,6 +1,8 @@
 //! The gRPC API: one module per service, and [`error`] — the one place where internal errors
 //! become `tonic::Status` codes.
 
+pub mod admin;
+mod authz;
 pub mod cluster;
 mod embedding;
 pub mod error;

@@ -8,6 +8,7 @@ use memmesh_proto::{SearchHit, SearchMode, SearchRequest, SearchResponse};
 use super::ApiError;
 use crate::index::{self, Fusion, Mode, Query};
 use crate::model::{self, ValidationError};
+use crate::auth::Caller;
 use crate::node::Core;
 
 const DEFAULT_K: u32 = 10;
@@ -110,8 +111,15 @@ fn check(req: &SearchRequest) -> Result<Query, ApiError> {
     Ok(Query { scopes, filter, k: k as usize, mode, fusion, text: req.query.clone(), vector: None })
 }
 
-pub async fn search(core: &Core, mut req: SearchRequest) -> Result<SearchResponse, ApiError> {
+pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result<SearchResponse, ApiError> {
     let mut q = check(&req)?;
+    // Access control inside the query: the scopes shrink to what the caller may read before
+    // the index sees them, so nothing else is ever scored, let alone returned.
+    let grants = core.grants_for(who, &q.scopes[0].tenant)?;
+    q.scopes = who.narrow(&q.scopes, &grants);
+    if q.scopes.is_empty() {
+        return Err(ApiError::PermissionDenied("may not read any part of the requested scopes".into()));
+    }
     let mut model = String::new();
     if q.mode != Mode::Lexical {
         let Some((index_model, dims)) = core.index.model() else {

@@ -36,11 +36,23 @@ pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, tonic::transpo
 #[derive(Clone, Default)]
 pub struct Network {
     faults: Arc<Faults>,
+    /// Sent with every peer call when the cluster has a secret (`auth.cluster_secret`).
+    secret: Option<Arc<str>>,
+}
+
+/// Metadata key of the cluster secret on peer (Raft) calls.
+pub const SECRET_METADATA: &str = "x-memmesh-cluster-secret";
+
+/// Adds the cluster secret to an outgoing peer call.
+pub fn with_secret<T>(req: &mut tonic::Request<T>, secret: Option<&str>) {
+    if let Some(v) = secret.and_then(|s| s.parse().ok()) {
+        req.metadata_mut().insert(SECRET_METADATA, v);
+    }
 }
 
 impl Network {
-    pub fn new(faults: Arc<Faults>) -> Self {
-        Self { faults }
+    pub fn new(faults: Arc<Faults>, secret: Option<Arc<str>>) -> Self {
+        Self { faults, secret }
     }
 }
 
@@ -49,6 +61,7 @@ pub struct PeerClient {
     addr: String,
     client: Option<RaftPeerClient<Channel>>,
     faults: Arc<Faults>,
+    secret: Option<Arc<str>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +92,7 @@ impl PeerClient {
         let client = self.client.as_mut().expect("set above");
         let mut req = tonic::Request::new(PeerMessage { data });
         req.set_timeout(option.hard_ttl());
+        with_secret(&mut req, self.secret.as_deref());
         let res = match method {
             "vote" => client.vote(req).await,
             "append" => client.append_entries(req).await,
@@ -101,7 +115,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), client: None, faults: self.faults.clone() }
+        PeerClient { target, addr: node.addr.clone(), client: None, faults: self.faults.clone(), secret: self.secret.clone() }
     }
 }
 

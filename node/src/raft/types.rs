@@ -107,6 +107,11 @@ pub enum Op {
     Touch { id: String },
     PurgeCube { id: String },
     PurgeScope { scope: Pb<Scope> },
+    /// Store an API token (its hash; the secret never enters the log).
+    PutToken { token: crate::auth::tokens::TokenRecord },
+    RevokeToken { id: String },
+    PutGrant { grant: crate::auth::tokens::GrantRecord },
+    RevokeGrant { id: String },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.

@@ -73,6 +73,10 @@ pub(crate) fn apply_with_capacity(
         Op::Touch { id } => a.touch(id)?,
         Op::PurgeCube { id } => a.purge_cube(id)?,
         Op::PurgeScope { scope } => a.purge_scope(&scope.0)?,
+        Op::PutToken { token } => super::auth::put_token(db, a.batch, token)?,
+        Op::RevokeToken { id } => super::auth::revoke_token(db, a.batch, id)?,
+        Op::PutGrant { grant } => super::auth::put_grant(db, a.batch, &grant.0)?,
+        Op::RevokeGrant { id } => super::auth::revoke_grant(db, a.batch, id)?,
     };
     let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
     if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {

@@ -11,6 +11,7 @@
 //! | `dedupe` | tenant `\0` request id | postcard [`apply::DedupeRecord`] |
 //! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |
 //! | `events` | revision (u64 BE) | postcard `Vec<feed::EventRecord>` (node-local change history) |
+//! | `auth` | see [`crate::auth::tokens`] | API tokens (hashed) and grants |
 //!
 //! Modules: [`log_store`] (openraft `RaftLogStorage`), [`state_machine`] (`RaftStateMachine`),
 //! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
@@ -23,6 +24,7 @@
 //! snapshot install) is synced, which first makes all earlier applied state durable.
 
 pub mod apply;
+pub mod auth;
 pub mod feed;
 pub mod keys;
 pub mod log_store;
@@ -54,12 +56,13 @@ pub const CF_SCOPE_IDX: &str = "scope_idx";
 pub const CF_DEDUPE: &str = "dedupe";
 pub const CF_DEDUPE_ORDER: &str = "dedupe_order";
 pub const CF_EVENTS: &str = "events";
+pub const CF_AUTH: &str = "auth";
 
-const ALL_CFS: [&str; 9] =
-    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS];
+const ALL_CFS: [&str; 10] =
+    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH];
 
 /// The column families that make up the state machine (what a snapshot carries).
-pub const DATA_CFS: [&str; 5] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER];
+pub const DATA_CFS: [&str; 6] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH];
 
 /// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
 /// at the API.

@@ -137,6 +137,28 @@ impl Reader {
         })
     }
 
+    /// The token with this hash, if it exists (expiry is the caller's to check).
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<crate::auth::tokens::TokenRecord>, StoreError> {
+        super::auth::token(&self.db, hash)
+    }
+
+    pub fn token_by_id(&self, id: &str) -> Result<Option<crate::auth::tokens::TokenRecord>, StoreError> {
+        super::auth::token_by_id(&self.db, id)
+    }
+
+    pub fn tokens(&self, tenant: Option<&str>) -> Result<Vec<crate::auth::tokens::TokenRecord>, StoreError> {
+        super::auth::tokens(&self.db, tenant)
+    }
+
+    /// The tenant's grants that have not expired at `now_ms`.
+    pub fn live_grants(&self, tenant: &str, now_ms: i64) -> Result<Vec<memmesh_proto::Grant>, StoreError> {
+        Ok(super::auth::grants(&self.db, tenant)?.into_iter().filter(|g| crate::auth::tokens::grant_live_at(g, now_ms)).collect())
+    }
+
+    pub fn grant_by_id(&self, id: &str) -> Result<Option<memmesh_proto::Grant>, StoreError> {
+        super::auth::grant_by_id(&self.db, id)
+    }
+
     /// The remembered result of an earlier write with this request id, if any.
     pub fn dedupe(&self, tenant: &str, request_id: &str) -> Result<Option<(DedupeRecord, Outcome)>, StoreError> {
         lookup_dedupe(&self.db, tenant, request_id)

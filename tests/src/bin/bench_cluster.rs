@@ -155,7 +155,7 @@ async fn main() {
         let mut mm = Vec::new();
         let mut et = Vec::new();
         for _ in 0..conns {
-            mm.push(memmesh_client::Client::from_channel(channel(&mm_leader).await));
+            mm.push(memmesh_client::Client::from_channel(channel(&mm_leader).await, Default::default()));
             et.push(KvClient::new(channel(&etcd_leader).await));
         }
         let (mm, et) = (Arc::new(mm), Arc::new(et));

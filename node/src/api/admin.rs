@@ -1,0 +1,172 @@
+//! `memmesh.v1.Admin`: API tokens and sharing grants.
+
+use std::sync::Arc;
+
+use memmesh_proto::admin_server::Admin;
+use memmesh_proto::*;
+use tonic::{Request, Response, Status};
+use ulid::Ulid;
+
+use super::write::now_ms;
+use super::ApiError;
+use crate::auth::interceptor::caller;
+use crate::auth::tokens::{generate, TokenRecord};
+use crate::auth::{Caller, Need};
+use crate::model::{self, expires_at, ValidationError};
+use crate::node::Core;
+use crate::raft::{Op, Pb};
+
+pub struct AdminService {
+    core: Arc<Core>,
+}
+
+impl AdminService {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    ValidationError::new(field, reason).into()
+}
+
+/// A principal as given by a client: tenant required, user/agent optional; ADMIN only for a
+/// whole tenant; never a cluster admin (that is the bootstrap token alone).
+fn check_principal(field: &str, p: Option<&Principal>) -> Result<Principal, ApiError> {
+    let p = p.ok_or_else(|| invalid(field, "is required"))?;
+    let scope =
+        model::check_scope(field, Some(&Scope { tenant: p.tenant.clone(), user: p.user.clone(), agent: p.agent.clone(), run: String::new() }))?;
+    let role = Role::try_from(p.role).map_err(|_| invalid(&format!("{field}.role"), format!("unknown enum value {}", p.role)))?;
+    if role == Role::Admin && !(scope.user.is_empty() && scope.agent.is_empty()) {
+        return Err(invalid(&format!("{field}.role"), "ADMIN is for a whole tenant (no user, no agent)"));
+    }
+    if p.cluster_admin {
+        return Err(invalid(&format!("{field}.cluster_admin"), "cluster admin tokens cannot be created; use the bootstrap token"));
+    }
+    let role = if role == Role::Unspecified { Role::Writer } else { role };
+    Ok(Principal { role: role as i32, ..p.clone() })
+}
+
+impl AdminService {
+    fn require_admin(caller: &Caller, tenant: &str) -> Result<(), ApiError> {
+        if caller.is_admin_of(tenant) {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied(format!("only an admin of tenant {tenant:?} may do this")))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn create_token(&self, req: Request<CreateTokenRequest>) -> Res<CreateTokenResponse> {
+        let who = caller(&req)?;
+        let req = req.into_inner();
+        let principal = check_principal("principal", req.principal.as_ref())?;
+        Self::require_admin(&who, &principal.tenant)?;
+        if req.description.len() > 1024 {
+            return Err(invalid("description", "must be at most 1024 bytes").into());
+        }
+        let (token, hash) = generate();
+        let now = now_ms();
+        let record = TokenRecord {
+            id: Ulid::new().to_string(),
+            hash,
+            principal: Pb(principal.clone()),
+            created_at_ms: now,
+            expires_at_ms: expires_at(now, req.ttl_seconds),
+            description: req.description,
+        };
+        let info = record.info();
+        // The secret never enters the log: only its hash is replicated.
+        self.core.propose(&principal.tenant, "", [0; 32], now, Op::PutToken { token: record }).await?;
+        Ok(Response::new(CreateTokenResponse { token, info: Some(info) }))
+    }
+
+    async fn list_tokens(&self, req: Request<ListTokensRequest>) -> Res<ListTokensResponse> {
+        let who = caller(&req)?;
+        let tenant = req.into_inner().tenant;
+        if tenant.is_empty() && !who.is_cluster_admin() {
+            return Err(invalid("tenant", "is required").into());
+        }
+        if !tenant.is_empty() {
+            Self::require_admin(&who, &tenant)?;
+        }
+        let tokens = self.core.reader.tokens((!tenant.is_empty()).then_some(tenant.as_str())).map_err(ApiError::from)?;
+        Ok(Response::new(ListTokensResponse { tokens: tokens.iter().map(TokenRecord::info).collect() }))
+    }
+
+    async fn revoke_token(&self, req: Request<RevokeTokenRequest>) -> Res<RevokeResponse> {
+        let who = caller(&req)?;
+        let id = req.into_inner().id;
+        let not_found = || ApiError::NotFound(format!("token {id}"));
+        let rec = self.core.reader.token_by_id(&id).map_err(ApiError::from)?.ok_or_else(not_found)?;
+        let tenant = rec.principal.0.tenant.clone();
+        // Tokens of tenants the caller does not administer do not exist for it.
+        if !who.is_admin_of(&tenant) {
+            return Err(not_found().into());
+        }
+        let w = self.core.propose(&tenant, "", [0; 32], now_ms(), Op::RevokeToken { id: id.clone() }).await?;
+        Ok(Response::new(RevokeResponse { revision: w.revision }))
+    }
+
+    async fn create_grant(&self, req: Request<CreateGrantRequest>) -> Res<Grant> {
+        let who = caller(&req)?;
+        let req = req.into_inner();
+        let scope = model::check_scope("scope", req.scope.as_ref())?;
+        let mut grantee = req.grantee.clone().ok_or_else(|| invalid("grantee", "is required"))?;
+        if grantee.tenant.is_empty() {
+            grantee.tenant = scope.tenant.clone();
+        }
+        if grantee.tenant != scope.tenant {
+            return Err(invalid("grantee.tenant", "grants never cross tenants").into());
+        }
+        let grantee = Principal { role: 0, cluster_admin: false, ..check_principal("grantee", Some(&grantee))? };
+        let access = Access::try_from(req.access).map_err(|_| invalid("access", format!("unknown enum value {}", req.access)))?;
+        let access = if access == Access::Unspecified { Access::Read } else { access };
+        // Whoever may write a scope may share it (admins, its owner, a read-write grantee).
+        self.core.authorize_scope(&who, &scope, Need::Write)?;
+        let now = now_ms();
+        let grant = Grant {
+            id: Ulid::new().to_string(),
+            scope: Some(scope.clone()),
+            grantee: Some(grantee),
+            access: access as i32,
+            expires_at_ms: expires_at(now, req.ttl_seconds),
+            created_at_ms: now,
+        };
+        self.core.propose(&scope.tenant, "", [0; 32], now, Op::PutGrant { grant: Pb(grant.clone()) }).await?;
+        Ok(Response::new(grant))
+    }
+
+    async fn list_grants(&self, req: Request<ListGrantsRequest>) -> Res<ListGrantsResponse> {
+        let who = caller(&req)?;
+        let tenant = req.into_inner().tenant;
+        model::check_ident("tenant", &tenant)?;
+        let grants = self.core.reader.live_grants(&tenant, now_ms()).map_err(ApiError::from)?;
+        // Admins see all of the tenant's grants; others the ones on scopes they may write.
+        let all = who.is_admin_of(&tenant);
+        let own = self.core.grants_for(&who, &tenant)?;
+        let grants = grants.into_iter().filter(|g| all || g.scope.as_ref().is_some_and(|s| who.may(s, Need::Write, &own))).collect();
+        Ok(Response::new(ListGrantsResponse { grants }))
+    }
+
+    async fn revoke_grant(&self, req: Request<RevokeGrantRequest>) -> Res<RevokeResponse> {
+        let who = caller(&req)?;
+        let id = req.into_inner().id;
+        let not_found = || ApiError::NotFound(format!("grant {id}"));
+        let g = self.core.reader.grant_by_id(&id).map_err(ApiError::from)?.ok_or_else(not_found)?;
+        let scope = g.scope.clone().unwrap_or_default();
+        if self.core.authorize_scope(&who, &scope, Need::Write).is_err() {
+            return Err(not_found().into());
+        }
+        let w = self.core.propose(&scope.tenant, "", [0; 32], now_ms(), Op::RevokeGrant { id: id.clone() }).await?;
+        Ok(Response::new(RevokeResponse { revision: w.revision }))
+    }
+
+    async fn who_am_i(&self, req: Request<WhoAmIRequest>) -> Res<Principal> {
+        Ok(Response::new(caller(&req)?.principal))
+    }
+}

@@ -1,0 +1,53 @@
+//! Applying the access rules ([`crate::auth::policy`]) to requests: the checks every handler
+//! makes before it reads or proposes anything.
+
+use memmesh_proto::{Grant, MemCube, Scope};
+
+use super::write::now_ms;
+use super::ApiError;
+use crate::auth::{Caller, Need};
+use crate::node::Core;
+
+impl Core {
+    /// The tenant's live grants that may matter for `caller` (none are needed for admins).
+    pub fn grants_for(&self, caller: &Caller, tenant: &str) -> Result<Vec<Grant>, ApiError> {
+        if caller.is_admin_of(tenant) {
+            return Ok(Vec::new());
+        }
+        Ok(self.reader.live_grants(tenant, now_ms())?)
+    }
+
+    /// `PERMISSION_DENIED` unless the caller may `need` all of `scope`.
+    pub fn authorize_scope(&self, caller: &Caller, scope: &Scope, need: Need) -> Result<(), ApiError> {
+        let grants = self.grants_for(caller, &scope.tenant)?;
+        if caller.may(scope, need, &grants) {
+            return Ok(());
+        }
+        let what = if need == Need::Read { "read" } else { "write" };
+        Err(ApiError::PermissionDenied(format!("may not {what} scope {}/{}/{}/{}", scope.tenant, scope.user, scope.agent, scope.run)))
+    }
+
+    /// For an operation on an existing cube: a cube the caller may not read is `NOT_FOUND`,
+    /// exactly like a cube that does not exist (its existence is not revealed); one it may read
+    /// but not change is `PERMISSION_DENIED`.
+    pub fn authorize_cube(&self, caller: &Caller, cube: &MemCube, need: Need) -> Result<(), ApiError> {
+        let scope = cube.scope.clone().unwrap_or_default();
+        let grants = self.grants_for(caller, &scope.tenant)?;
+        if !caller.may(&scope, Need::Read, &grants) {
+            return Err(ApiError::NotFound(cube.id.clone()));
+        }
+        if need == Need::Write && !caller.may(&scope, Need::Write, &grants) {
+            return Err(ApiError::PermissionDenied(format!("may not change cube {}", cube.id)));
+        }
+        Ok(())
+    }
+
+    /// Cluster membership changes are for the cluster admin.
+    pub fn authorize_cluster_admin(&self, caller: &Caller) -> Result<(), ApiError> {
+        if caller.is_cluster_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied("cluster membership changes need the cluster admin token".into()))
+        }
+    }
+}

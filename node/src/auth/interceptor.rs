@@ -1,0 +1,81 @@
+//! Authentication: `authorization: Bearer <token>` → the request's [`Caller`].
+//!
+//! Runs before every Memory, MemStore, Cluster and Admin call. A missing, unknown, revoked or
+//! expired token is `UNAUTHENTICATED` (with the same message for all of them, so the reply does
+//! not tell a guesser which tokens exist). Tokens are looked up by hash in this node's replica,
+//! so a revocation counts on a node from the moment it is applied there.
+
+use tonic::{Request, Status};
+
+use super::tokens::{hash, TOKEN_PREFIX};
+use super::Caller;
+use crate::store::Reader;
+
+#[derive(Clone)]
+pub struct Authenticate {
+    reader: Reader,
+    required: bool,
+    bootstrap: Option<[u8; 32]>,
+}
+
+impl Authenticate {
+    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>) -> Self {
+        Self { reader, required, bootstrap: bootstrap_token.filter(|t| !t.is_empty()).map(hash) }
+    }
+
+    fn caller(&self, req: &Request<()>) -> Result<Caller, Status> {
+        if !self.required {
+            return Ok(Caller::cluster_admin());
+        }
+        let denied = || Status::unauthenticated("a valid API token is required: send `authorization: Bearer <token>`");
+        let header = req.metadata().get("authorization").ok_or_else(denied)?.to_str().map_err(|_| denied())?;
+        let token = header.strip_prefix("Bearer ").map(str::trim).ok_or_else(denied)?;
+        let h = hash(token);
+        if self.bootstrap == Some(h) {
+            return Ok(Caller::cluster_admin());
+        }
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Err(denied());
+        }
+        let rec = self.reader.token(&h).map_err(|e| Status::internal(format!("token lookup: {e}")))?.ok_or_else(denied)?;
+        if !rec.live_at(crate::api::write::now_ms()) {
+            return Err(denied());
+        }
+        Ok(Caller { principal: rec.principal.0, token_id: rec.id })
+    }
+}
+
+impl tonic::service::Interceptor for Authenticate {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        let caller = self.caller(&req)?;
+        req.extensions_mut().insert(caller);
+        Ok(req)
+    }
+}
+
+/// The caller of a request that went through [`Authenticate`].
+pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
+    req.extensions().get::<Caller>().cloned().ok_or_else(|| Status::internal("request was not authenticated (no interceptor?)"))
+}
+
+/// Authentication of peer (Raft) calls: the cluster secret, when one is configured.
+#[derive(Clone)]
+pub struct PeerSecret(Option<[u8; 32]>);
+
+impl PeerSecret {
+    pub fn new(secret: Option<&str>) -> Self {
+        PeerSecret(secret.filter(|s| !s.is_empty()).map(hash))
+    }
+}
+
+impl tonic::service::Interceptor for PeerSecret {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(want) = self.0 else { return Ok(req) };
+        let given = req.metadata().get(crate::raft::network::SECRET_METADATA).and_then(|v| v.to_str().ok()).map(hash);
+        if given == Some(want) {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("peer call without the cluster secret"))
+        }
+    }
+}

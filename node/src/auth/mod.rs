@@ -1,0 +1,58 @@
+//! Who may do what.
+//!
+//! - [`policy`]: principals and the rules — a principal owns its scope and everything below it,
+//!   grants share scopes with other principals, nobody crosses tenants.
+//! - [`tokens`]: API tokens: generated at random, stored only as SHA-256 hashes (in the
+//!   replicated state, column family `auth`), looked up on every request.
+//! - [`interceptor`]: the gRPC interceptor that turns `authorization: Bearer …` into the
+//!   request's [`Caller`].
+//!
+//! Enforcement happens in the handlers, inside the query paths: a search's scopes are narrowed
+//! to what the caller may read *before* the index is queried, and a cube the caller may not
+//! read is reported exactly like a cube that does not exist.
+
+pub mod interceptor;
+pub mod policy;
+pub mod tokens;
+
+use serde::{Deserialize, Serialize};
+
+pub use policy::{Caller, Need};
+
+/// The `[auth]` section of the configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require tokens. Unset: on, unless the node listens on a loopback address only (local
+    /// single-user use). `false` switches authentication off explicitly.
+    pub enabled: Option<bool>,
+    /// A token that acts as cluster admin (to create the first tenant admin tokens). Give it by
+    /// file or environment (`MEMMESH__AUTH__BOOTSTRAP_TOKEN`); it is never logged or stored.
+    pub bootstrap_token: Option<String>,
+    /// A secret every member of the cluster shares (`MEMMESH__AUTH__CLUSTER_SECRET`): peer
+    /// (Raft) calls carry it, and a node refuses peer calls without it — so an outsider cannot
+    /// inject votes or log entries. Unset: peer calls are not authenticated.
+    pub cluster_secret: Option<String>,
+}
+
+impl AuthConfig {
+    /// Whether a node listening on `listen` requires tokens.
+    pub fn required(&self, listen: &std::net::SocketAddr) -> bool {
+        self.enabled.unwrap_or(!listen.ip().is_loopback())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_required_off_loopback_unless_switched_off_explicitly() {
+        let loopback = "127.0.0.1:7070".parse().unwrap();
+        let public = "0.0.0.0:7070".parse().unwrap();
+        assert!(!AuthConfig::default().required(&loopback), "local single-user default");
+        assert!(AuthConfig::default().required(&public), "on by default when reachable from outside");
+        assert!(!AuthConfig { enabled: Some(false), ..Default::default() }.required(&public));
+        assert!(AuthConfig { enabled: Some(true), ..Default::default() }.required(&loopback));
+    }
+}

@@ -1,0 +1,179 @@
+//! The access rules.
+//!
+//! - A cluster admin (the bootstrap token, or everyone when authentication is off) may do
+//!   everything.
+//! - Every other principal belongs to one tenant and never reaches another.
+//! - A tenant admin (role ADMIN, no user, no agent) may do everything in its tenant.
+//! - A principal with neither user nor agent reads (READER) or writes (WRITER) its whole tenant.
+//! - A user principal owns `tenant/user/*`: its own memory and its agents'.
+//! - An agent principal owns the memory whose scope names its agent (and its user, if it has
+//!   one) — and nothing else unless a grant shares it.
+//! - A grant shares a scope with the principals its grantee selector matches, for reading or
+//!   for reading and writing, until it expires or is revoked.
+//!
+//! A *requested* scope (List, Subscribe, Purge of a scope) is allowed when every cube it can
+//! contain is allowed: an empty field is a wildcard, so a user principal may not list the
+//! whole tenant. `Search` instead narrows its scopes to the readable ones (see
+//! [`Caller::narrow`]).
+
+use memmesh_proto::{Access, Grant, Principal, Role, Scope};
+
+/// What an operation needs on a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Read,
+    Write,
+}
+
+/// The authenticated principal of a request (a request extension set by the interceptor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub principal: Principal,
+    /// Id of the token used (empty for the bootstrap token or with authentication off).
+    pub token_id: String,
+}
+
+/// Whether `inner` lies inside `outer` (every field `outer` sets, `inner` has equal; tenants
+/// always equal). Works for requested scopes too: an empty field in `inner` is a wildcard, so
+/// it lies inside `outer` only where `outer` leaves that field open as well.
+pub fn within(inner: &Scope, outer: &Scope) -> bool {
+    let eq = |o: &str, i: &str| o.is_empty() || o == i;
+    inner.tenant == outer.tenant && eq(&outer.user, &inner.user) && eq(&outer.agent, &inner.agent) && eq(&outer.run, &inner.run)
+}
+
+fn role(p: &Principal) -> Role {
+    match Role::try_from(p.role) {
+        Ok(Role::Unspecified) | Err(_) => Role::Writer,
+        Ok(r) => r,
+    }
+}
+
+impl Caller {
+    /// Everything allowed: the bootstrap token, or a node with authentication off.
+    pub fn cluster_admin() -> Self {
+        Caller { principal: Principal { cluster_admin: true, role: Role::Admin as i32, ..Default::default() }, token_id: String::new() }
+    }
+
+    pub fn is_cluster_admin(&self) -> bool {
+        self.principal.cluster_admin
+    }
+
+    /// Cluster admin, or admin of `tenant`.
+    pub fn is_admin_of(&self, tenant: &str) -> bool {
+        let p = &self.principal;
+        p.cluster_admin || (p.tenant == tenant && role(p) == Role::Admin && p.user.is_empty() && p.agent.is_empty())
+    }
+
+    /// The scope this principal owns (`None` for a cluster admin: all of them).
+    pub fn own_scope(&self) -> Option<Scope> {
+        let p = &self.principal;
+        (!p.cluster_admin).then(|| Scope { tenant: p.tenant.clone(), user: p.user.clone(), agent: p.agent.clone(), run: String::new() })
+    }
+
+    /// Whether a grant applies to this principal.
+    fn granted(&self, g: &Grant) -> bool {
+        let (p, Some(sel)) = (&self.principal, g.grantee.as_ref()) else { return false };
+        let eq = |s: &str, v: &str| s.is_empty() || s == v;
+        sel.tenant == p.tenant && eq(&sel.user, &p.user) && eq(&sel.agent, &p.agent)
+    }
+
+    /// Whether the caller may `need` everything in `scope`, given the tenant's live grants.
+    pub fn may(&self, scope: &Scope, need: Need, grants: &[Grant]) -> bool {
+        if self.is_admin_of(&scope.tenant) {
+            return true;
+        }
+        let Some(own) = self.own_scope() else { return true };
+        if within(scope, &own) && (need == Need::Read || role(&self.principal) != Role::Reader) {
+            return true;
+        }
+        grants.iter().any(|g| {
+            self.granted(g)
+                && g.scope.as_ref().is_some_and(|gs| within(scope, gs))
+                && (need == Need::Read || Access::try_from(g.access) == Ok(Access::ReadWrite))
+        })
+    }
+
+    /// The parts of `requested` (scopes of one tenant) the caller may read: each requested
+    /// scope is kept where it lies inside a readable scope, and replaced by the readable scopes
+    /// that lie inside it otherwise. Empty = nothing readable.
+    pub fn narrow(&self, requested: &[Scope], grants: &[Grant]) -> Vec<Scope> {
+        let Some(tenant) = requested.first().map(|s| s.tenant.clone()) else { return Vec::new() };
+        if self.is_admin_of(&tenant) {
+            return requested.to_vec();
+        }
+        let mut readable: Vec<Scope> = self.own_scope().into_iter().filter(|s| s.tenant == tenant).collect();
+        readable.extend(grants.iter().filter(|g| self.granted(g)).filter_map(|g| g.scope.clone()));
+        let mut out: Vec<Scope> = Vec::new();
+        for r in requested {
+            if readable.iter().any(|a| within(r, a)) {
+                out.push(r.clone());
+            } else {
+                out.extend(readable.iter().filter(|a| within(a, r)).cloned());
+            }
+        }
+        out.sort_by(|a, b| (&a.user, &a.agent, &a.run).cmp(&(&b.user, &b.agent, &b.run)));
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(t: &str, u: &str, a: &str) -> Scope {
+        Scope { tenant: t.into(), user: u.into(), agent: a.into(), run: String::new() }
+    }
+
+    fn caller(t: &str, u: &str, a: &str, role: Role) -> Caller {
+        Caller {
+            principal: Principal { tenant: t.into(), user: u.into(), agent: a.into(), role: role as i32, cluster_admin: false },
+            token_id: "x".into(),
+        }
+    }
+
+    #[test]
+    fn users_own_their_agents_agents_only_themselves() {
+        let alice = caller("acme", "alice", "", Role::Writer);
+        let planner = caller("acme", "alice", "planner", Role::Writer);
+        assert!(alice.may(&scope("acme", "alice", "planner"), Need::Write, &[]));
+        assert!(alice.may(&scope("acme", "alice", ""), Need::Read, &[]));
+        assert!(!alice.may(&scope("acme", "", ""), Need::Read, &[]), "not the whole tenant");
+        assert!(!alice.may(&scope("acme", "bob", ""), Need::Read, &[]));
+        assert!(!alice.may(&scope("other", "alice", ""), Need::Read, &[]), "never another tenant");
+        assert!(planner.may(&scope("acme", "alice", "planner"), Need::Write, &[]));
+        assert!(!planner.may(&scope("acme", "alice", "coder"), Need::Read, &[]));
+        assert!(!planner.may(&scope("acme", "alice", ""), Need::Read, &[]), "not its user's other memory");
+    }
+
+    #[test]
+    fn readers_read_admins_do_everything_in_their_tenant_only() {
+        let reader = caller("acme", "alice", "", Role::Reader);
+        assert!(reader.may(&scope("acme", "alice", ""), Need::Read, &[]));
+        assert!(!reader.may(&scope("acme", "alice", ""), Need::Write, &[]));
+        let admin = caller("acme", "", "", Role::Admin);
+        assert!(admin.may(&scope("acme", "", ""), Need::Write, &[]));
+        assert!(!admin.may(&scope("globex", "", ""), Need::Read, &[]));
+        assert!(Caller::cluster_admin().may(&scope("globex", "x", ""), Need::Write, &[]));
+    }
+
+    #[test]
+    fn grants_share_a_scope_with_matching_principals_only() {
+        let coder = caller("acme", "alice", "coder", Role::Writer);
+        let g = Grant {
+            scope: Some(scope("acme", "alice", "planner")),
+            grantee: Some(Principal { tenant: "acme".into(), agent: "coder".into(), ..Default::default() }),
+            access: Access::Read as i32,
+            ..Default::default()
+        };
+        assert!(!coder.may(&scope("acme", "alice", "planner"), Need::Read, &[]));
+        assert!(coder.may(&scope("acme", "alice", "planner"), Need::Read, std::slice::from_ref(&g)));
+        assert!(!coder.may(&scope("acme", "alice", "planner"), Need::Write, std::slice::from_ref(&g)), "read-only grant");
+        let other = caller("acme", "bob", "tester", Role::Writer);
+        assert!(!other.may(&scope("acme", "alice", "planner"), Need::Read, std::slice::from_ref(&g)));
+        // Search over alice's whole scope narrows to what the coder may read.
+        let n = coder.narrow(&[scope("acme", "alice", "")], std::slice::from_ref(&g));
+        assert_eq!(n, vec![scope("acme", "alice", "coder"), scope("acme", "alice", "planner")]);
+        assert!(coder.narrow(&[scope("acme", "bob", "")], &[g]).is_empty());
+    }
+}

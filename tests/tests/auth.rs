@@ -1,0 +1,309 @@
+//! Authentication and authorization end to end: every principal × operation × target cell of
+//! the isolation matrix, grants, token expiry and revocation (on every node of a cluster).
+
+use std::time::Duration;
+
+use memmesh_client::Client;
+use memmesh_tests::proto::{self, Role, SearchMode};
+use memmesh_tests::*;
+use tonic::Code;
+
+const BOOT: &str = "bootstrap-secret-for-tests";
+
+fn auth_env() -> Vec<(&'static str, &'static str)> {
+    let mut env = EMBEDDING_ON.to_vec();
+    env.push(("MEMMESH__AUTH__ENABLED", "true"));
+    env.push(("MEMMESH__AUTH__BOOTSTRAP_TOKEN", BOOT));
+    env.push(("MEMMESH__AUTH__CLUSTER_SECRET", "peer-secret-for-tests"));
+    env
+}
+
+async fn as_token(addr: &str, token: &str) -> Client {
+    Client::connect_with_token(addr, Some(token)).await.unwrap()
+}
+
+fn scope(t: &str, u: &str, a: &str) -> proto::Scope {
+    proto::Scope { tenant: t.into(), user: u.into(), agent: a.into(), run: String::new() }
+}
+
+async fn token(admin: &mut Client, t: &str, u: &str, a: &str, role: Role, ttl: u64) -> (String, String) {
+    let principal = proto::Principal { tenant: t.into(), user: u.into(), agent: a.into(), role: role as i32, cluster_admin: false };
+    let r = admin
+        .admin
+        .create_token(proto::CreateTokenRequest { principal: Some(principal), ttl_seconds: ttl, description: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    (r.token, r.info.unwrap().id)
+}
+
+/// Whether scope `inner` lies inside `outer`.
+fn within(inner: &proto::Scope, outer: &proto::Scope) -> bool {
+    let eq = |o: &str, i: &str| o.is_empty() || o == i;
+    inner.tenant == outer.tenant && eq(&outer.user, &inner.user) && eq(&outer.agent, &inner.agent)
+}
+
+fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
+    r.err().map(|s| s.code())
+}
+
+/// The outcome of one operation: `None` = allowed, `Some(code)` = denied with that code.
+async fn try_op(c: &mut Client, op: &str, target: &proto::Scope, cube: &proto::MemCube, seen: &mut Vec<proto::Scope>) -> Option<Code> {
+    let text = text_of(cube).to_string();
+    match op {
+        "put" => code(c.memory.put(proto::PutRequest { cube: Some(text_cube(target.clone(), "new memory")), request_id: String::new() }).await),
+        "get" => code(c.memory.get(proto::GetRequest { id: cube.id.clone(), ..Default::default() }).await),
+        "update" => {
+            let req = proto::UpdateRequest { id: cube.id.clone(), add_tags: vec!["touched".into()], ..Default::default() };
+            code(c.memory.update(req).await)
+        }
+        "delete" => code(c.memory.delete(proto::DeleteRequest { id: cube.id.clone(), ..Default::default() }).await),
+        "list" => code(c.memory.list(proto::ListRequest { scope: Some(target.clone()), ..Default::default() }).await),
+        "history" => code(c.memory.history(proto::HistoryRequest { id: cube.id.clone(), read: None }).await),
+        "search" => {
+            // The query is the target cube's exact text. A search over a scope the caller may
+            // only partly read is narrowed to that part: "denied" then means the target cube is
+            // not among the hits.
+            let req = proto::SearchRequest {
+                query: text.clone(),
+                scope: Some(target.clone()),
+                k: 50,
+                mode: SearchMode::Hybrid as i32,
+                ..Default::default()
+            };
+            match c.memory.search(req).await {
+                Ok(r) => {
+                    let hits = r.into_inner().hits;
+                    *seen = hits.iter().map(|h| h.cube.as_ref().unwrap().scope.clone().unwrap()).collect();
+                    (!hits.iter().any(|h| h.cube.as_ref().unwrap().id == cube.id)).then_some(Code::PermissionDenied)
+                }
+                Err(s) => Some(s.code()),
+            }
+        }
+        "subscribe" => {
+            let req = proto::SubscribeRequest { scope: Some(target.clone()), ..Default::default() };
+            code(c.memstore.subscribe(req).await)
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn isolation_matrix_every_principal_operation_and_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = auth_env();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &env);
+    let mut boot = as_token(&node.addr, BOOT).await;
+
+    let targets = [
+        ("alice", scope("acme", "alice", "")),
+        ("planner", scope("acme", "alice", "planner")),
+        ("coder", scope("acme", "alice", "coder")),
+        ("bob", scope("acme", "bob", "")),
+        ("globex", scope("globex", "zed", "")),
+    ];
+    let mut cubes = Vec::new();
+    for (name, s) in &targets {
+        let text = format!("the private note of {name} says zebra-{name}-4711");
+        let r = boot.memory.put(proto::PutRequest { cube: Some(text_cube(s.clone(), &text)), request_id: String::new() }).await.unwrap();
+        cubes.push(r.into_inner().cube.unwrap());
+    }
+    // Who may touch which target (by index into `targets`).
+    let principals: Vec<(&str, String, Vec<usize>)> = vec![
+        ("cluster admin", BOOT.to_string(), vec![0, 1, 2, 3, 4]),
+        ("tenant admin", token(&mut boot, "acme", "", "", Role::Admin, 0).await.0, vec![0, 1, 2, 3]),
+        ("user alice", token(&mut boot, "acme", "alice", "", Role::Writer, 0).await.0, vec![0, 1, 2]),
+        ("user bob", token(&mut boot, "acme", "bob", "", Role::Writer, 0).await.0, vec![3]),
+        ("agent planner", token(&mut boot, "acme", "alice", "planner", Role::Writer, 0).await.0, vec![1]),
+        ("agent coder", token(&mut boot, "acme", "alice", "coder", Role::Writer, 0).await.0, vec![2]),
+        ("foreign tenant", token(&mut boot, "globex", "", "", Role::Admin, 0).await.0, vec![4]),
+    ];
+    let ops = ["put", "get", "update", "list", "history", "search", "subscribe", "delete"];
+    let mut cells = 0;
+    for (who, tok, allowed) in &principals {
+        let mut c = as_token(&node.addr, tok).await;
+        for (i, (tname, target)) in targets.iter().enumerate() {
+            for op in ops {
+                let mut seen = Vec::new();
+                let got = try_op(&mut c, op, target, &cubes[i], &mut seen).await;
+                // Whatever a search returns lies in a scope this principal may read.
+                for s in &seen {
+                    assert!(allowed.iter().any(|&j| within(s, &targets[j].1)), "{who} search {tname} returned a cube of {s:?}");
+                }
+                let want = if allowed.contains(&i) {
+                    None
+                } else if matches!(op, "get" | "update" | "delete" | "history") {
+                    // Never reveals that the cube exists.
+                    Some(Code::NotFound)
+                } else {
+                    Some(Code::PermissionDenied)
+                };
+                assert_eq!(got, want, "{who} {op} {tname}");
+                cells += 1;
+                if op == "delete" && got.is_none() {
+                    boot.memory.restore(proto::RestoreRequest { id: cubes[i].id.clone(), ..Default::default() }).await.unwrap();
+                }
+            }
+        }
+    }
+    assert_eq!(cells, 7 * 5 * 8);
+
+    // A user searching the whole tenant with another user's exact text sees only its own.
+    let alice_tok = &principals[2].1;
+    let mut alice = as_token(&node.addr, alice_tok).await;
+    let req = proto::SearchRequest { query: text_of(&cubes[3]).into(), scope: Some(scope("acme", "", "")), k: 100, ..Default::default() };
+    let hits = alice.memory.search(req).await.unwrap().into_inner().hits;
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h.cube.as_ref().unwrap().scope.as_ref().unwrap().user == "alice"), "no cube of bob's");
+    // Readers read but do not write.
+    let (reader, _) = token(&mut boot, "acme", "alice", "", Role::Reader, 0).await;
+    let mut r = as_token(&node.addr, &reader).await;
+    assert_eq!(try_op(&mut r, "get", &targets[0].1, &cubes[0], &mut Vec::new()).await, None);
+    assert_eq!(try_op(&mut r, "update", &targets[0].1, &cubes[0], &mut Vec::new()).await, Some(Code::PermissionDenied));
+    assert_eq!(try_op(&mut r, "put", &targets[0].1, &cubes[0], &mut Vec::new()).await, Some(Code::PermissionDenied));
+    // Only the cluster admin changes membership; only admins manage tokens.
+    let add = proto::AddMemberRequest { node_id: 99, addr: "127.0.0.1:1".into(), learner_only: true };
+    assert_eq!(code(alice.cluster.add_member(add).await), Some(Code::PermissionDenied));
+    let p = proto::Principal { tenant: "acme".into(), user: "bob".into(), ..Default::default() };
+    let req = proto::CreateTokenRequest { principal: Some(p), ..Default::default() };
+    assert_eq!(code(alice.admin.create_token(req).await), Some(Code::PermissionDenied));
+}
+
+#[tokio::test]
+async fn missing_forged_expired_and_revoked_tokens_are_unauthenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let get = proto::GetRequest { id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), ..Default::default() };
+    let mut anon = Client::connect_with_token(&node.addr, None).await.unwrap();
+    assert_eq!(code(anon.memory.get(get.clone()).await), Some(Code::Unauthenticated));
+    let mut forged = as_token(&node.addr, "mmt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    assert_eq!(code(forged.memory.get(get.clone()).await), Some(Code::Unauthenticated));
+
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let (short, _) = token(&mut boot, "acme", "alice", "", Role::Writer, 1).await;
+    let (long, long_id) = token(&mut boot, "acme", "alice", "", Role::Writer, 0).await;
+    let mut s = as_token(&node.addr, &short).await;
+    assert_eq!(code(s.memory.get(get.clone()).await), Some(Code::NotFound), "valid token: the cube just does not exist");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(code(s.memory.get(get.clone()).await), Some(Code::Unauthenticated), "expired");
+
+    let mut l = as_token(&node.addr, &long).await;
+    assert_eq!(code(l.memory.get(get.clone()).await), Some(Code::NotFound));
+    // Listing shows ids and principals, never a secret.
+    let list = boot.admin.list_tokens(proto::ListTokensRequest { tenant: "acme".into() }).await.unwrap().into_inner();
+    assert_eq!(list.tokens.len(), 2);
+    assert!(!format!("{list:?}").contains(&long[4..]), "secrets are never listed");
+    boot.admin.revoke_token(proto::RevokeTokenRequest { id: long_id }).await.unwrap();
+    assert_eq!(code(l.memory.get(get.clone()).await), Some(Code::Unauthenticated), "revoked");
+    let who = boot.admin.who_am_i(proto::WhoAmIRequest {}).await.unwrap().into_inner();
+    assert!(who.cluster_admin);
+    // The secret is not in the node's log output.
+    assert!(!node.log().contains(BOOT) && !node.log().contains(&long));
+}
+
+#[tokio::test]
+async fn grants_share_memory_between_agents_until_revoked_or_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let (planner_tok, _) = token(&mut boot, "acme", "alice", "planner", Role::Writer, 0).await;
+    let (coder_tok, _) = token(&mut boot, "acme", "alice", "coder", Role::Writer, 0).await;
+    let mut planner = as_token(&node.addr, &planner_tok).await;
+    let mut coder = as_token(&node.addr, &coder_tok).await;
+    let planner_scope = scope("acme", "alice", "planner");
+    let note = planner
+        .memory
+        .put(proto::PutRequest { cube: Some(text_cube(planner_scope.clone(), "the release is planned for Friday")), request_id: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .cube
+        .unwrap();
+    let get = || proto::GetRequest { id: note.id.clone(), ..Default::default() };
+    assert_eq!(code(coder.memory.get(get()).await), Some(Code::NotFound), "not shared yet");
+
+    // The planner shares its memory with the coder, read-only.
+    let grantee = proto::Principal { tenant: "acme".into(), agent: "coder".into(), ..Default::default() };
+    let g = planner
+        .admin
+        .create_grant(proto::CreateGrantRequest {
+            scope: Some(planner_scope.clone()),
+            grantee: Some(grantee.clone()),
+            access: proto::Access::Read as i32,
+            ttl_seconds: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(coder.memory.get(get()).await), None);
+    let search = proto::SearchRequest { query: "when is the release".into(), scope: Some(scope("acme", "alice", "")), k: 5, ..Default::default() };
+    let hits = coder.memory.search(search.clone()).await.unwrap().into_inner().hits;
+    assert_eq!(hits.first().map(|h| h.cube.as_ref().unwrap().id.clone()), Some(note.id.clone()), "a shared scope is searched too");
+    let upd = proto::UpdateRequest { id: note.id.clone(), add_tags: vec!["x".into()], ..Default::default() };
+    assert_eq!(code(coder.memory.update(upd.clone()).await), Some(Code::PermissionDenied), "read-only grant");
+    // The coder cannot share what it may not write.
+    let back = proto::CreateGrantRequest {
+        scope: Some(planner_scope.clone()),
+        grantee: Some(grantee.clone()),
+        access: proto::Access::ReadWrite as i32,
+        ttl_seconds: 0,
+    };
+    assert_eq!(code(coder.admin.create_grant(back).await), Some(Code::PermissionDenied));
+
+    planner.admin.revoke_grant(proto::RevokeGrantRequest { id: g.id }).await.unwrap();
+    assert_eq!(code(coder.memory.get(get()).await), Some(Code::NotFound), "revoked");
+
+    // A read-write grant that expires after a second.
+    let rw =
+        proto::CreateGrantRequest { scope: Some(planner_scope), grantee: Some(grantee), access: proto::Access::ReadWrite as i32, ttl_seconds: 1 };
+    planner.admin.create_grant(rw).await.unwrap();
+    assert_eq!(code(coder.memory.update(upd.clone()).await), None);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(code(coder.memory.update(upd).await), Some(Code::NotFound), "expired");
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_by_every_node_of_the_cluster() {
+    let env = auth_env();
+    let cluster = TestCluster::start(3, &env).await;
+    let leader = cluster.leader().await;
+    let mut boot = as_token(&cluster.addrs[leader], BOOT).await;
+    let (tok, id) = token(&mut boot, "acme", "alice", "", Role::Writer, 0).await;
+    let get = proto::GetRequest { id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), ..Default::default() };
+    // Accepted on every node once applied there, then refused everywhere once revoked.
+    for want in [Code::NotFound, Code::Unauthenticated] {
+        if want == Code::Unauthenticated {
+            boot.admin.revoke_token(proto::RevokeTokenRequest { id: id.clone() }).await.unwrap();
+        }
+        for i in 0..3 {
+            let mut c = as_token(&cluster.addrs[i], &tok).await;
+            let mut got = None;
+            for _ in 0..100 {
+                got = code(c.memory.get(get.clone()).await);
+                if got == Some(want) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(got, Some(want), "node {i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn raft_calls_without_the_cluster_secret_are_rejected() {
+    // The cluster itself replicates with the secret (three nodes elect and replicate)...
+    let cluster = TestCluster::start(3, &auth_env()).await;
+    let leader = cluster.leader().await;
+    let mut c = as_token(&cluster.addrs[leader], BOOT).await;
+    c.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "a", ""), "replicated")), request_id: String::new() }).await.unwrap();
+    // ...while an outsider's raw Raft message is refused, with or without a guessed secret.
+    for secret in [None, Some("guess")] {
+        let mut peer = proto::raft_peer_client::RaftPeerClient::connect(format!("http://{}", cluster.addrs[leader])).await.unwrap();
+        let mut req = tonic::Request::new(proto::PeerMessage { data: vec![0; 16] });
+        if let Some(s) = secret {
+            req.metadata_mut().insert("x-memmesh-cluster-secret", s.parse().unwrap());
+        }
+        assert_eq!(code(peer.vote(req).await), Some(Code::Unauthenticated), "secret {secret:?}");
+    }
+}
