@@ -111,3 +111,41 @@ fn cli_search_with_filters_prints_hits_with_both_scores() {
     assert!(!ok);
     assert_eq!(e["error"]["code"], "INVALID_ARGUMENT");
 }
+
+#[test]
+fn cli_tokens_and_grants_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MEMMESH__AUTH__ENABLED", "true"), ("MEMMESH__AUTH__BOOTSTRAP_TOKEN", "boot-cli")];
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &env);
+    let a = node.addr.as_str();
+    let (ok, e) = memmesh(a, &["list", "--tenant", "acme"]);
+    assert!(!ok);
+    assert_eq!(e["error"]["code"], "UNAUTHENTICATED");
+    let (ok, t) = memmesh(a, &["--token", "boot-cli", "auth", "create-token", "--tenant", "acme", "--user", "alice", "--expires", "1d"]);
+    assert!(ok, "{t}");
+    let alice = t["token"].as_str().unwrap().to_string();
+    assert!(alice.starts_with("mmt_"));
+    assert_eq!(t["info"]["principal"]["user"], "alice");
+    assert!(t["info"]["expires_at_ms"].as_i64().unwrap() > 0);
+    let (ok, who) = memmesh(a, &["--token", &alice, "auth", "whoami"]);
+    assert!(ok);
+    assert_eq!((who["tenant"].as_str(), who["user"].as_str(), who["role"].as_str()), (Some("acme"), Some("alice"), Some("WRITER")));
+    let (ok, _) = memmesh(a, &["--token", &alice, "put", "--tenant", "acme", "--user", "alice", "--text", "mine"]);
+    assert!(ok);
+    let (ok, e) = memmesh(a, &["--token", &alice, "put", "--tenant", "acme", "--user", "bob", "--text", "not mine"]);
+    assert!(!ok);
+    assert_eq!(e["error"]["code"], "PERMISSION_DENIED");
+    let (ok, g) = memmesh(a, &["--token", &alice, "grant", "create", "--tenant", "acme", "--user", "alice", "--to-user", "bob"]);
+    assert!(ok, "{g}");
+    assert_eq!(g["access"], "READ");
+    let (_, list) = memmesh(a, &["--token", &alice, "grant", "list", "--tenant", "acme"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (ok, _) = memmesh(a, &["--token", &alice, "grant", "revoke", g["id"].as_str().unwrap()]);
+    assert!(ok);
+    let (_, tokens) = memmesh(a, &["--token", "boot-cli", "auth", "list", "--tenant", "acme"]);
+    let id = tokens[0]["id"].as_str().unwrap().to_string();
+    memmesh(a, &["--token", "boot-cli", "auth", "revoke", &id]);
+    let (ok, e) = memmesh(a, &["--token", &alice, "auth", "whoami"]);
+    assert!(!ok);
+    assert_eq!(e["error"]["code"], "UNAUTHENTICATED");
+}
