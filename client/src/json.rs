@@ -115,6 +115,19 @@ pub fn grant(g: &Grant) -> Value {
     })
 }
 
+pub fn audit(e: &AuditEntry) -> Value {
+    json!({
+        "revision": e.revision,
+        "position": e.position,
+        "tenant": e.tenant,
+        "actor": e.actor,
+        "operation": e.operation,
+        "target": e.target,
+        "outcome": e.outcome,
+        "at_ms": e.at_ms,
+    })
+}
+
 /// One search result: the cube plus its scores and ranks.
 pub fn hit(h: &SearchHit) -> Value {
     let mut v = h.cube.as_ref().map(cube).unwrap_or_else(|| json!({}));

@@ -78,6 +78,8 @@ pub struct Core {
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
     pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
+    /// Refused requests, on their way to the audit log.
+    pub denials: crate::auth::denials::DenialLog,
     /// Sent with this node's peer calls (`auth.cluster_secret`).
     pub cluster_secret: Option<String>,
     /// The embedding workers; `None` when `embedding.enabled = false`.
@@ -238,6 +240,26 @@ fn spawn_feed_compaction(core: Arc<Core>, retention: u64) {
     });
 }
 
+/// Trims this node's copy of the audit log to `keep` records, every 10 s.
+fn spawn_audit_trim(core: Arc<Core>, keep: u64) {
+    let weak = Arc::downgrade(&core);
+    drop(core);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            let Some(core) = weak.upgrade() else { return };
+            let reader = core.reader.clone();
+            drop(core);
+            match tokio::task::spawn_blocking(move || reader.trim_audit(keep)).await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "audit log trimming failed"),
+                Ok(Ok(n)) if n > 0 => tracing::debug!(removed = n, "audit log trimmed"),
+                _ => {}
+            }
+        }
+    });
+}
+
 /// A started node: its bound address and the means to stop it.
 pub struct Node {
     pub core: Arc<Core>,
@@ -325,6 +347,7 @@ impl Node {
             }
         }
         let (proposals, proposals_rx) = tokio::sync::mpsc::channel(4096);
+        let denials = crate::auth::denials::DenialLog::new(proposals.clone());
         let core = Arc::new(Core {
             id,
             addr,
@@ -340,6 +363,7 @@ impl Node {
             embedder,
             index,
             cluster_secret: cfg.auth.cluster_secret.clone(),
+            denials,
             ids: Default::default(),
         });
         spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
@@ -348,7 +372,9 @@ impl Node {
         if required {
             tracing::info!(bootstrap_token = cfg.auth.bootstrap_token.is_some(), "authentication required (auth.enabled)");
         }
-        let auth = crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref());
+        let auth =
+            crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref(), core.denials.clone());
+        spawn_audit_trim(core.clone(), cfg.auth.audit_retention_records.max(1));
         Ok(Node {
             core,
             local_addr,

@@ -307,3 +307,92 @@ async fn raft_calls_without_the_cluster_secret_are_rejected() {
         assert_eq!(code(peer.vote(req).await), Some(Code::Unauthenticated), "secret {secret:?}");
     }
 }
+
+#[tokio::test]
+async fn every_write_grant_token_change_and_refusal_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let (admin_tok, _) = token(&mut boot, "acme", "", "", Role::Admin, 0).await;
+    let (alice_tok, alice_id) = token(&mut boot, "acme", "alice", "", Role::Writer, 0).await;
+    let mut alice = as_token(&node.addr, &alice_tok).await;
+    let cube = alice
+        .memory
+        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "alice", ""), "audited")), request_id: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .cube
+        .unwrap();
+    let grantee = proto::Principal { tenant: "acme".into(), user: "bob".into(), ..Default::default() };
+    let g = alice
+        .admin
+        .create_grant(proto::CreateGrantRequest { scope: Some(scope("acme", "alice", "")), grantee: Some(grantee), access: 0, ttl_seconds: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    alice.admin.revoke_grant(proto::RevokeGrantRequest { id: g.id.clone() }).await.unwrap();
+    // Refused: a write into bob's scope, and a call without a token.
+    let denied = alice.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "bob", ""), "x")), request_id: String::new() }).await;
+    assert_eq!(code(denied), Some(Code::PermissionDenied));
+    let mut anon = Client::connect_with_token(&node.addr, None).await.unwrap();
+    assert_eq!(
+        code(anon.memory.list(proto::ListRequest { scope: Some(scope("acme", "", "")), ..Default::default() }).await),
+        Some(Code::Unauthenticated)
+    );
+    boot.admin.revoke_token(proto::RevokeTokenRequest { id: alice_id.clone() }).await.unwrap();
+
+    // Refusals are recorded asynchronously; wait until the last one is there.
+    let all = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            c.admin
+                .list_audit(proto::ListAuditRequest { tenant: String::new(), page_token: String::new(), limit: 1000 })
+                .await
+                .unwrap()
+                .into_inner()
+                .entries
+        }
+    };
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        entries = all(&mut boot).await;
+        if entries.iter().any(|e| e.actor == "unauthenticated") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let has = |op: &str, target: &str, outcome: &str| {
+        entries.iter().any(|e| e.operation == op && e.target.contains(target) && e.outcome.starts_with(outcome))
+    };
+    assert!(has("create-token", &alice_id, "ok"), "{entries:#?}");
+    assert!(has("put", &cube.id, "ok"));
+    assert!(
+        entries.iter().any(|e| e.operation == "put" && e.actor.starts_with("acme/alice/") && e.actor.contains(&alice_id)),
+        "the actor names the token"
+    );
+    assert!(has("create-grant", &g.id, "ok") && has("revoke-grant", &g.id, "ok"));
+    assert!(has("denied", "write scope acme/bob", "PERMISSION_DENIED"));
+    assert!(entries.iter().any(|e| e.operation == "denied" && e.actor == "unauthenticated" && e.tenant.is_empty()));
+    assert!(has("revoke-token", &alice_id, "ok"));
+
+    // A tenant admin reads its tenant's records only; others may not read the log.
+    let mut admin = as_token(&node.addr, &admin_tok).await;
+    let own =
+        admin.admin.list_audit(proto::ListAuditRequest { tenant: "acme".into(), page_token: String::new(), limit: 1000 }).await.unwrap().into_inner();
+    assert!(!own.entries.is_empty() && own.entries.iter().all(|e| e.tenant == "acme"));
+    let other = admin.admin.list_audit(proto::ListAuditRequest { tenant: "globex".into(), page_token: String::new(), limit: 10 }).await;
+    assert_eq!(code(other), Some(Code::PermissionDenied));
+    // Paging walks the same records in order.
+    let mut paged = Vec::new();
+    let mut req = proto::ListAuditRequest { tenant: "acme".into(), page_token: String::new(), limit: 2 };
+    loop {
+        let r = admin.admin.list_audit(req.clone()).await.unwrap().into_inner();
+        paged.extend(r.entries);
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        req.page_token = r.next_page_token;
+    }
+    assert_eq!(paged, own.entries);
+}

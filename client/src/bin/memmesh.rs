@@ -419,6 +419,16 @@ enum Cmd {
         #[command(subcommand)]
         cmd: GrantCmd,
     },
+    /// The audit log, oldest first (every page with --all).
+    Audit {
+        /// Required unless the token is the cluster admin's.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        all: bool,
+    },
     /// Follow changes in a scope as they happen (one line per event; JSON with --json).
     /// Reconnects and resumes by itself; Ctrl-C stops it.
     Watch {
@@ -746,6 +756,25 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
             let g = c.admin.create_grant(CreateGrantRequest { scope: Some(s), grantee: Some(grantee), access, ttl_seconds: expires.unwrap_or(0) }).await?.into_inner();
             let v = json::grant(&g);
             (v.clone(), v.to_string())
+        }
+        Cmd::Audit { tenant, limit, all } => {
+            let mut req = ListAuditRequest { tenant, page_token: String::new(), limit };
+            let mut entries = Vec::new();
+            loop {
+                let r = c.admin.list_audit(req.clone()).await?.into_inner();
+                entries.extend(r.entries);
+                if !all || r.next_page_token.is_empty() {
+                    break;
+                }
+                req.page_token = r.next_page_token;
+            }
+            let items: Vec<Value> = entries.iter().map(json::audit).collect();
+            let text = entries
+                .iter()
+                .map(|e| format!("{}.{} {} {} {} {} -> {}", e.revision, e.position, e.at_ms, e.actor, e.operation, e.target, e.outcome))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (Value::Array(items), text)
         }
         Cmd::Grant { cmd: GrantCmd::List { tenant } } => {
             let r = c.admin.list_grants(ListGrantsRequest { tenant }).await?.into_inner();

@@ -81,7 +81,7 @@ impl Admin for AdminService {
         };
         let info = record.info();
         // The secret never enters the log: only its hash is replicated.
-        self.core.propose(&principal.tenant, "", [0; 32], now, Op::PutToken { token: record }).await?;
+        self.core.propose(&who.actor(), &principal.tenant, "", [0; 32], now, Op::PutToken { token: record }).await?;
         Ok(Response::new(CreateTokenResponse { token, info: Some(info) }))
     }
 
@@ -108,7 +108,7 @@ impl Admin for AdminService {
         if !who.is_admin_of(&tenant) {
             return Err(not_found().into());
         }
-        let w = self.core.propose(&tenant, "", [0; 32], now_ms(), Op::RevokeToken { id: id.clone() }).await?;
+        let w = self.core.propose(&who.actor(), &tenant, "", [0; 32], now_ms(), Op::RevokeToken { id: id.clone() }).await?;
         Ok(Response::new(RevokeResponse { revision: w.revision }))
     }
 
@@ -137,7 +137,7 @@ impl Admin for AdminService {
             expires_at_ms: expires_at(now, req.ttl_seconds),
             created_at_ms: now,
         };
-        self.core.propose(&scope.tenant, "", [0; 32], now, Op::PutGrant { grant: Pb(grant.clone()) }).await?;
+        self.core.propose(&who.actor(), &scope.tenant, "", [0; 32], now, Op::PutGrant { grant: Pb(grant.clone()) }).await?;
         Ok(Response::new(grant))
     }
 
@@ -162,8 +162,38 @@ impl Admin for AdminService {
         if self.core.authorize_scope(&who, &scope, Need::Write).is_err() {
             return Err(not_found().into());
         }
-        let w = self.core.propose(&scope.tenant, "", [0; 32], now_ms(), Op::RevokeGrant { id: id.clone() }).await?;
+        let w = self.core.propose(&who.actor(), &scope.tenant, "", [0; 32], now_ms(), Op::RevokeGrant { id: id.clone() }).await?;
         Ok(Response::new(RevokeResponse { revision: w.revision }))
+    }
+
+    async fn list_audit(&self, req: Request<ListAuditRequest>) -> Res<ListAuditResponse> {
+        let who = caller(&req)?;
+        let req = req.into_inner();
+        if req.tenant.is_empty() && !who.is_cluster_admin() {
+            return Err(invalid("tenant", "is required").into());
+        }
+        if !req.tenant.is_empty() {
+            Self::require_admin(&who, &req.tenant)?;
+        }
+        let limit = match req.limit {
+            0 => 100,
+            n if n > 1000 => return Err(invalid("limit", "must be at most 1000").into()),
+            n => n as usize,
+        };
+        let after = if req.page_token.is_empty() {
+            (0, 0)
+        } else {
+            let (r, p) = req.page_token.split_once('.').ok_or_else(|| invalid("page_token", "malformed page token"))?;
+            (
+                r.parse().map_err(|_| invalid("page_token", "malformed page token"))?,
+                p.parse().map_err(|_| invalid("page_token", "malformed page token"))?,
+            )
+        };
+        let tenant = (!req.tenant.is_empty()).then_some(req.tenant.as_str());
+        let records = self.core.reader.audit(tenant, after, limit).map_err(ApiError::from)?;
+        let next_page_token =
+            if records.len() == limit { records.last().map(|(at, _)| format!("{}.{}", at.0, at.1)).unwrap_or_default() } else { String::new() };
+        Ok(Response::new(ListAuditResponse { entries: records.iter().map(|(at, r)| r.to_proto(*at)).collect(), next_page_token }))
     }
 
     async fn who_am_i(&self, req: Request<WhoAmIRequest>) -> Res<Principal> {

@@ -24,7 +24,9 @@ impl Core {
             return Ok(());
         }
         let what = if need == Need::Read { "read" } else { "write" };
-        Err(ApiError::PermissionDenied(format!("may not {what} scope {}/{}/{}/{}", scope.tenant, scope.user, scope.agent, scope.run)))
+        let target = format!("{what} scope {}/{}/{}/{}", scope.tenant, scope.user, scope.agent, scope.run);
+        self.denials.record(&scope.tenant, &caller.actor(), target.clone(), "PERMISSION_DENIED".into());
+        Err(ApiError::PermissionDenied(format!("may not {target}")))
     }
 
     /// For an operation on an existing cube: a cube the caller may not read is `NOT_FOUND`,
@@ -33,10 +35,14 @@ impl Core {
     pub fn authorize_cube(&self, caller: &Caller, cube: &MemCube, need: Need) -> Result<(), ApiError> {
         let scope = cube.scope.clone().unwrap_or_default();
         let grants = self.grants_for(caller, &scope.tenant)?;
+        let what = if need == Need::Read { "read" } else { "write" };
         if !caller.may(&scope, Need::Read, &grants) {
+            // The caller is told NOT_FOUND; the audit log says what really happened.
+            self.denials.record(&scope.tenant, &caller.actor(), format!("{what} cube {}", cube.id), "hidden (reported as NOT_FOUND)".into());
             return Err(ApiError::NotFound(cube.id.clone()));
         }
         if need == Need::Write && !caller.may(&scope, Need::Write, &grants) {
+            self.denials.record(&scope.tenant, &caller.actor(), format!("write cube {}", cube.id), "PERMISSION_DENIED".into());
             return Err(ApiError::PermissionDenied(format!("may not change cube {}", cube.id)));
         }
         Ok(())

@@ -56,7 +56,7 @@ impl MemoryService {
         model::check_request_id(request_id)?;
         let (_, cur) = self.current(id)?;
         self.core.authorize_cube(who, &cur, Need::Write)?;
-        let w = self.core.propose(&Self::tenant_of(&cur), request_id, fingerprint, now_ms(), op).await?;
+        let w = self.core.propose(&who.actor(), &Self::tenant_of(&cur), request_id, fingerprint, now_ms(), op).await?;
         Ok(Self::one(w))
     }
 
@@ -142,7 +142,7 @@ impl Memory for MemoryService {
         self.authorize_new(&who, &cubes)?;
         self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
-        let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
         Ok(Response::new(Self::one(w)))
     }
 
@@ -165,7 +165,7 @@ impl Memory for MemoryService {
         // One call for the whole batch: the workers run it as batched inference.
         self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
-        let w = self.core.propose(&tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
         Ok(Response::new(PutBatchResponse {
             cubes: w.outcome.cubes.into_iter().map(|c| c.0).collect(),
             revision: w.revision,
@@ -192,7 +192,7 @@ impl Memory for MemoryService {
         let cube = if req.record_access {
             let (_, cur) = self.current(&req.id)?;
             self.core.authorize_cube(&who, &cur, Need::Read)?;
-            let w = self.core.propose(&Self::tenant_of(&cur), "", [0; 32], now_ms(), Op::Touch { id: req.id.clone() }).await?;
+            let w = self.core.propose(&who.actor(), &Self::tenant_of(&cur), "", [0; 32], now_ms(), Op::Touch { id: req.id.clone() }).await?;
             w.outcome.cubes.into_iter().next().map(|c| c.0)
         } else if req.version != 0 {
             match reader.get_version(ulid, req.version)? {
@@ -238,7 +238,7 @@ impl Memory for MemoryService {
             _ => None,
         };
         let op = Op::Update { patch: Pb(req), embedding };
-        let w = self.core.propose(&Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
+        let w = self.core.propose(&who.actor(), &Self::tenant_of(&cur), &request_id, fp, now_ms(), op).await?;
         Ok(Response::new(Self::one(w)))
     }
 
@@ -286,7 +286,7 @@ impl Memory for MemoryService {
             }
             None => return Err(invalid("target", "give either id or scope").into()),
         };
-        let w = self.core.propose(&tenant, &request_id, fp, now_ms(), op).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, now_ms(), op).await?;
         Ok(Response::new(PurgeResponse { purged: w.outcome.purged, revision: w.revision, deduplicated: w.outcome.deduplicated }))
     }
 

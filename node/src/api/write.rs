@@ -51,6 +51,13 @@ pub struct Pending {
     done: oneshot::Sender<Result<Response, ApiError>>,
 }
 
+impl Pending {
+    /// A write nobody waits for (audit records of refused requests).
+    pub fn detached(req: Request) -> Self {
+        Pending { req, done: oneshot::channel().0 }
+    }
+}
+
 /// Rough payload size of a request, for the batch budget.
 fn approx_size(r: &Request) -> usize {
     match &r.op {
@@ -111,7 +118,7 @@ impl Core {
     /// A request id that this replica already remembers is answered without proposing
     /// anything; one that is in flight concurrently is caught by `apply`, which decides in log
     /// order — so a retry can never create a second copy.
-    pub async fn propose(&self, tenant: &str, request_id: &str, fingerprint: [u8; 32], at_ms: i64, op: Op) -> Result<Written, ApiError> {
+    pub async fn propose(&self, actor: &str, tenant: &str, request_id: &str, fingerprint: [u8; 32], at_ms: i64, op: Op) -> Result<Written, ApiError> {
         if !request_id.is_empty() {
             if let Some((rec, outcome)) = self.reader.dedupe(tenant, request_id)? {
                 if rec.fingerprint != fingerprint {
@@ -120,7 +127,7 @@ impl Core {
                 return Ok(Written { revision: rec.revision, outcome });
             }
         }
-        let req = Request { tenant: tenant.to_string(), request_id: request_id.to_string(), fingerprint, at_ms, op };
+        let req = Request { tenant: tenant.to_string(), request_id: request_id.to_string(), fingerprint, at_ms, actor: actor.to_string(), op };
         let (done, rx) = oneshot::channel();
         self.proposals.send(Pending { req, done }).await.map_err(|_| ApiError::RaftStopped("the proposer has stopped".into()))?;
         let resp = tokio::time::timeout(self.request_timeout, rx)

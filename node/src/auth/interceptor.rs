@@ -16,11 +16,12 @@ pub struct Authenticate {
     reader: Reader,
     required: bool,
     bootstrap: Option<[u8; 32]>,
+    denials: super::denials::DenialLog,
 }
 
 impl Authenticate {
-    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>) -> Self {
-        Self { reader, required, bootstrap: bootstrap_token.filter(|t| !t.is_empty()).map(hash) }
+    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>, denials: super::denials::DenialLog) -> Self {
+        Self { reader, required, bootstrap: bootstrap_token.filter(|t| !t.is_empty()).map(hash), denials }
     }
 
     fn caller(&self, req: &Request<()>) -> Result<Caller, Status> {
@@ -47,7 +48,14 @@ impl Authenticate {
 
 impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let caller = self.caller(&req)?;
+        let caller = match self.caller(&req) {
+            Ok(c) => c,
+            Err(s) => {
+                let from = req.remote_addr().map_or("unknown address".to_string(), |a| a.to_string());
+                self.denials.record("", "unauthenticated", format!("request from {from}"), s.message().to_string());
+                return Err(s);
+            }
+        };
         req.extensions_mut().insert(caller);
         Ok(req)
     }

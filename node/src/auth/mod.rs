@@ -11,6 +11,7 @@
 //! to what the caller may read *before* the index is queried, and a cube the caller may not
 //! read is reported exactly like a cube that does not exist.
 
+pub mod denials;
 pub mod interceptor;
 pub mod policy;
 pub mod tokens;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use policy::{Caller, Need};
 
 /// The `[auth]` section of the configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Require tokens. Unset: on, unless the node listens on a loopback address only (local
@@ -33,6 +34,14 @@ pub struct AuthConfig {
     /// (Raft) calls carry it, and a node refuses peer calls without it — so an outsider cannot
     /// inject votes or log entries. Unset: peer calls are not authenticated.
     pub cluster_secret: Option<String>,
+    /// Audit records each node keeps (older ones are trimmed locally).
+    pub audit_retention_records: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { enabled: None, bootstrap_token: None, cluster_secret: None, audit_retention_records: 1_000_000 }
+    }
 }
 
 impl AuthConfig {

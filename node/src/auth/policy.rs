@@ -54,6 +54,19 @@ impl Caller {
         Caller { principal: Principal { cluster_admin: true, role: Role::Admin as i32, ..Default::default() }, token_id: String::new() }
     }
 
+    /// How the audit log names this caller.
+    pub fn actor(&self) -> String {
+        let p = &self.principal;
+        if p.cluster_admin {
+            return "cluster-admin".into();
+        }
+        let mut s = format!("{}/{}/{}", p.tenant, p.user, p.agent);
+        if !self.token_id.is_empty() {
+            s.push_str(&format!(" token {}", self.token_id));
+        }
+        s
+    }
+
     pub fn is_cluster_admin(&self) -> bool {
         self.principal.cluster_admin
     }

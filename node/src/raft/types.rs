@@ -89,6 +89,8 @@ pub struct Request {
     pub fingerprint: [u8; 32],
     /// Wall-clock time at the receiving node, ms since the epoch; all timestamps of the change.
     pub at_ms: i64,
+    /// Who asked (for the audit log), e.g. `acme/alice/planner token 01J…` or `cluster-admin`.
+    pub actor: String,
     pub op: Op,
 }
 
@@ -112,6 +114,8 @@ pub enum Op {
     RevokeToken { id: String },
     PutGrant { grant: crate::auth::tokens::GrantRecord },
     RevokeGrant { id: String },
+    /// Record a refused request in the audit log (nothing else changes).
+    Audit { record: crate::store::audit::AuditRecord },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.

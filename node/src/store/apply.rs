@@ -77,6 +77,8 @@ pub(crate) fn apply_with_capacity(
         Op::RevokeToken { id } => super::auth::revoke_token(db, a.batch, id)?,
         Op::PutGrant { grant } => super::auth::put_grant(db, a.batch, &grant.0)?,
         Op::RevokeGrant { id } => super::auth::revoke_grant(db, a.batch, id)?,
+        // The record itself is staged with every request's, in `state_machine`.
+        Op::Audit { .. } => Ok(Outcome::default()),
     };
     let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
     if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {

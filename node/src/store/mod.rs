@@ -12,6 +12,7 @@
 //! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |
 //! | `events` | revision (u64 BE) | postcard `Vec<feed::EventRecord>` (node-local change history) |
 //! | `auth` | see [`crate::auth::tokens`] | API tokens (hashed) and grants |
+//! | `audit` | revision ++ position (u32 BE) | postcard [`audit::AuditRecord`] |
 //!
 //! Modules: [`log_store`] (openraft `RaftLogStorage`), [`state_machine`] (`RaftStateMachine`),
 //! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
@@ -24,6 +25,7 @@
 //! snapshot install) is synced, which first makes all earlier applied state durable.
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod feed;
 pub mod keys;
@@ -57,12 +59,13 @@ pub const CF_DEDUPE: &str = "dedupe";
 pub const CF_DEDUPE_ORDER: &str = "dedupe_order";
 pub const CF_EVENTS: &str = "events";
 pub const CF_AUTH: &str = "auth";
+pub const CF_AUDIT: &str = "audit";
 
-const ALL_CFS: [&str; 10] =
-    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH];
+const ALL_CFS: [&str; 11] =
+    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH, CF_AUDIT];
 
 /// The column families that make up the state machine (what a snapshot carries).
-pub const DATA_CFS: [&str; 6] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH];
+pub const DATA_CFS: [&str; 7] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT];
 
 /// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
 /// at the API.

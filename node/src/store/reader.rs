@@ -159,6 +159,15 @@ impl Reader {
         super::auth::grant_by_id(&self.db, id)
     }
 
+    /// Audit records after `after`, of one tenant or all; see [`super::audit::list`].
+    pub fn audit(&self, tenant: Option<&str>, after: (u64, u32), limit: usize) -> Result<Vec<((u64, u32), super::audit::AuditRecord)>, StoreError> {
+        super::audit::list(&self.db, tenant, after, limit)
+    }
+
+    pub fn trim_audit(&self, keep: u64) -> Result<u64, StoreError> {
+        super::audit::trim(&self.db, keep)
+    }
+
     /// The remembered result of an earlier write with this request id, if any.
     pub fn dedupe(&self, tenant: &str, request_id: &str) -> Result<Option<(DedupeRecord, Outcome)>, StoreError> {
         lookup_dedupe(&self.db, tenant, request_id)

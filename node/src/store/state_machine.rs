@@ -121,6 +121,7 @@ impl StateMachine {
             }
             let mut batch = WriteBatch::default();
             let (resp, events) = apply_request(&self.db, &mut batch, req, index)?;
+            super::audit::stage(&self.db, &mut batch, index, k, req, &resp);
             self.feed.stage(&mut batch, index, k, &events);
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED_SUB, encode(&(index, k)));
             self.db.write(batch)?;

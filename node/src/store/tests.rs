@@ -45,7 +45,7 @@ fn cube(tenant: &str, user: &str, text: &str, ms: u64) -> Pb<MemCube> {
 }
 
 fn entry(index: u64, op: Op, request_id: &str) -> Entry {
-    let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, op };
+    let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, actor: String::new(), op };
     Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(Proposal { requests: vec![req] }) }
 }
 
@@ -94,6 +94,7 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
         request_id: rid.into(),
         fingerprint: [fp; 32],
         at_ms: 1,
+        actor: String::new(),
         op: Op::Put { cubes: vec![cube("t", "u", rid, 1)] },
     };
     for (i, rid) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
@@ -171,7 +172,7 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     let (_d, db, mut sm) = stores();
     let a = cube("t", "u", "a", 1);
     let id = a.0.id.clone();
-    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, op };
+    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, actor: String::new(), op };
     let patch = memmesh_proto::UpdateRequest { id: id.clone(), importance: Some(0.5), ..Default::default() };
     let proposal = Proposal {
         requests: vec![req(Op::Put { cubes: vec![a] }), req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] })],
