@@ -206,7 +206,7 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     let a = cube("t", "u", "a", 1);
     let a_id = a.0.id.clone();
     sm1.apply([entry(4, Op::Put { cubes: vec![a] }, "")]).await.unwrap();
-    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 9, op };
+    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 9, actor: String::new(), op };
     // An update (repeating it would make a third version) and a put.
     let patch = memmesh_proto::UpdateRequest { id: a_id.clone(), importance: Some(0.5), ..Default::default() };
     let five = Proposal { requests: vec![req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
