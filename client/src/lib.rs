@@ -32,10 +32,48 @@ use memmesh_proto::mem_store_client::MemStoreClient;
 use memmesh_proto::memory_client::MemoryClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// The environment variable [`Client::connect`] takes the API token from.
 pub const TOKEN_ENV: &str = "MEMMESH_TOKEN";
+/// Environment variables [`Client::connect`] takes TLS settings from: the CA certificate to
+/// trust (turns TLS on), and a client certificate and key (for nodes that require mutual TLS).
+pub const CA_ENV: &str = "MEMMESH_CA";
+pub const CERT_ENV: &str = "MEMMESH_CERT";
+pub const KEY_ENV: &str = "MEMMESH_KEY";
+
+/// How to connect: credentials and transport security.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// API token, sent as `authorization: Bearer …`.
+    pub token: Option<String>,
+    /// TLS settings; `None` = plaintext HTTP/2.
+    pub tls: Option<ClientTlsConfig>,
+}
+
+impl Options {
+    /// `MEMMESH_TOKEN`, `MEMMESH_CA`, `MEMMESH_CERT`, `MEMMESH_KEY`.
+    pub fn from_env() -> Result<Options, ConnectError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let tls = match var(CA_ENV) {
+            Some(ca) => Some(Self::tls(&ca, var(CERT_ENV).as_deref(), var(KEY_ENV).as_deref())?),
+            None => None,
+        };
+        Ok(Options { token: var(TOKEN_ENV), tls })
+    }
+
+    /// TLS trusting the PEM CA in file `ca`, with an optional client certificate and key.
+    pub fn tls(ca: &str, cert: Option<&str>, key: Option<&str>) -> Result<ClientTlsConfig, ConnectError> {
+        let read = |p: &str| std::fs::read(p).map_err(|e| ConnectError::Tls(format!("{p}: {e}")));
+        let mut t = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        match (cert, key) {
+            (Some(c), Some(k)) => t = t.identity(Identity::from_pem(read(c)?, read(k)?)),
+            (None, None) => {}
+            _ => return Err(ConnectError::Tls("give both a client certificate and its key".into())),
+        }
+        Ok(t)
+    }
+}
 
 /// Adds `authorization: Bearer <token>` to every call (nothing without a token).
 #[derive(Clone, Default)]
@@ -64,6 +102,8 @@ pub enum ConnectError {
     Connect { addr: String, source: tonic::transport::Error },
     #[error("the API token contains characters not allowed in a header")]
     Token,
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// A connection to one MemMesh node. Clone it freely: clones share the connection.
@@ -85,17 +125,28 @@ pub fn endpoint_uri(addr: &str) -> String {
 }
 
 impl Client {
-    /// Connects with the API token in `MEMMESH_TOKEN`, if set.
+    /// Connects with the token and TLS settings of the environment ([`Options::from_env`]).
     pub async fn connect(addr: &str) -> Result<Client, ConnectError> {
-        Self::connect_with_token(addr, std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()).as_deref()).await
+        Self::connect_with(addr, &Options::from_env()?).await
     }
 
-    /// Connects sending `token` (if any) with every call.
+    /// Connects in plaintext, sending `token` (if any) with every call.
     pub async fn connect_with_token(addr: &str, token: Option<&str>) -> Result<Client, ConnectError> {
-        let uri = endpoint_uri(addr);
-        let ep = Endpoint::from_shared(uri).map_err(|source| ConnectError::Address { addr: addr.to_string(), source })?;
+        Self::connect_with(addr, &Options { token: token.map(str::to_string), tls: None }).await
+    }
+
+    pub async fn connect_with(addr: &str, opts: &Options) -> Result<Client, ConnectError> {
+        let uri = match (&opts.tls, addr.contains("://")) {
+            (Some(_), false) => format!("https://{addr}"),
+            _ => endpoint_uri(addr),
+        };
+        let bad = |source| ConnectError::Address { addr: addr.to_string(), source };
+        let mut ep = Endpoint::from_shared(uri).map_err(bad)?;
+        if let Some(t) = &opts.tls {
+            ep = ep.tls_config(t.clone()).map_err(bad)?;
+        }
         let ch = ep.connect().await.map_err(|source| ConnectError::Connect { addr: addr.to_string(), source })?;
-        let bearer = match token {
+        let bearer = match opts.token.as_deref() {
             Some(t) => Bearer(Some(format!("Bearer {t}").parse().map_err(|_| ConnectError::Token)?)),
             None => Bearer(None),
         };

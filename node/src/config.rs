@@ -18,6 +18,7 @@ pub struct Config {
     pub feed: FeedConfig,
     pub embedding: crate::embed::EmbeddingConfig,
     pub auth: crate::auth::AuthConfig,
+    pub tls: crate::tls::TlsConfig,
 }
 
 /// The change feed (MemStore).

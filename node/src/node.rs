@@ -56,6 +56,8 @@ pub enum NodeError {
     Serve(#[from] tonic::transport::Error),
     #[error("embedding: {0}")]
     Embedding(#[from] crate::embed::EmbedError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// What the request handlers share.
@@ -82,6 +84,8 @@ pub struct Core {
     pub denials: crate::auth::denials::DenialLog,
     /// Sent with this node's peer calls (`auth.cluster_secret`).
     pub cluster_secret: Option<String>,
+    /// Client TLS settings for calls to peers (`None` = plaintext).
+    pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
     /// The embedding workers; `None` when `embedding.enabled = false`.
     pub embedder: Option<crate::embed::EmbedPool>,
     /// What `Memory.Search` queries; kept current by the state machine.
@@ -109,7 +113,7 @@ impl Core {
         if let Some(c) = peers.get(addr) {
             return Ok(c.clone());
         }
-        let c = peer_client(addr).map_err(|e| ApiError::Unavailable(format!("peer address {addr}: {e}")))?;
+        let c = peer_client(addr, self.peer_tls.as_ref()).map_err(|e| ApiError::Unavailable(format!("peer address {addr}: {e}")))?;
         peers.insert(addr.to_string(), c.clone());
         Ok(c)
     }
@@ -197,8 +201,12 @@ async fn join_cluster(core: Arc<Core>, seed: String, learner: bool, token: Optio
         if let Some(v) = token.as_ref().and_then(|t| format!("Bearer {t}").parse().ok()) {
             call.metadata_mut().insert("authorization", v);
         }
-        let res = match ClusterClient::connect(format!("http://{target}")).await {
-            Ok(mut c) => c.add_member(call).await,
+        let ep = crate::raft::network::peer_endpoint(&target, core.peer_tls.as_ref());
+        let res = match ep {
+            Ok(ep) => match ep.connect().await {
+                Ok(ch) => ClusterClient::new(ch).add_member(call).await,
+                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+            },
             Err(e) => Err(tonic::Status::unavailable(e.to_string())),
         };
         match res {
@@ -272,6 +280,7 @@ pub struct Node {
     /// Authentication of every client-facing service.
     auth: crate::auth::interceptor::Authenticate,
     bootstrap_token: Option<String>,
+    server_tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Node {
@@ -304,13 +313,15 @@ impl Node {
         };
         let index = Arc::new(SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims()))));
 
+        let tls = cfg.tls.load()?;
+
         let db = store::open_db(&dir.join("db"))?;
         let log = LogStore::new(db.clone());
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
-        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from)), log, sm)
+        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from), tls.as_ref().map(|t| t.peer.clone())), log, sm)
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
@@ -363,6 +374,7 @@ impl Node {
             embedder,
             index,
             cluster_secret: cfg.auth.cluster_secret.clone(),
+            peer_tls: tls.as_ref().map(|t| t.peer.clone()),
             denials,
             ids: Default::default(),
         });
@@ -384,6 +396,7 @@ impl Node {
             learner: cfg.node.learner,
             auth,
             bootstrap_token: cfg.auth.bootstrap_token.clone(),
+            server_tls: tls.map(|t| t.server),
         })
     }
 
@@ -408,7 +421,11 @@ impl Node {
                 Ok(s)
             })
         });
-        let serve = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.server_tls.clone() {
+            builder = builder.tls_config(tls)?;
+        }
+        let serve = builder
             .add_service(health)
             .add_service(InterceptedService::new(
                 MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),

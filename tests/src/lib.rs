@@ -197,16 +197,21 @@ pub struct TestCluster {
     pub addrs: Vec<String>,
     ids: Vec<u64>,
     env: Vec<(String, String)>,
-    /// With authentication on, the cluster admin (bootstrap) token the harness itself uses.
-    token: Option<String>,
+    /// How the harness itself connects: with authentication on, the cluster admin (bootstrap)
+    /// token; with TLS on, the CA and (for mutual TLS) the nodes' own certificate.
+    pub options: memmesh_client::Options,
 }
 
 impl TestCluster {
     pub async fn start(n: usize, env: &[(&str, &str)]) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let token = env.iter().find(|(k, _)| k == "MEMMESH__AUTH__BOOTSTRAP_TOKEN").map(|(_, v)| v.clone());
-        let mut c = TestCluster { dir, nodes: Vec::new(), addrs: Vec::new(), ids: Vec::new(), env, token };
+        let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let tls = get("MEMMESH__TLS__CA").map(|ca| {
+            memmesh_client::Options::tls(&ca, get("MEMMESH__TLS__CERT").as_deref(), get("MEMMESH__TLS__KEY").as_deref()).expect("tls files")
+        });
+        let options = memmesh_client::Options { token: get("MEMMESH__AUTH__BOOTSTRAP_TOKEN"), tls };
+        let mut c = TestCluster { dir, nodes: Vec::new(), addrs: Vec::new(), ids: Vec::new(), env, options };
         for _ in 0..n {
             c.add_node(false).await;
         }
@@ -251,11 +256,11 @@ impl TestCluster {
     }
 
     pub async fn client(&self, i: usize) -> Client {
-        Client::connect_with_token(&self.addrs[i], self.token.as_deref()).await.expect("connect")
+        Client::connect_with(&self.addrs[i], &self.options).await.expect("connect")
     }
 
     pub async fn status(&self, i: usize) -> Option<proto::StatusResponse> {
-        let mut c = Client::connect_with_token(&self.addrs[i], self.token.as_deref()).await.ok()?;
+        let mut c = Client::connect_with(&self.addrs[i], &self.options).await.ok()?;
         c.cluster.status(proto::StatusRequest {}).await.ok().map(|r| r.into_inner())
     }
 

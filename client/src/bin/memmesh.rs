@@ -24,6 +24,14 @@ struct Cli {
     /// API token (sent as `authorization: Bearer …`).
     #[arg(long, global = true, env = "MEMMESH_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// CA certificate (PEM) to trust: connects with TLS.
+    #[arg(long, global = true, env = "MEMMESH_CA")]
+    ca: Option<String>,
+    /// Client certificate and key (PEM), for nodes that require mutual TLS.
+    #[arg(long, global = true, env = "MEMMESH_CERT")]
+    cert: Option<String>,
+    #[arg(long, global = true, env = "MEMMESH_KEY")]
+    key: Option<String>,
     /// Read consistency for get/list/history: linearizable (default) or serializable (local
     /// replica as it is).
     #[arg(long, global = true, value_enum, default_value = "linearizable")]
@@ -811,8 +819,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Every connection (also the reconnecting ones of watch and sync) reads the token from the
     // environment; a --token flag is put there before any thread exists.
-    if let Some(t) = &cli.token {
-        std::env::set_var(memmesh_client::TOKEN_ENV, t);
+    for (var, value) in [
+        (memmesh_client::TOKEN_ENV, &cli.token),
+        (memmesh_client::CA_ENV, &cli.ca),
+        (memmesh_client::CERT_ENV, &cli.cert),
+        (memmesh_client::KEY_ENV, &cli.key),
+    ] {
+        if let Some(v) = value {
+            std::env::set_var(var, v);
+        }
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     rt.block_on(async_main(cli))

@@ -13,7 +13,7 @@ use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::faults::Faults;
 use super::wire::{decode, encode};
@@ -24,12 +24,22 @@ use std::sync::Arc;
 pub const MAX_PEER_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// A lazily connecting client of a peer's `RaftPeer` service.
-pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, tonic::transport::Error> {
-    let ep = Endpoint::from_shared(format!("http://{addr}"))?
+pub fn peer_client(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<RaftPeerClient<Channel>, tonic::transport::Error> {
+    let ep = peer_endpoint(addr, tls)?;
+    Ok(RaftPeerClient::new(ep.connect_lazy()).max_decoding_message_size(MAX_PEER_MESSAGE).max_encoding_message_size(MAX_PEER_MESSAGE))
+}
+
+/// The endpoint of another node: `https` with this node's client TLS settings when TLS is on.
+pub fn peer_endpoint(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, tonic::transport::Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut ep = Endpoint::from_shared(format!("{scheme}://{addr}"))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10));
-    Ok(RaftPeerClient::new(ep.connect_lazy()).max_decoding_message_size(MAX_PEER_MESSAGE).max_encoding_message_size(MAX_PEER_MESSAGE))
+    if let Some(t) = tls {
+        ep = ep.tls_config(t.clone())?;
+    }
+    Ok(ep)
 }
 
 /// Creates [`PeerClient`]s.
@@ -38,6 +48,7 @@ pub struct Network {
     faults: Arc<Faults>,
     /// Sent with every peer call when the cluster has a secret (`auth.cluster_secret`).
     secret: Option<Arc<str>>,
+    tls: Option<ClientTlsConfig>,
 }
 
 /// Metadata key of the cluster secret on peer (Raft) calls.
@@ -51,8 +62,8 @@ pub fn with_secret<T>(req: &mut tonic::Request<T>, secret: Option<&str>) {
 }
 
 impl Network {
-    pub fn new(faults: Arc<Faults>, secret: Option<Arc<str>>) -> Self {
-        Self { faults, secret }
+    pub fn new(faults: Arc<Faults>, secret: Option<Arc<str>>, tls: Option<ClientTlsConfig>) -> Self {
+        Self { faults, secret, tls }
     }
 }
 
@@ -62,6 +73,7 @@ pub struct PeerClient {
     client: Option<RaftPeerClient<Channel>>,
     faults: Arc<Faults>,
     secret: Option<Arc<str>>,
+    tls: Option<ClientTlsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +98,7 @@ impl PeerClient {
             return Err(RPCError::Unreachable(Unreachable::new(&self.fail(d.to_string()))));
         }
         if self.client.is_none() {
-            let c = peer_client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&self.fail(e.to_string()))))?;
+            let c = peer_client(&self.addr, self.tls.as_ref()).map_err(|e| RPCError::Unreachable(Unreachable::new(&self.fail(e.to_string()))))?;
             self.client = Some(c);
         }
         let client = self.client.as_mut().expect("set above");
@@ -115,7 +127,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), client: None, faults: self.faults.clone(), secret: self.secret.clone() }
+        PeerClient { target, addr: node.addr.clone(), client: None, faults: self.faults.clone(), secret: self.secret.clone(), tls: self.tls.clone() }
     }
 }
 
