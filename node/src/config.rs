@@ -19,6 +19,7 @@ pub struct Config {
     pub embedding: crate::embed::EmbeddingConfig,
     pub auth: crate::auth::AuthConfig,
     pub tls: crate::tls::TlsConfig,
+    pub quotas: crate::quota::QuotaConfig,
 }
 
 /// The change feed (MemStore).

@@ -15,6 +15,7 @@
 //! | [`index`] | the search index (exact per-scope vectors, per-tenant BM25, fusion), kept by apply |
 //! | [`auth`] | principals, tokens (hashed, replicated), grants, the access rules, authentication |
 //! | [`api`] | gRPC services and the single error → `tonic::Status` mapping |
+//! | [`quota`] | per-tenant quotas: stored cubes and bytes, requests per second |
 //! | [`tls`] | TLS / mutual TLS for clients and peers |
 //! | [`node`] | start-up (node id, storage, Raft, server) and shutdown |
 //!
@@ -38,6 +39,7 @@ pub mod embed;
 pub mod index;
 pub mod model;
 pub mod node;
+pub mod quota;
 pub mod raft;
 pub mod store;
 pub mod tls;

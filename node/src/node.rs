@@ -80,6 +80,8 @@ pub struct Core {
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
     pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
+    /// Tenant quotas (`[quotas]`).
+    pub quotas: crate::quota::QuotaConfig,
     /// Refused requests, on their way to the audit log.
     pub denials: crate::auth::denials::DenialLog,
     /// Sent with this node's peer calls (`auth.cluster_secret`).
@@ -376,6 +378,7 @@ impl Node {
             cluster_secret: cfg.auth.cluster_secret.clone(),
             peer_tls: tls.as_ref().map(|t| t.peer.clone()),
             denials,
+            quotas: cfg.quotas.clone(),
             ids: Default::default(),
         });
         spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
@@ -385,7 +388,7 @@ impl Node {
             tracing::info!(bootstrap_token = cfg.auth.bootstrap_token.is_some(), "authentication required (auth.enabled)");
         }
         let auth =
-            crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref(), core.denials.clone());
+            crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref(), core.denials.clone(), cfg.quotas.clone());
         spawn_audit_trim(core.clone(), cfg.auth.audit_retention_records.max(1));
         Ok(Node {
             core,

@@ -396,3 +396,68 @@ async fn every_write_grant_token_change_and_refusal_is_audited() {
     }
     assert_eq!(paged, own.entries);
 }
+
+#[tokio::test]
+async fn tenant_quotas_refuse_growth_beyond_cubes_bytes_and_request_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = auth_env();
+    env.retain(|(k, _)| !k.starts_with("MEMMESH__EMBEDDING"));
+    env.extend([
+        ("MEMMESH__QUOTAS__TENANTS__ACME__MAX_CUBES", "3"),
+        ("MEMMESH__QUOTAS__TENANTS__SMALL__MAX_BYTES", "20"),
+        ("MEMMESH__QUOTAS__TENANTS__BUSY__REQUESTS_PER_SECOND", "5"),
+    ]);
+    let mut node = NodeProc::start_with_env(&dir.path().join("n1"), &env);
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let put = |t: &str, text: &str| proto::PutRequest { cube: Some(text_cube(scope(t, "u", ""), text)), request_id: String::new() };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(boot.memory.put(put("acme", &format!("m{i}"))).await.unwrap().into_inner().cube.unwrap().id);
+    }
+    let e = boot.memory.put(put("acme", "one too many")).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    assert!(e.message().contains("3 cubes"), "{}", e.message());
+    assert!(boot.memory.put(put("other", "unlimited tenant")).await.is_ok());
+    // Purging frees room; a batch that does not fit is refused whole.
+    boot.memory
+        .purge(proto::PurgeRequest { target: Some(proto::purge_request::Target::Id(ids[0].clone())), request_id: String::new() })
+        .await
+        .unwrap();
+    let batch = proto::PutBatchRequest {
+        cubes: vec![text_cube(scope("acme", "u", ""), "a"), text_cube(scope("acme", "u", ""), "b")],
+        request_id: String::new(),
+    };
+    assert_eq!(code(boot.memory.put_batch(batch).await), Some(Code::ResourceExhausted));
+    let l = boot.memory.list(proto::ListRequest { scope: Some(scope("acme", "", "")), ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(l.cubes.len(), 2, "nothing of the refused batch was written");
+    assert!(boot.memory.put(put("acme", "fits again")).await.is_ok());
+
+    // Bytes: growing a cube's text past the tenant's budget is refused; shrinking is fine.
+    let c = boot.memory.put(put("small", "fifteen bytes!!")).await.unwrap().into_inner().cube.unwrap();
+    let grow =
+        proto::UpdateRequest { id: c.id.clone(), content: Some(proto::Content { text: "x".repeat(30), ..Default::default() }), ..Default::default() };
+    assert_eq!(code(boot.memory.update(grow).await), Some(Code::ResourceExhausted));
+    let shrink =
+        proto::UpdateRequest { id: c.id.clone(), content: Some(proto::Content { text: "tiny".into(), ..Default::default() }), ..Default::default() };
+    assert!(boot.memory.update(shrink).await.is_ok());
+
+    // Usage is replicated state: after a restart the cube quota still holds.
+    let addr = node.addr.clone();
+    node.terminate();
+    node = NodeProc::start_on(&dir.path().join("n1"), &addr, &env);
+    let mut boot = as_token(&node.addr, BOOT).await;
+    assert_eq!(code(boot.memory.put(put("acme", "still full")).await), Some(Code::ResourceExhausted));
+
+    // Request rate: a principal of tenant busy gets at most ~5 requests per second.
+    let (tok, _) = token(&mut boot, "busy", "u", "", Role::Writer, 0).await;
+    let mut busy = as_token(&node.addr, &tok).await;
+    let mut limited = 0;
+    for _ in 0..20 {
+        if code(busy.memory.list(proto::ListRequest { scope: Some(scope("busy", "u", "")), ..Default::default() }).await)
+            == Some(Code::ResourceExhausted)
+        {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "{limited} of 20 rapid requests refused");
+}

@@ -7,6 +7,7 @@
 //! | `expected_version` mismatch | `ABORTED` |
 //! | operation not allowed in the cube's state; refused membership change; reused node id | `FAILED_PRECONDITION` |
 //! | revision not applied yet; subscription start compacted (+ `x-memmesh-compact-revision`) | `OUT_OF_RANGE` |
+//! | tenant quota (cubes, bytes, requests/s) exceeded | `RESOURCE_EXHAUSTED` |
 //! | the caller may not do this (a cube it may not even read is `NOT_FOUND` instead) | `PERMISSION_DENIED` |
 //! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
 //! | Raft stopped | `UNAVAILABLE` |
@@ -74,6 +75,7 @@ impl From<ApiError> for Status {
                 ApplyError::VersionConflict { .. } => Status::aborted(msg),
                 ApplyError::Precondition(_) => Status::failed_precondition(msg),
                 ApplyError::RequestIdReused { .. } => Status::invalid_argument(msg),
+                ApplyError::QuotaExceeded(_) => Status::resource_exhausted(msg),
             },
             ApiError::Store(_) => {
                 tracing::error!(error = %msg, "storage failure");

@@ -127,7 +127,7 @@ impl Core {
                 return Ok(Written { revision: rec.revision, outcome });
             }
         }
-        let req = Request { tenant: tenant.to_string(), request_id: request_id.to_string(), fingerprint, at_ms, actor: actor.to_string(), op };
+        let req = Request { tenant: tenant.to_string(), request_id: request_id.to_string(), fingerprint, at_ms, actor: actor.to_string(), quota: self.quotas.storage(tenant), op };
         let (done, rx) = oneshot::channel();
         self.proposals.send(Pending { req, done }).await.map_err(|_| ApiError::RaftStopped("the proposer has stopped".into()))?;
         let resp = tokio::time::timeout(self.request_timeout, rx)

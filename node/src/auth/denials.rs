@@ -56,7 +56,7 @@ impl DenialLog {
         let at_ms = now_ms();
         let record = AuditRecord { tenant: tenant.into(), actor: actor.into(), operation: "denied".into(), target, outcome, at_ms };
         let req =
-            Request { tenant: tenant.into(), request_id: String::new(), fingerprint: [0; 32], at_ms, actor: actor.into(), op: Op::Audit { record } };
+            Request { tenant: tenant.into(), request_id: String::new(), fingerprint: [0; 32], at_ms, actor: actor.into(), quota: Default::default(), op: Op::Audit { record } };
         // A full queue means the node is saturated with writes; the refusal is then only logged.
         if self.proposals.try_send(Pending::detached(req)).is_err() {
             tracing::warn!(actor, "audit record of a refused request dropped: proposal queue full");

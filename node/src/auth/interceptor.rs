@@ -17,11 +17,13 @@ pub struct Authenticate {
     required: bool,
     bootstrap: Option<[u8; 32]>,
     denials: super::denials::DenialLog,
+    quotas: std::sync::Arc<(crate::quota::QuotaConfig, crate::quota::RateLimiter)>,
 }
 
 impl Authenticate {
-    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>, denials: super::denials::DenialLog) -> Self {
-        Self { reader, required, bootstrap: bootstrap_token.filter(|t| !t.is_empty()).map(hash), denials }
+    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>, denials: super::denials::DenialLog, quotas: crate::quota::QuotaConfig) -> Self {
+        let quotas = std::sync::Arc::new((quotas, crate::quota::RateLimiter::default()));
+        Self { reader, required, bootstrap: bootstrap_token.filter(|t| !t.is_empty()).map(hash), denials, quotas }
     }
 
     fn caller(&self, req: &Request<()>) -> Result<Caller, Status> {
@@ -56,6 +58,17 @@ impl tonic::service::Interceptor for Authenticate {
                 return Err(s);
             }
         };
+        // Request-rate quota of the caller's tenant (the cluster admin is not limited).
+        if !caller.is_cluster_admin() {
+            let (cfg, limiter) = &*self.quotas;
+            let rate = cfg.rate(&caller.principal.tenant);
+            if !limiter.admit(&caller.principal.tenant, rate) {
+                return Err(Status::resource_exhausted(format!(
+                    "quota exceeded: tenant {:?} may make {rate} requests per second on this node; retry later",
+                    caller.principal.tenant
+                )));
+            }
+        }
         req.extensions_mut().insert(caller);
         Ok(req)
     }

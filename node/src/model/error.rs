@@ -32,4 +32,6 @@ pub enum ApplyError {
     Precondition(String),
     #[error("request_id {request_id:?} was already used for a different request")]
     RequestIdReused { request_id: String },
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
 }

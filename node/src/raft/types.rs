@@ -91,7 +91,16 @@ pub struct Request {
     pub at_ms: i64,
     /// Who asked (for the audit log), e.g. `acme/alice/planner token 01J…` or `cluster-admin`.
     pub actor: String,
+    /// The tenant's storage quota as configured on the proposing node; `apply` enforces it.
+    pub quota: Quota,
     pub op: Op,
+}
+
+/// Storage limits of a tenant; 0 = unlimited.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Quota {
+    pub max_cubes: u64,
+    pub max_bytes: u64,
 }
 
 /// The change a [`Request`] makes.

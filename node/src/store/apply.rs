@@ -20,7 +20,7 @@ use super::feed::EventRecord;
 use super::keys::{cube_key, dedupe_key, scope_index_keys, scope_matches, scope_prefix, u64_key, version_key, ID_LEN};
 use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_DEDUPE, CF_DEDUPE_ORDER, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
 use crate::model::{apply_patch, rolled_back, ApplyError};
-use crate::raft::{Op, Outcome, Pb, Request, Response};
+use crate::raft::{Op, Outcome, Pb, Request, Response, Quota};
 
 /// How many request ids the idempotency table remembers (the most recent ones).
 pub const DEDUPE_CAPACITY: u64 = 100_000;
@@ -63,7 +63,18 @@ pub(crate) fn apply_with_capacity(
             return Ok((Response { revision: rec.revision, result: Ok(replay(db, &rec)?) }, Vec::new()));
         }
     }
-    let mut a = Applier { db, batch, revision, at_ms: req.at_ms, request_id: &req.request_id, events: Vec::new() };
+    let usage = super::auth::usage(db, &req.tenant)?;
+    let mut a = Applier {
+        db,
+        batch,
+        revision,
+        at_ms: req.at_ms,
+        request_id: &req.request_id,
+        events: Vec::new(),
+        quota: req.quota,
+        usage,
+        delta: (0, 0),
+    };
     let result = match &req.op {
         Op::Put { cubes } => a.put(cubes)?,
         Op::Update { patch, embedding } => a.update(patch, embedding.as_ref())?,
@@ -80,6 +91,10 @@ pub(crate) fn apply_with_capacity(
         // The record itself is staged with every request's, in `state_machine`.
         Op::Audit { .. } => Ok(Outcome::default()),
     };
+    if result.is_ok() && a.delta != (0, 0) {
+        let used = ((a.usage.0 as i64 + a.delta.0).max(0) as u64, (a.usage.1 as i64 + a.delta.1).max(0) as u64);
+        super::auth::stage_usage(db, a.batch, &req.tenant, used);
+    }
     let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
     if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {
         record_dedupe(db, batch, req, revision, outcome, capacity)?;
@@ -161,9 +176,35 @@ struct Applier<'a> {
     at_ms: i64,
     request_id: &'a str,
     events: Vec<EventRecord>,
+    /// The tenant's limits as the proposing node knew them (carried in the entry, so every
+    /// replica decides alike), its usage before this write, and this write's change to it.
+    quota: Quota,
+    usage: (u64, u64),
+    delta: (i64, i64),
+}
+
+/// What a cube costs against the tenant's byte quota: its payload and search context.
+pub fn cube_bytes(c: &MemCube) -> i64 {
+    let content = c.content.as_ref().map_or(0, |c| c.text.len() + c.data.len());
+    (content + c.context.len()) as i64
 }
 
 impl Applier<'_> {
+    /// Adds `(cubes, bytes)` to the write's usage change, unless it takes the tenant past its
+    /// quota (growth only: shrinking is always allowed).
+    fn charge(&mut self, cubes: i64, bytes: i64) -> Result<(), ApplyError> {
+        let after = |used: u64, d: i64| used as i64 + d;
+        let (c, b) = (after(self.usage.0, self.delta.0 + cubes), after(self.usage.1, self.delta.1 + bytes));
+        if cubes > 0 && self.quota.max_cubes > 0 && c > self.quota.max_cubes as i64 {
+            return Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} cubes; this write would make {c}", self.quota.max_cubes)));
+        }
+        if bytes > 0 && self.quota.max_bytes > 0 && b > self.quota.max_bytes as i64 {
+            return Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} bytes of content; this write would make {b}", self.quota.max_bytes)));
+        }
+        self.delta = (self.delta.0 + cubes, self.delta.1 + bytes);
+        Ok(())
+    }
+
     /// The current version of `id`, or the error a write to a missing cube gets.
     fn current(&self, id: &str) -> Result<Result<(Ulid, MemCube), ApplyError>, StoreError> {
         let not_found = || Ok(Err(ApplyError::NotFound { id: id.to_string() }));
@@ -208,6 +249,10 @@ impl Applier<'_> {
             }
             ids.push(ulid);
         }
+        let bytes: i64 = cubes.iter().map(|c| cube_bytes(&c.0)).sum();
+        if let Err(e) = self.charge(cubes.len() as i64, bytes) {
+            return Ok(Err(e));
+        }
         for (ulid, c) in ids.into_iter().zip(cubes) {
             let mut cube = c.0.clone();
             cube.version = 0;
@@ -240,10 +285,14 @@ impl Applier<'_> {
         if cube.state == CubeState::Deleted as i32 {
             return Ok(Err(ApplyError::Precondition(format!("cube {} is deleted; restore it before updating", patch.id))));
         }
+        let before = cube_bytes(&cube);
         apply_patch(&mut cube, patch, self.at_ms);
         if patch.content.is_some() {
             // New text, new vector (computed before proposing) — or none, never the old one.
             cube.embedding = embedding.map(|e| e.0.clone());
+        }
+        if let Err(e) = self.charge(0, cube_bytes(&cube) - before) {
+            return Ok(Err(e));
         }
         Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)))
     }
@@ -284,6 +333,9 @@ impl Applier<'_> {
         };
         let target = decode_cube(CF_VERSIONS, &b)?;
         let next = rolled_back(&cube, &target);
+        if let Err(e) = self.charge(0, cube_bytes(&next) - cube_bytes(&cube)) {
+            return Ok(Err(e));
+        }
         Ok(Self::single(self.write_version(ulid, next, EventType::RolledBack)))
     }
 
@@ -301,6 +353,8 @@ impl Applier<'_> {
     }
 
     fn purge_one(&mut self, ulid: Ulid, cube: &MemCube) -> Result<(), StoreError> {
+        // Shrinking never fails.
+        let _ = self.charge(-1, -cube_bytes(cube));
         self.batch.delete_cf(cf(self.db, CF_CUBES), cube_key(ulid));
         self.batch.delete_range_cf(cf(self.db, CF_VERSIONS), version_key(ulid, 0), version_key(ulid, u64::MAX));
         self.batch.delete_cf(cf(self.db, CF_VERSIONS), version_key(ulid, u64::MAX));

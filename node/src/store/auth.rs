@@ -46,6 +46,19 @@ pub fn revoke_grant(db: &DB, batch: &mut WriteBatch, id: &str) -> Result<ApplyRe
     Ok(Ok(Outcome::default()))
 }
 
+fn usage_key(tenant: &str) -> Vec<u8> {
+    [b"u".as_slice(), tenant.as_bytes()].concat()
+}
+
+/// A tenant's (cubes, content bytes), kept by `apply` for quotas.
+pub fn usage(db: &DB, tenant: &str) -> Result<(u64, u64), StoreError> {
+    Ok(db.get_cf(cf(db, CF_AUTH), usage_key(tenant))?.map(|b| decode(CF_AUTH, &b)).transpose()?.unwrap_or((0, 0)))
+}
+
+pub fn stage_usage(db: &DB, batch: &mut WriteBatch, tenant: &str, used: (u64, u64)) {
+    batch.put_cf(cf(db, CF_AUTH), usage_key(tenant), encode(&used));
+}
+
 pub fn token(db: &DB, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
     db.get_cf(cf(db, CF_AUTH), token_key(hash))?.map(|b| decode(CF_AUTH, &b)).transpose()
 }

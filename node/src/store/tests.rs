@@ -45,7 +45,7 @@ fn cube(tenant: &str, user: &str, text: &str, ms: u64) -> Pb<MemCube> {
 }
 
 fn entry(index: u64, op: Op, request_id: &str) -> Entry {
-    let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, actor: String::new(), op };
+    let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, actor: String::new(), quota: Default::default(), op };
     Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(Proposal { requests: vec![req] }) }
 }
 
@@ -94,7 +94,7 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
         request_id: rid.into(),
         fingerprint: [fp; 32],
         at_ms: 1,
-        actor: String::new(),
+        actor: String::new(), quota: Default::default(),
         op: Op::Put { cubes: vec![cube("t", "u", rid, 1)] },
     };
     for (i, rid) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
@@ -172,7 +172,7 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     let (_d, db, mut sm) = stores();
     let a = cube("t", "u", "a", 1);
     let id = a.0.id.clone();
-    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, actor: String::new(), op };
+    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, actor: String::new(), quota: Default::default(), op };
     let patch = memmesh_proto::UpdateRequest { id: id.clone(), importance: Some(0.5), ..Default::default() };
     let proposal = Proposal {
         requests: vec![req(Op::Put { cubes: vec![a] }), req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] })],
@@ -206,7 +206,7 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     let a = cube("t", "u", "a", 1);
     let a_id = a.0.id.clone();
     sm1.apply([entry(4, Op::Put { cubes: vec![a] }, "")]).await.unwrap();
-    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 9, actor: String::new(), op };
+    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 9, actor: String::new(), quota: Default::default(), op };
     // An update (repeating it would make a third version) and a put.
     let patch = memmesh_proto::UpdateRequest { id: a_id.clone(), importance: Some(0.5), ..Default::default() };
     let five = Proposal { requests: vec![req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
