@@ -231,43 +231,41 @@ async fn join_cluster(core: Arc<Core>, seed: String, learner: bool, token: Optio
     }
 }
 
-/// Keeps the change history to the configured number of revisions, checking once a second.
-fn spawn_feed_compaction(core: Arc<Core>, retention: u64) {
-    let weak = Arc::downgrade(&core);
-    drop(core);
+/// Runs `work` every `period` on a blocking thread (it is storage work), for as long as the
+/// node lives: the task holds only a weak reference, so it never keeps a stopped node alive.
+fn spawn_periodic<F>(core: &Arc<Core>, period: Duration, what: &'static str, work: F)
+where
+    F: Fn(&Core) -> Result<(), StoreError> + Send + Sync + 'static,
+{
+    let weak = Arc::downgrade(core);
+    let work = Arc::new(work);
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(1));
+        let mut every = tokio::time::interval(period);
         loop {
             every.tick().await;
             let Some(core) = weak.upgrade() else { return };
-            let applied = core.reader.applied_revision();
-            if applied > retention {
-                if let Err(e) = core.feed.compact(applied - retention) {
-                    tracing::warn!(error = %e, "change history compaction failed");
-                }
+            let work = work.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || work(&core)).await {
+                tracing::warn!(error = %e, "{what} failed");
             }
         }
     });
 }
 
-/// Trims this node's copy of the audit log to `keep` records, every 10 s.
-fn spawn_audit_trim(core: Arc<Core>, keep: u64) {
-    let weak = Arc::downgrade(&core);
-    drop(core);
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            every.tick().await;
-            let Some(core) = weak.upgrade() else { return };
-            let reader = core.reader.clone();
-            drop(core);
-            match tokio::task::spawn_blocking(move || reader.trim_audit(keep)).await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "audit log trimming failed"),
-                Ok(Ok(n)) if n > 0 => tracing::debug!(removed = n, "audit log trimmed"),
-                _ => {}
-            }
+/// Keeps the change history to `retention` revisions, checking once a second.
+fn spawn_feed_compaction(core: &Arc<Core>, retention: u64) {
+    spawn_periodic(core, Duration::from_secs(1), "change history compaction", move |core| {
+        let applied = core.reader.applied_revision();
+        if applied > retention {
+            core.feed.compact(applied - retention)?;
         }
+        Ok(())
     });
+}
+
+/// Trims this node's copy of the audit log to `keep` records, every 10 s.
+fn spawn_audit_trim(core: &Arc<Core>, keep: u64) {
+    spawn_periodic(core, Duration::from_secs(10), "audit log trimming", move |core| core.reader.trim_audit(keep).map(|_| ()));
 }
 
 /// A started node: its bound address and the means to stop it.
@@ -381,7 +379,7 @@ impl Node {
             quotas: cfg.quotas.clone(),
             ids: Default::default(),
         });
-        spawn_feed_compaction(core.clone(), cfg.feed.retention_revisions.max(1));
+        spawn_feed_compaction(&core, cfg.feed.retention_revisions.max(1));
         tokio::spawn(crate::api::write::run_proposer(Arc::downgrade(&core), proposals_rx));
         let required = cfg.auth.required(&local_addr);
         if required {
@@ -389,7 +387,7 @@ impl Node {
         }
         let auth =
             crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref(), core.denials.clone(), cfg.quotas.clone());
-        spawn_audit_trim(core.clone(), cfg.auth.audit_retention_records.max(1));
+        spawn_audit_trim(&core, cfg.auth.audit_retention_records.max(1));
         Ok(Node {
             core,
             local_addr,
