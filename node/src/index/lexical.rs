@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 use rust_stemmers::{Algorithm, Stemmer};
 
 /// BM25 parameters (the usual defaults).
+/// Longest token that is stemmed.
+const MAX_WORD: usize = 40;
+
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
 
@@ -43,7 +46,9 @@ pub fn tokenize(text: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .filter(|w| w.chars().count() > 1 && !is_stop_word(w))
-        .map(|w| stemmer().stem(&w).into_owned())
+        // Tokens longer than any word (ids, hashes, encoded blobs) are kept as they are:
+        // stemming them means nothing and costs time proportional to their length.
+        .map(|w| if w.len() > MAX_WORD { w } else { stemmer().stem(&w).into_owned() })
         .collect()
 }
 
