@@ -63,7 +63,6 @@ pub(crate) fn apply_with_capacity(
             return Ok((Response { revision: rec.revision, result: Ok(replay(db, &rec)?) }, Vec::new()));
         }
     }
-    let usage = super::auth::usage(db, &req.tenant)?;
     let mut a = Applier {
         db,
         batch,
@@ -72,7 +71,8 @@ pub(crate) fn apply_with_capacity(
         request_id: &req.request_id,
         events: Vec::new(),
         quota: req.quota,
-        usage,
+        tenant: &req.tenant,
+        usage: None,
         delta: (0, 0),
     };
     let result = match &req.op {
@@ -91,8 +91,8 @@ pub(crate) fn apply_with_capacity(
         // The record itself is staged with every request's, in `state_machine`.
         Op::Audit { .. } => Ok(Outcome::default()),
     };
-    if result.is_ok() && a.delta != (0, 0) {
-        let used = ((a.usage.0 as i64 + a.delta.0).max(0) as u64, (a.usage.1 as i64 + a.delta.1).max(0) as u64);
+    if let (true, Some(usage)) = (result.is_ok() && a.delta != (0, 0), a.usage) {
+        let used = ((usage.0 as i64 + a.delta.0).max(0) as u64, (usage.1 as i64 + a.delta.1).max(0) as u64);
         super::auth::stage_usage(db, a.batch, &req.tenant, used);
     }
     let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
@@ -179,7 +179,9 @@ struct Applier<'a> {
     /// The tenant's limits as the proposing node knew them (carried in the entry, so every
     /// replica decides alike), its usage before this write, and this write's change to it.
     quota: Quota,
-    usage: (u64, u64),
+    tenant: &'a str,
+    /// Read on the first charge: most writes never change usage.
+    usage: Option<(u64, u64)>,
     delta: (i64, i64),
 }
 
@@ -192,17 +194,21 @@ pub fn cube_bytes(c: &MemCube) -> i64 {
 impl Applier<'_> {
     /// Adds `(cubes, bytes)` to the write's usage change, unless it takes the tenant past its
     /// quota (growth only: shrinking is always allowed).
-    fn charge(&mut self, cubes: i64, bytes: i64) -> Result<(), ApplyError> {
+    fn charge(&mut self, cubes: i64, bytes: i64) -> Result<Result<(), ApplyError>, StoreError> {
+        let usage = match self.usage {
+            Some(u) => u,
+            None => *self.usage.insert(super::auth::usage(self.db, self.tenant)?),
+        };
         let after = |used: u64, d: i64| used as i64 + d;
-        let (c, b) = (after(self.usage.0, self.delta.0 + cubes), after(self.usage.1, self.delta.1 + bytes));
+        let (c, b) = (after(usage.0, self.delta.0 + cubes), after(usage.1, self.delta.1 + bytes));
         if cubes > 0 && self.quota.max_cubes > 0 && c > self.quota.max_cubes as i64 {
-            return Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} cubes; this write would make {c}", self.quota.max_cubes)));
+            return Ok(Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} cubes; this write would make {c}", self.quota.max_cubes))));
         }
         if bytes > 0 && self.quota.max_bytes > 0 && b > self.quota.max_bytes as i64 {
-            return Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} bytes of content; this write would make {b}", self.quota.max_bytes)));
+            return Ok(Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} bytes of content; this write would make {b}", self.quota.max_bytes))));
         }
         self.delta = (self.delta.0 + cubes, self.delta.1 + bytes);
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// The current version of `id`, or the error a write to a missing cube gets.
@@ -250,7 +256,7 @@ impl Applier<'_> {
             ids.push(ulid);
         }
         let bytes: i64 = cubes.iter().map(|c| cube_bytes(&c.0)).sum();
-        if let Err(e) = self.charge(cubes.len() as i64, bytes) {
+        if let Err(e) = self.charge(cubes.len() as i64, bytes)? {
             return Ok(Err(e));
         }
         for (ulid, c) in ids.into_iter().zip(cubes) {
@@ -291,7 +297,7 @@ impl Applier<'_> {
             // New text, new vector (computed before proposing) — or none, never the old one.
             cube.embedding = embedding.map(|e| e.0.clone());
         }
-        if let Err(e) = self.charge(0, cube_bytes(&cube) - before) {
+        if let Err(e) = self.charge(0, cube_bytes(&cube) - before)? {
             return Ok(Err(e));
         }
         Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)))
@@ -333,7 +339,7 @@ impl Applier<'_> {
         };
         let target = decode_cube(CF_VERSIONS, &b)?;
         let next = rolled_back(&cube, &target);
-        if let Err(e) = self.charge(0, cube_bytes(&next) - cube_bytes(&cube)) {
+        if let Err(e) = self.charge(0, cube_bytes(&next) - cube_bytes(&cube))? {
             return Ok(Err(e));
         }
         Ok(Self::single(self.write_version(ulid, next, EventType::RolledBack)))
@@ -354,7 +360,7 @@ impl Applier<'_> {
 
     fn purge_one(&mut self, ulid: Ulid, cube: &MemCube) -> Result<(), StoreError> {
         // Shrinking never fails.
-        let _ = self.charge(-1, -cube_bytes(cube));
+        let _ = self.charge(-1, -cube_bytes(cube))?;
         self.batch.delete_cf(cf(self.db, CF_CUBES), cube_key(ulid));
         self.batch.delete_range_cf(cf(self.db, CF_VERSIONS), version_key(ulid, 0), version_key(ulid, u64::MAX));
         self.batch.delete_cf(cf(self.db, CF_VERSIONS), version_key(ulid, u64::MAX));

@@ -61,8 +61,15 @@ impl StateMachine {
     }
 
     /// Brings the index up to date for the cubes `events` changed (already written).
-    fn reindex(&self, events: &[crate::store::feed::EventRecord]) -> Result<(), StoreError> {
+    /// The write's outcome usually holds the changed cubes as written; only the others (purges)
+    /// are looked up.
+    fn reindex(&self, events: &[crate::store::feed::EventRecord], resp: &Response) -> Result<(), StoreError> {
+        let written: &[crate::raft::Pb<memmesh_proto::MemCube>] = resp.result.as_ref().map_or(&[], |o| o.cubes.as_slice());
         for e in events {
+            if let Some(c) = written.iter().find(|c| c.0.id == e.id && c.0.version == e.version) {
+                self.index.upsert(&c.0);
+                continue;
+            }
             let Ok(id) = e.id.parse::<ulid::Ulid>() else { continue };
             match load_cube(&self.db, id)? {
                 Some(c) => self.index.upsert(&c),
@@ -125,7 +132,7 @@ impl StateMachine {
             self.feed.stage(&mut batch, index, k, &events);
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED_SUB, encode(&(index, k)));
             self.db.write(batch)?;
-            self.reindex(&events)?;
+            self.reindex(&events, &resp)?;
             all_events.extend(events);
             resps.push(resp);
         }
