@@ -8,11 +8,11 @@ use tonic::{Request, Response, Status};
 use ulid::Ulid;
 
 use super::write::now_ms;
-use super::ApiError;
+use super::{invalid, ApiError};
 use crate::auth::interceptor::caller;
 use crate::auth::tokens::{generate, TokenRecord};
-use crate::auth::{Caller, Need};
-use crate::model::{self, expires_at, ValidationError};
+use crate::auth::Need;
+use crate::model::{self, expires_at};
 use crate::node::Core;
 use crate::raft::{Op, Pb};
 
@@ -27,10 +27,6 @@ impl AdminService {
 }
 
 type Res<T> = Result<Response<T>, Status>;
-
-fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
-    ValidationError::new(field, reason).into()
-}
 
 /// A principal as given by a client: tenant required, user/agent optional; ADMIN only for a
 /// whole tenant; never a cluster admin (that is the bootstrap token alone).
@@ -49,23 +45,13 @@ fn check_principal(field: &str, p: Option<&Principal>) -> Result<Principal, ApiE
     Ok(Principal { role: role as i32, ..p.clone() })
 }
 
-impl AdminService {
-    fn require_admin(caller: &Caller, tenant: &str) -> Result<(), ApiError> {
-        if caller.is_admin_of(tenant) {
-            Ok(())
-        } else {
-            Err(ApiError::PermissionDenied(format!("only an admin of tenant {tenant:?} may do this")))
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn create_token(&self, req: Request<CreateTokenRequest>) -> Res<CreateTokenResponse> {
         let who = caller(&req)?;
         let req = req.into_inner();
         let principal = check_principal("principal", req.principal.as_ref())?;
-        Self::require_admin(&who, &principal.tenant)?;
+        self.core.authorize_tenant_admin(&who, &principal.tenant)?;
         if req.description.len() > 1024 {
             return Err(invalid("description", "must be at most 1024 bytes").into());
         }
@@ -92,7 +78,7 @@ impl Admin for AdminService {
             return Err(invalid("tenant", "is required").into());
         }
         if !tenant.is_empty() {
-            Self::require_admin(&who, &tenant)?;
+            self.core.authorize_tenant_admin(&who, &tenant)?;
         }
         let tokens = self.core.reader.tokens((!tenant.is_empty()).then_some(tenant.as_str())).map_err(ApiError::from)?;
         Ok(Response::new(ListTokensResponse { tokens: tokens.iter().map(TokenRecord::info).collect() }))
@@ -173,7 +159,7 @@ impl Admin for AdminService {
             return Err(invalid("tenant", "is required").into());
         }
         if !req.tenant.is_empty() {
-            Self::require_admin(&who, &req.tenant)?;
+            self.core.authorize_tenant_admin(&who, &req.tenant)?;
         }
         let limit = match req.limit {
             0 => 100,

@@ -48,12 +48,21 @@ impl Core {
         Ok(())
     }
 
+    /// Token management and the audit log are for the tenant's admins.
+    pub fn authorize_tenant_admin(&self, caller: &Caller, tenant: &str) -> Result<(), ApiError> {
+        if caller.is_admin_of(tenant) {
+            return Ok(());
+        }
+        self.denials.record(tenant, &caller.actor(), "tenant administration".into(), "PERMISSION_DENIED".into());
+        Err(ApiError::PermissionDenied(format!("only an admin of tenant {tenant:?} may do this")))
+    }
+
     /// Cluster membership changes are for the cluster admin.
     pub fn authorize_cluster_admin(&self, caller: &Caller) -> Result<(), ApiError> {
         if caller.is_cluster_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::PermissionDenied("cluster membership changes need the cluster admin token".into()))
+            return Ok(());
         }
+        self.denials.record("", &caller.actor(), "cluster membership change".into(), "PERMISSION_DENIED".into());
+        Err(ApiError::PermissionDenied("cluster membership changes need the cluster admin token".into()))
     }
 }

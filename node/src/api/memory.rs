@@ -12,10 +12,10 @@ use tonic::{Request, Response, Status};
 use ulid::Ulid;
 
 use super::write::{fingerprint, now_ms, Written};
-use super::ApiError;
+use super::{invalid, opt_ms, ApiError};
 use crate::auth::interceptor::caller;
 use crate::auth::{Caller, Need};
-use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, ValidationError};
+use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube};
 use crate::node::Core;
 use crate::raft::{Op, Pb};
 use crate::store::reader::ListQuery;
@@ -31,10 +31,6 @@ impl MemoryService {
 }
 
 type Res<T> = Result<Response<T>, Status>;
-
-fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
-    ValidationError::new(field, reason).into()
-}
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
@@ -61,9 +57,13 @@ impl MemoryService {
     }
 
     /// New cubes may be written only into scopes the caller may write.
+    /// Each distinct scope is checked once (a batch is usually one scope).
     fn authorize_new(&self, who: &Caller, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
-        for c in cubes {
-            self.core.authorize_scope(who, c.0.scope.as_ref().unwrap_or(&Scope::default()), Need::Write)?;
+        let mut scopes: Vec<&Scope> = cubes.iter().filter_map(|c| c.0.scope.as_ref()).collect();
+        scopes.sort_by(|a, b| (&a.user, &a.agent, &a.run).cmp(&(&b.user, &b.agent, &b.run)));
+        scopes.dedup();
+        for s in scopes {
+            self.core.authorize_scope(who, s, Need::Write)?;
         }
         Ok(())
     }
@@ -123,10 +123,6 @@ fn decode_token(token: &str, newest_first: bool) -> Result<Ulid, ApiError> {
         return Err(invalid("page_token", "page token was issued for the other order"));
     }
     Ok(Ulid::from_bytes(b[1..].try_into().map_err(|_| bad())?))
-}
-
-fn opt_ms(v: i64) -> Option<i64> {
-    (v != 0).then_some(v)
 }
 
 #[tonic::async_trait]

@@ -14,3 +14,13 @@ mod search;
 pub mod write;
 
 pub use error::ApiError;
+
+/// An INVALID_ARGUMENT naming the request field at fault.
+pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    crate::model::ValidationError::new(field, reason).into()
+}
+
+/// A time bound of a request: 0 means none.
+pub(crate) fn opt_ms(v: i64) -> Option<i64> {
+    (v != 0).then_some(v)
+}

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use memmesh_proto::{SearchHit, SearchMode, SearchRequest, SearchResponse};
 
-use super::ApiError;
-use crate::index::{self, Fusion, Mode, Query};
-use crate::model::{self, ValidationError};
+use super::{invalid, opt_ms, ApiError};
 use crate::auth::Caller;
+use crate::index::{self, Fusion, Mode, Query};
+use crate::model;
 use crate::node::Core;
 
 const DEFAULT_K: u32 = 10;
@@ -17,14 +17,6 @@ const DEFAULT_DENSE_WEIGHT: f32 = 0.5;
 const MAX_K: u32 = 1000;
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 const MAX_SCOPES: usize = 1000;
-
-fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
-    ValidationError::new(field, reason).into()
-}
-
-fn opt_ms(v: i64) -> Option<i64> {
-    (v != 0).then_some(v)
-}
 
 /// The validated query, minus its vector.
 fn check(req: &SearchRequest) -> Result<Query, ApiError> {

@@ -33,12 +33,10 @@ pub struct Caller {
     pub token_id: String,
 }
 
-/// Whether `inner` lies inside `outer` (every field `outer` sets, `inner` has equal; tenants
-/// always equal). Works for requested scopes too: an empty field in `inner` is a wildcard, so
-/// it lies inside `outer` only where `outer` leaves that field open as well.
-pub fn within(inner: &Scope, outer: &Scope) -> bool {
-    let eq = |o: &str, i: &str| o.is_empty() || o == i;
-    inner.tenant == outer.tenant && eq(&outer.user, &inner.user) && eq(&outer.agent, &inner.agent) && eq(&outer.run, &inner.run)
+/// Whether `inner` lies inside `outer`. Works for requested scopes too: an empty field in
+/// `inner` is a wildcard, so it lies inside `outer` only where `outer` leaves that field open.
+fn within(inner: &Scope, outer: &Scope) -> bool {
+    crate::store::keys::scope_matches(outer, inner)
 }
 
 fn role(p: &Principal) -> Role {

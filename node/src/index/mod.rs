@@ -108,12 +108,6 @@ fn scope_key(s: &Scope) -> ScopeKey {
     (s.user.clone(), s.agent.clone(), s.run.clone())
 }
 
-/// Whether the exact scope `s` lies inside `filter` (same tenant assumed).
-fn scope_within(filter: &Scope, s: &Scope) -> bool {
-    let eq = |f: &str, v: &str| f.is_empty() || f == v;
-    eq(&filter.user, &s.user) && eq(&filter.agent, &s.agent) && eq(&filter.run, &s.run)
-}
-
 fn key_matches(filter: &Scope, k: &ScopeKey) -> bool {
     let eq = |f: &str, v: &str| f.is_empty() || f == v;
     eq(&filter.user, &k.0) && eq(&filter.agent, &k.1) && eq(&filter.run, &k.2)

@@ -7,7 +7,8 @@ use ulid::Ulid;
 
 use super::dense::dot;
 use super::lexical::tokenize;
-use super::{key_matches, scope_key, scope_within, Doc, Fusion, Hit, Mode, Query, ScopeKey, SearchIndex, Tenant};
+use super::{key_matches, scope_key, Doc, Fusion, Hit, Mode, Query, ScopeKey, SearchIndex, Tenant};
+use crate::store::keys::scope_matches;
 
 /// RRF's damping constant (Cormack et al. 2009): rank r contributes 1 / (RRF_K + r).
 const RRF_K: f32 = 60.0;
@@ -110,6 +111,9 @@ impl SearchIndex {
             h.lexical = Some(*s);
             h.lexical_rank = r as u32 + 1;
         }
+        // The best lexical score is rank 1's (the ranking is complete: every document with a
+        // matching term was scored).
+        let lex_max = lexical_ranked.first().map_or(0.0, |(_, s)| *s);
         let mut hits: Vec<Hit> = fused
             .into_iter()
             .map(|(slot, mut h)| {
@@ -127,9 +131,6 @@ impl SearchIndex {
                     (Mode::Lexical, _) => h.lexical.unwrap_or(0.0),
                     (Mode::Hybrid, Fusion::Rrf) => rrf(h.dense_rank) + rrf(h.lexical_rank),
                     (Mode::Hybrid, Fusion::Convex { dense_weight: w }) => {
-                        // The best lexical score is rank 1's (the ranking is complete: every
-                        // document with a matching term was scored).
-                        let lex_max = lexical_ranked.first().map_or(0.0, |(_, s)| *s);
                         let d = match h.dense {
                             Some(s) if dense_max > dense_min => (s - dense_min) / (dense_max - dense_min),
                             Some(_) => 1.0,
@@ -152,7 +153,7 @@ impl SearchIndex {
 /// through the postings or by scoring the scopes' documents one by one (same result).
 fn lexical_scores(tenant: &Tenant, docs: &[Option<Doc>], q: &Query, terms: &[String], by_postings: bool) -> Vec<(u32, f32)> {
     let doc = |slot: u32| docs[slot as usize].as_ref();
-    let admit = |d: &Doc| q.scopes.iter().any(|s| scope_within(s, &d.scope)) && q.filter.accepts(d);
+    let admit = |d: &Doc| q.scopes.iter().any(|s| scope_matches(s, &d.scope)) && q.filter.accepts(d);
     if by_postings {
         let scores = tenant.lexical.score(terms, |s| doc(s).map_or(0, |d| d.len), |s| doc(s).is_some_and(admit));
         return scores.into_iter().collect();
@@ -288,7 +289,7 @@ mod tests {
                 // Scopes are honoured: every hit lies inside the queried scope.
                 for h in &a {
                     let c = &live[&h.id.0];
-                    assert!(q.scopes.iter().any(|s| scope_within(s, c.scope.as_ref().unwrap())));
+                    assert!(q.scopes.iter().any(|s| scope_matches(s, c.scope.as_ref().unwrap())));
                 }
             }
         }

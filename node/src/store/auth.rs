@@ -23,7 +23,9 @@ pub fn revoke_token(db: &DB, batch: &mut WriteBatch, id: &str) -> Result<ApplyRe
     let Some(hash) = db.get_cf(c, token_id_key(id))? else {
         return Ok(Err(ApplyError::NotFound { id: format!("token {id}") }));
     };
-    batch.delete_cf(c, [b"t".as_slice(), &hash].concat());
+    if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+        batch.delete_cf(c, token_key(&hash));
+    }
     batch.delete_cf(c, token_id_key(id));
     Ok(Ok(Outcome::default()))
 }

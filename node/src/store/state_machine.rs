@@ -65,8 +65,11 @@ impl StateMachine {
     /// are looked up.
     fn reindex(&self, events: &[crate::store::feed::EventRecord], resp: &Response) -> Result<(), StoreError> {
         let written: &[crate::raft::Pb<memmesh_proto::MemCube>] = resp.result.as_ref().map_or(&[], |o| o.cubes.as_slice());
-        for e in events {
-            if let Some(c) = written.iter().find(|c| c.0.id == e.id && c.0.version == e.version) {
+        for (i, e) in events.iter().enumerate() {
+            // Events and returned cubes come in the same order: look at the same position
+            // first, so a 1,000-cube batch is not a quadratic search.
+            let same = |c: &&crate::raft::Pb<memmesh_proto::MemCube>| c.0.id == e.id && c.0.version == e.version;
+            if let Some(c) = written.get(i).filter(same).or_else(|| written.iter().find(same)) {
                 self.index.upsert(&c.0);
                 continue;
             }
