@@ -461,3 +461,46 @@ async fn tenant_quotas_refuse_growth_beyond_cubes_bytes_and_request_rate() {
     }
     assert!(limited >= 10, "{limited} of 20 rapid requests refused");
 }
+
+#[tokio::test]
+async fn malformed_admin_requests_are_invalid_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let principal = |t: &str, u: &str, role: Role| proto::Principal {
+        tenant: t.into(),
+        user: u.into(),
+        agent: String::new(),
+        role: role as i32,
+        cluster_admin: false,
+    };
+    let create = |p: proto::Principal| proto::CreateTokenRequest { principal: Some(p), ttl_seconds: 0, description: String::new() };
+    let cases = [
+        create(principal("", "alice", Role::Writer)),      // no tenant
+        create(principal("acme", "al ice", Role::Writer)), // bad identifier
+        create(principal("acme", "alice", Role::Admin)),   // ADMIN is tenant-wide only
+        create(proto::Principal { cluster_admin: true, ..principal("acme", "", Role::Admin) }),
+        proto::CreateTokenRequest { principal: None, ttl_seconds: 0, description: String::new() },
+    ];
+    for req in cases {
+        let e = boot.admin.create_token(req.clone()).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{req:?}: {}", e.message());
+    }
+    let cross = proto::CreateGrantRequest {
+        scope: Some(scope("acme", "alice", "")),
+        grantee: Some(principal("globex", "bob", Role::Unspecified)),
+        access: 0,
+        ttl_seconds: 0,
+    };
+    let e = boot.admin.create_grant(cross).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("never cross tenants"), "{}", e.message());
+    for req in [
+        proto::ListAuditRequest { tenant: "acme".into(), page_token: String::new(), limit: 5000 },
+        proto::ListAuditRequest { tenant: "acme".into(), page_token: "garbage".into(), limit: 10 },
+    ] {
+        assert_eq!(code(boot.admin.list_audit(req).await), Some(Code::InvalidArgument));
+    }
+    assert_eq!(code(boot.admin.revoke_token(proto::RevokeTokenRequest { id: "no-such-token".into() }).await), Some(Code::NotFound));
+    assert_eq!(code(boot.admin.revoke_grant(proto::RevokeGrantRequest { id: "no-such-grant".into() }).await), Some(Code::NotFound));
+}

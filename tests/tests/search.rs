@@ -18,6 +18,11 @@ fn texts(h: &[proto::SearchHit]) -> Vec<String> {
     h.iter().map(|h| text_of(h.cube.as_ref().unwrap()).to_string()).collect()
 }
 
+/// The node's model id, learned from a cube it embedded.
+async fn e_model(c: &mut Client) -> String {
+    put(c, scope("probe", "p"), "probe").await.embedding.unwrap().model
+}
+
 async fn put(c: &mut Client, scope: proto::Scope, text: &str) -> proto::MemCube {
     let r = c.memory.put(proto::PutRequest { cube: Some(text_cube(scope, text)), request_id: String::new() }).await.unwrap();
     r.into_inner().cube.unwrap()
@@ -195,6 +200,18 @@ async fn search_rejects_bad_requests_with_clear_statuses() {
     let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("cube.embedding"), "{}", e.message());
+
+    // Wrong dimensions, and a search context over the content limit.
+    let mut cube = text_cube(s.clone(), "hello");
+    cube.embedding = Some(proto::Embedding { vector: vec![1.0; 10], model: e_model(&mut c).await });
+    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("dimensions"), "{}", e.message());
+    let mut cube = text_cube(s.clone(), "hello");
+    cube.context = "x".repeat(256 * 1024 + 1);
+    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("cube.context"), "{}", e.message());
 
     // Without the model, lexical search works and dense says why it cannot.
     let plain = NodeProc::start(&dir.path().join("n2"));
