@@ -85,6 +85,10 @@ pub fn cube(c: &MemCube) -> Value {
         "usage": { "access_count": usage.access_count, "last_accessed_at_ms": usage.last_accessed_at_ms },
         // The vector itself is left out (hundreds of floats); its model and size say what it is.
         "embedding": c.embedding.as_ref().map(|e| json!({"model": e.model, "dims": e.vector.len()})),
+        "acl": c.acl.as_ref().map(|a| {
+            let entries = |l: &[AclEntry]| l.iter().map(|e| json!({"user": e.user, "agent": e.agent})).collect::<Vec<_>>();
+            json!({"readers": entries(&a.readers), "writers": entries(&a.writers), "restricted": a.restricted})
+        }),
     })
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub use memmesh_client::proto;
 
+pub mod auth;
 pub mod bench;
 pub mod linearizability;
 

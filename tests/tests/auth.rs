@@ -5,46 +5,18 @@ use std::time::Duration;
 
 use memmesh_client::Client;
 use memmesh_tests::proto::{self, Role, SearchMode};
+use memmesh_tests::auth::*;
 use memmesh_tests::*;
 use tonic::Code;
 
-const BOOT: &str = "bootstrap-secret-for-tests";
-
-fn auth_env() -> Vec<(&'static str, &'static str)> {
-    let mut env = EMBEDDING_ON.to_vec();
-    env.push(("MEMMESH__AUTH__ENABLED", "true"));
-    env.push(("MEMMESH__AUTH__BOOTSTRAP_TOKEN", BOOT));
-    env.push(("MEMMESH__AUTH__CLUSTER_SECRET", "peer-secret-for-tests"));
-    env
-}
-
-async fn as_token(addr: &str, token: &str) -> Client {
-    Client::connect_with_token(addr, Some(token)).await.unwrap()
-}
-
 fn scope(t: &str, u: &str, a: &str) -> proto::Scope {
-    proto::Scope { tenant: t.into(), user: u.into(), agent: a.into(), run: String::new() }
-}
-
-async fn token(admin: &mut Client, t: &str, u: &str, a: &str, role: Role, ttl: u64) -> (String, String) {
-    let principal = proto::Principal { tenant: t.into(), user: u.into(), agent: a.into(), role: role as i32, cluster_admin: false };
-    let r = admin
-        .admin
-        .create_token(proto::CreateTokenRequest { principal: Some(principal), ttl_seconds: ttl, description: String::new() })
-        .await
-        .unwrap()
-        .into_inner();
-    (r.token, r.info.unwrap().id)
+    scope3(t, u, a)
 }
 
 /// Whether scope `inner` lies inside `outer`.
 fn within(inner: &proto::Scope, outer: &proto::Scope) -> bool {
     let eq = |o: &str, i: &str| o.is_empty() || o == i;
     inner.tenant == outer.tenant && eq(&outer.user, &inner.user) && eq(&outer.agent, &inner.agent)
-}
-
-fn code<T>(r: Result<T, tonic::Status>) -> Option<Code> {
-    r.err().map(|s| s.code())
 }
 
 /// The outcome of one operation: `None` = allowed, `Some(code)` = denied with that code.

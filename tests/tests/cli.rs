@@ -142,8 +142,29 @@ fn cli_tokens_and_grants_from_the_command_line() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     let (ok, _) = memmesh(a, &["--token", &alice, "grant", "revoke", g["id"].as_str().unwrap()]);
     assert!(ok);
+    // A per-cube ACL from the command line: shared with bob, then unshared.
+    let (ok, t) = memmesh(a, &["--token", "boot-cli", "auth", "create-token", "--tenant", "acme", "--user", "bob"]);
+    assert!(ok);
+    let bob = t["token"].as_str().unwrap().to_string();
+    let (ok, c) = memmesh(a, &["--token", &alice, "put", "--tenant", "acme", "--user", "alice", "--text", "for bob", "--reader", "bob", "--writer", "/planner"]);
+    assert!(ok, "{c}");
+    assert_eq!(c["acl"]["readers"][0]["user"], "bob");
+    assert_eq!(c["acl"]["writers"][0]["agent"], "planner");
+    let id = c["id"].as_str().unwrap().to_string();
+    let (ok, got) = memmesh(a, &["--token", &bob, "get", &id]);
+    assert!(ok, "{got}");
+    let (ok, _) = memmesh(a, &["--token", &alice, "update", &id, "--clear-acl"]);
+    assert!(ok);
+    let (ok, e) = memmesh(a, &["--token", &bob, "get", &id]);
+    assert!(!ok);
+    assert_eq!(e["error"]["code"], "NOT_FOUND");
+    // A malformed entry is a usage error, before anything is sent.
+    let out = Command::new(bin("memmesh")).args(["--addr", a, "put", "--tenant", "acme", "--text", "x", "--reader", "bob/"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("USER/AGENT"), "{}", String::from_utf8_lossy(&out.stderr));
     let (_, tokens) = memmesh(a, &["--token", "boot-cli", "auth", "list", "--tenant", "acme"]);
-    let id = tokens[0]["id"].as_str().unwrap().to_string();
+    let alices = tokens.as_array().unwrap().iter().find(|t| t["principal"]["user"] == "alice").unwrap();
+    let id = alices["id"].as_str().unwrap().to_string();
     memmesh(a, &["--token", "boot-cli", "auth", "revoke", &id]);
     let (ok, e) = memmesh(a, &["--token", &alice, "auth", "whoami"]);
     assert!(!ok);

@@ -61,6 +61,40 @@ impl ScopeArgs {
     }
 }
 
+/// A cube's access list (see `Acl` in `cube.proto`).
+#[derive(Args, Clone, Default)]
+struct AclArgs {
+    /// A principal of the tenant that may read the cube: USER (and their agents), USER/AGENT,
+    /// /AGENT (an agent of that name, any user) or '*' (everyone in the tenant). Repeatable.
+    #[arg(long = "reader", value_parser = parse_acl_entry)]
+    readers: Vec<AclEntry>,
+    /// A principal that may read and change the cube (same forms as --reader). Repeatable.
+    #[arg(long = "writer", value_parser = parse_acl_entry)]
+    writers: Vec<AclEntry>,
+    /// Only the listed principals (and the tenant's admins) may access the cube.
+    #[arg(long)]
+    restricted: bool,
+}
+
+impl AclArgs {
+    /// The ACL the flags describe; `None` when no flag was given.
+    fn acl(self) -> Option<Acl> {
+        (self.restricted || !self.readers.is_empty() || !self.writers.is_empty())
+            .then_some(Acl { readers: self.readers, writers: self.writers, restricted: self.restricted })
+    }
+}
+
+fn parse_acl_entry(s: &str) -> Result<AclEntry, String> {
+    match s {
+        "*" => Ok(AclEntry::default()),
+        _ => match s.split_once('/') {
+            Some((user, agent)) if !agent.is_empty() => Ok(AclEntry { user: user.into(), agent: agent.into() }),
+            None if !s.is_empty() => Ok(AclEntry { user: s.into(), agent: String::new() }),
+            _ => Err(format!("expected USER, USER/AGENT, /AGENT or '*', got {s:?}")),
+        },
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy)]
 enum ModeArg {
     Hybrid,
@@ -282,6 +316,8 @@ enum Cmd {
         /// Search context: text that helps find the memory without being part of it.
         #[arg(long, default_value = "")]
         context: String,
+        #[command(flatten)]
+        acl: AclArgs,
         #[arg(long, default_value = "")]
         request_id: String,
     },
@@ -322,6 +358,12 @@ enum Cmd {
         /// Replace the search context ("" clears it).
         #[arg(long)]
         context: Option<String>,
+        /// Replace the access list with the one --reader/--writer/--restricted describe.
+        #[command(flatten)]
+        acl: AclArgs,
+        /// Remove the access list (the scope's rule alone applies again).
+        #[arg(long, conflicts_with_all = ["readers", "writers", "restricted"])]
+        clear_acl: bool,
         #[arg(long, default_value_t = 0)]
         expected_version: u64,
         #[arg(long, default_value = "")]
@@ -584,7 +626,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
     let (v, text) = match cli.cmd {
         Cmd::Put {
             scope, text, data_file, media_type, kind, memory_type, custom_type, source, tags, attributes, importance, ttl,
-            origin_agent, parents, context, request_id,
+            origin_agent, parents, context, acl, request_id,
         } => {
             let data = match &data_file {
                 Some(p) => std::fs::read(p).map_err(|e| tonic::Status::invalid_argument(format!("--data-file {}: {e}", p.display())))?,
@@ -619,6 +661,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
                 ttl_seconds: ttl,
                 embedding: None,
                 context,
+                acl: acl.acl(),
             };
             write(c.memory.put(PutRequest { cube: Some(cube), request_id }).await?.into_inner())
         }
@@ -631,7 +674,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
         }
         Cmd::Update {
             id, text, memory_type, custom_type, importance, ttl, state, add_tags, remove_tags, set_attributes,
-            remove_attributes, context, expected_version, request_id,
+            remove_attributes, context, acl, clear_acl, expected_version, request_id,
         } => {
             let req = UpdateRequest {
                 id,
@@ -648,6 +691,7 @@ async fn run(cli: Cli) -> Result<Out, tonic::Status> {
                 set_attributes: set_attributes.into_iter().collect(),
                 remove_attributes,
                 context,
+                acl: if clear_acl { Some(Acl::default()) } else { acl.acl() },
             };
             write(c.memory.update(req).await?.into_inner())
         }

@@ -55,6 +55,8 @@ pub enum ApiError {
     Precondition(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
 }
 
 fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
@@ -93,6 +95,7 @@ impl From<ApiError> for Status {
             ApiError::RaftStopped(_) | ApiError::Unavailable(_) => Status::unavailable(msg),
             ApiError::Precondition(_) => Status::failed_precondition(msg),
             ApiError::PermissionDenied(_) => Status::permission_denied(msg),
+            ApiError::Unauthenticated(_) => Status::unauthenticated(msg),
             ApiError::Embedding(crate::embed::EmbedError::Stopped) => Status::unavailable(msg),
             ApiError::Embedding(_) => {
                 tracing::error!(error = %msg, "inference failure");

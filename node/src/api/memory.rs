@@ -56,14 +56,20 @@ impl MemoryService {
         Ok(Self::one(w))
     }
 
-    /// New cubes may be written only into scopes the caller may write.
+    /// New cubes may be written only into scopes the caller may write, with ACLs it may set.
     /// Each distinct scope is checked once (a batch is usually one scope).
-    fn authorize_new(&self, who: &Caller, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
+    fn authorize_new(&self, who: &Caller, field: &str, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
         let mut scopes: Vec<&Scope> = cubes.iter().filter_map(|c| c.0.scope.as_ref()).collect();
         scopes.sort_by(|a, b| (&a.user, &a.agent, &a.run).cmp(&(&b.user, &b.agent, &b.run)));
         scopes.dedup();
         for s in scopes {
             self.core.authorize_scope(who, s, Need::Write)?;
+        }
+        for (i, c) in cubes.iter().enumerate() {
+            if let (Some(acl), Some(scope)) = (&c.0.acl, &c.0.scope) {
+                let f = if cubes.len() == 1 && field == "cube" { "cube.acl".to_string() } else { format!("{field}[{i}].acl") };
+                self.core.authorize_acl(who, scope, Some(acl), &f)?;
+            }
         }
         Ok(())
     }
@@ -135,7 +141,7 @@ impl Memory for MemoryService {
         let at_ms = now_ms();
         let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
         let (tenant, mut cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
-        self.authorize_new(&who, &cubes)?;
+        self.authorize_new(&who, "cube", &cubes)?;
         self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
         let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
@@ -157,7 +163,7 @@ impl Memory for MemoryService {
         let at_ms = now_ms();
         let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
         let (tenant, mut cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
-        self.authorize_new(&who, &cubes)?;
+        self.authorize_new(&who, "cubes", &cubes)?;
         // One call for the whole batch: the workers run it as batched inference.
         self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
@@ -211,7 +217,11 @@ impl Memory for MemoryService {
             reader.get(ulid)?
         };
         let cube = cube.ok_or_else(not_found)?;
-        self.core.authorize_cube(&who, &cube, Need::Read)?;
+        // Access follows the cube's current ACL (an older version's ACL may have been wider).
+        match reader.get(ulid)? {
+            Some(cur) if cur.version != cube.version => self.core.authorize_cube(&who, &cur, Need::Read)?,
+            _ => self.core.authorize_cube(&who, &cube, Need::Read)?,
+        }
         Ok(Response::new(GetResponse { cube: Some(cube), read_revision }))
     }
 
@@ -226,6 +236,9 @@ impl Memory for MemoryService {
         let mut merged = cur.clone();
         apply_patch(&mut merged, &req, 0);
         check_merged(&merged, &self.core.limits)?;
+        if req.acl.is_some() {
+            self.core.authorize_acl(&who, cur.scope.as_ref().unwrap_or(&Scope::default()), merged.acl.as_ref(), "acl")?;
+        }
         let request_id = std::mem::take(&mut req.request_id);
         let fp = fingerprint("update", &req);
         // New text gets a new vector, computed here, before proposing.
@@ -290,7 +303,7 @@ impl Memory for MemoryService {
         let who = caller(&req)?;
         let req = req.into_inner();
         let scope = model::check_scope("scope", req.scope.as_ref())?;
-        self.core.authorize_scope(&who, &scope, Need::Read)?;
+        let access = self.core.authorize_read(&who, &scope)?;
         for (i, t) in req.memory_types.iter().enumerate() {
             model::check_memory_type(&format!("memory_types[{i}]"), *t)?;
         }
@@ -324,9 +337,10 @@ impl Memory for MemoryService {
             newest_first,
             page_size: page_size as usize,
             after,
+            shared_only: !access.whole,
         };
         self.core.read_barrier(req.read.as_ref()).await?;
-        let page = self.core.reader.list(&q).map_err(ApiError::from)?;
+        let page = self.core.reader.list(&q, |c| access.sees(c)).map_err(ApiError::from)?;
         Ok(Response::new(ListResponse {
             cubes: page.cubes,
             next_page_token: page.next_after.map(|id| encode_token(newest_first, id)).unwrap_or_default(),

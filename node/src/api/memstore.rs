@@ -15,16 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use memmesh_proto::mem_store_server::MemStore;
-use memmesh_proto::{
-    subscribe_response, CubeState, Event, EventBatch, EventType, MemCube, Progress, Scope, SubscribeRequest,
-    SubscribeResponse,
-};
+use memmesh_proto::{subscribe_response, CubeState, Event, EventBatch, EventType, MemCube, Progress, Scope, SubscribeRequest, SubscribeResponse};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use ulid::Ulid;
 
+use super::authz::ReadAccess;
 use super::ApiError;
+use crate::auth::Caller;
 use crate::model::{self, ValidationError};
 use crate::node::Core;
 use crate::store::feed::{FeedMsg, RevisionEvents};
@@ -83,6 +82,9 @@ type Tx = mpsc::Sender<Result<SubscribeResponse, Status>>;
 
 struct Subscription {
     core: Arc<Core>,
+    /// Who subscribed: its access is checked again for every batch delivered, so revoking its
+    /// token or the grant it relied on ends the stream, and each cube's ACL is honoured.
+    who: Caller,
     filter: Filter,
     next: u64,
     tx: Tx,
@@ -106,16 +108,42 @@ impl Subscription {
         }))
     }
 
+    /// The caller's access as of now (`None` = everything, an admin): an error ends the stream
+    /// when its token or its access to the scope is gone.
+    fn access(&self) -> Result<Option<ReadAccess>, ApiError> {
+        let scope = &self.filter.scope;
+        if self.who.is_admin_of(&scope.tenant) {
+            return Ok(None);
+        }
+        if !self.who.token_id.is_empty() {
+            let live = self.core.reader.token_by_id(&self.who.token_id)?.is_some_and(|t| t.live_at(super::write::now_ms()));
+            if !live {
+                return Err(ApiError::Unauthenticated("the subscription's token was revoked or has expired".into()));
+            }
+        }
+        match self.core.read_access(&self.who, scope)? {
+            Some(a) => Ok(Some(a)),
+            None => Err(ApiError::PermissionDenied(format!(
+                "access to scope {}/{}/{}/{} has ended (a grant was revoked or expired)",
+                scope.tenant, scope.user, scope.agent, scope.run
+            ))),
+        }
+    }
+
     /// Sends the matching events of one revision as one batch. False when the client is gone.
     async fn deliver(&self, rev: &RevisionEvents) -> Result<bool, ApiError> {
         let mut events = Vec::new();
+        let mut access = None;
         for rec in rev.events.iter().filter(|e| self.filter.matches(e)) {
             let cube = self.cube_at(rec, rec.version, rev.revision)?;
-            let prev_cube = if self.filter.prev_cube && rec.prev_version > 0 {
-                Some(self.cube_at(rec, rec.prev_version, 0)?)
-            } else {
-                None
-            };
+            // Checked once per batch, and only when something would be delivered.
+            if access.is_none() {
+                access = Some(self.access()?);
+            }
+            if access.as_ref().and_then(|a| a.as_ref()).is_some_and(|a| !a.sees(&cube)) {
+                continue;
+            }
+            let prev_cube = if self.filter.prev_cube && rec.prev_version > 0 { Some(self.cube_at(rec, rec.prev_version, 0)?) } else { None };
             events.push(Event { r#type: rec.kind, cube: Some(cube), prev_cube, request_id: rec.request_id.clone() });
         }
         if events.is_empty() {
@@ -195,7 +223,7 @@ impl MemStore for MemStoreService {
         let req = req.into_inner();
         let filter = Filter::from_request(&req)?;
         let scope = req.scope.clone().unwrap_or_default();
-        self.core.authorize_scope(&who, &scope, crate::auth::Need::Read)?;
+        self.core.authorize_read(&who, &scope)?;
         // Subscribe to the broadcast before reading the applied revision: every revision after
         // the one read is then certain to arrive on `feed`.
         let feed = self.core.feed.subscribe();
@@ -207,7 +235,7 @@ impl MemStore for MemStoreService {
         }
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let every = (req.progress_notify_ms > 0).then(|| Duration::from_millis(req.progress_notify_ms as u64));
-        let sub = Subscription { core: self.core.clone(), filter, next, tx: tx.clone() };
+        let sub = Subscription { core: self.core.clone(), who, filter, next, tx: tx.clone() };
         tokio::spawn(async move {
             if let Err(e) = sub.run(feed, every).await {
                 let _ = tx.send(Err(e.into())).await;

@@ -100,17 +100,24 @@ fn check(req: &SearchRequest) -> Result<Query, ApiError> {
             Fusion::Convex { dense_weight: if w == 0.0 { DEFAULT_DENSE_WEIGHT } else { w } }
         }
     };
-    Ok(Query { scopes, filter, k: k as usize, mode, fusion, text: req.query.clone(), vector: None })
+    Ok(Query { scopes, viewer: None, filter, k: k as usize, mode, fusion, text: req.query.clone(), vector: None })
 }
 
 pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result<SearchResponse, ApiError> {
     let mut q = check(&req)?;
-    // Access control inside the query: the scopes shrink to what the caller may read before
-    // the index sees them, so nothing else is ever scored, let alone returned.
-    let grants = core.grants_for(who, &q.scopes[0].tenant)?;
-    q.scopes = who.narrow(&q.scopes, &grants);
-    if q.scopes.is_empty() {
-        return Err(ApiError::PermissionDenied("may not read any part of the requested scopes".into()));
+    // Access control inside the query: the scopes shrink to what the caller's scope rule and
+    // grants let it read before the index sees them, and the viewer makes the scan check
+    // per-cube ACLs (restricted cubes that leave it out are skipped, cubes shared with it
+    // outside those scopes are added) — so nothing else is ever scored, let alone returned.
+    let tenant = q.scopes[0].tenant.clone();
+    let grants = core.grants_for(who, &tenant)?;
+    if !who.is_admin_of(&tenant) {
+        let requested = std::mem::take(&mut q.scopes);
+        q.scopes = who.narrow(&requested, &grants);
+        if q.scopes.is_empty() && !core.index.shares_with(who, &requested) {
+            return Err(ApiError::PermissionDenied("may not read any part of the requested scopes".into()));
+        }
+        q.viewer = Some(index::Viewer { caller: who.clone(), requested });
     }
     let mut model = String::new();
     if q.mode != Mode::Lexical {
@@ -142,6 +149,10 @@ pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result
         let Some(mut cube) = core.reader.get(h.id)? else {
             continue;
         };
+        // Likewise its ACL may have changed in between: the stored cube has the last word.
+        if !who.may_cube(cube.scope.as_ref().unwrap_or(&Default::default()), cube.acl.as_ref(), crate::auth::Need::Read, &grants) {
+            continue;
+        }
         cube.embedding = None;
         hits.push(SearchHit {
             cube: Some(cube),

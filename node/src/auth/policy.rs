@@ -11,12 +11,18 @@
 //! - A grant shares a scope with the principals its grantee selector matches, for reading or
 //!   for reading and writing, until it expires or is revoked.
 //!
+//! - A cube's own access list (`Acl`) widens this (its readers/writers may too) or, when
+//!   restricted, replaces it (only its readers/writers, and the tenant's admins, may) — see
+//!   [`Caller::may_cube`].
+//!
 //! A *requested* scope (List, Subscribe, Purge of a scope) is allowed when every cube it can
 //! contain is allowed: an empty field is a wildcard, so a user principal may not list the
 //! whole tenant. `Search` instead narrows its scopes to the readable ones (see
-//! [`Caller::narrow`]).
+//! [`Caller::narrow`]). Where the scope rule does not reach, List, Search and Subscribe still
+//! find the cubes whose ACL names the caller (the index keeps a per-tenant set of cubes with an
+//! ACL for that: the check happens inside the scan, see `index::Viewer`).
 
-use memmesh_proto::{Access, Grant, Principal, Role, Scope};
+use memmesh_proto::{Access, Acl, AclEntry, Grant, Principal, Role, Scope};
 
 /// What an operation needs on a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +110,39 @@ impl Caller {
         })
     }
 
+    /// Whether an ACL entry names this principal (an empty entry field matches anything).
+    pub fn named_by(&self, e: &AclEntry) -> bool {
+        let p = &self.principal;
+        (e.user.is_empty() || e.user == p.user) && (e.agent.is_empty() || e.agent == p.agent)
+    }
+
+    /// Whether `acl`, on a cube of `tenant`, itself lets the caller `need` the cube (writers may
+    /// also read; a READER token never writes; no ACL reaches another tenant).
+    pub fn listed(&self, tenant: &str, acl: &Acl, need: Need) -> bool {
+        if self.principal.tenant != tenant {
+            return false;
+        }
+        let writer = acl.writers.iter().any(|e| self.named_by(e));
+        match need {
+            Need::Read => writer || acl.readers.iter().any(|e| self.named_by(e)),
+            Need::Write => writer && role(&self.principal) != Role::Reader,
+        }
+    }
+
+    /// Whether the caller may `need` one cube of `scope` carrying `acl`: admins always; an
+    /// unrestricted ACL adds its principals to those the scope rule and grants admit; a
+    /// restricted one replaces them.
+    pub fn may_cube(&self, scope: &Scope, acl: Option<&Acl>, need: Need, grants: &[Grant]) -> bool {
+        if self.is_admin_of(&scope.tenant) {
+            return true;
+        }
+        match acl {
+            None => self.may(scope, need, grants),
+            Some(a) if a.restricted => self.listed(&scope.tenant, a, need),
+            Some(a) => self.listed(&scope.tenant, a, need) || self.may(scope, need, grants),
+        }
+    }
+
     /// The parts of `requested` (scopes of one tenant) the caller may read: each requested
     /// scope is kept where it lies inside a readable scope, and replaced by the readable scopes
     /// that lie inside it otherwise. Empty = nothing readable.
@@ -186,5 +225,46 @@ mod tests {
         let n = coder.narrow(&[scope("acme", "alice", "")], std::slice::from_ref(&g));
         assert_eq!(n, vec![scope("acme", "alice", "coder"), scope("acme", "alice", "planner")]);
         assert!(coder.narrow(&[scope("acme", "bob", "")], &[g]).is_empty());
+    }
+
+    fn entry(u: &str, a: &str) -> AclEntry {
+        AclEntry { user: u.into(), agent: a.into() }
+    }
+
+    #[test]
+    fn an_acl_widens_unless_restricted_then_it_replaces_the_scope_rule() {
+        let alice = caller("acme", "alice", "", Role::Writer);
+        let bob = caller("acme", "bob", "", Role::Writer);
+        let bobs_agent = caller("acme", "bob", "coder", Role::Writer);
+        let bob_reader = caller("acme", "bob", "", Role::Reader);
+        let foreign_bob = caller("globex", "bob", "", Role::Writer);
+        let admin = caller("acme", "", "", Role::Admin);
+        let s = scope("acme", "alice", "");
+        let widen = Acl { readers: vec![entry("bob", "")], writers: vec![], restricted: false };
+        assert!(alice.may_cube(&s, Some(&widen), Need::Write, &[]), "the owner keeps access");
+        assert!(bob.may_cube(&s, Some(&widen), Need::Read, &[]));
+        assert!(bobs_agent.may_cube(&s, Some(&widen), Need::Read, &[]), "an entry for bob names bob's agents too");
+        assert!(!bob.may_cube(&s, Some(&widen), Need::Write, &[]), "a reader entry gives no write");
+        assert!(!bob.may_cube(&s, None, Need::Read, &[]));
+        assert!(!foreign_bob.may_cube(&s, Some(&widen), Need::Read, &[]), "an ACL never crosses tenants");
+
+        let writers = Acl { readers: vec![], writers: vec![entry("bob", "")], restricted: false };
+        assert!(bob.may_cube(&s, Some(&writers), Need::Write, &[]));
+        assert!(bob.may_cube(&s, Some(&writers), Need::Read, &[]), "writers read");
+        assert!(!bob_reader.may_cube(&s, Some(&writers), Need::Write, &[]), "a READER token never writes");
+
+        let only_agent = Acl { readers: vec![], writers: vec![entry("", "coder")], restricted: true };
+        assert!(!alice.may_cube(&s, Some(&only_agent), Need::Read, &[]), "restricted: the scope rule no longer admits the owner");
+        assert!(bobs_agent.may_cube(&s, Some(&only_agent), Need::Write, &[]));
+        assert!(!bob.may_cube(&s, Some(&only_agent), Need::Read, &[]), "an entry for agent coder does not name bob himself");
+        assert!(admin.may_cube(&s, Some(&only_agent), Need::Write, &[]), "tenant admins always");
+        let grant = Grant {
+            scope: Some(scope("acme", "alice", "")),
+            grantee: Some(Principal { tenant: "acme".into(), user: "bob".into(), ..Default::default() }),
+            access: Access::ReadWrite as i32,
+            ..Default::default()
+        };
+        assert!(bob.may_cube(&s, None, Need::Write, std::slice::from_ref(&grant)));
+        assert!(!bob.may_cube(&s, Some(&only_agent), Need::Read, &[grant]), "restricted: grants no longer admit");
     }
 }

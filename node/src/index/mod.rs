@@ -10,6 +10,9 @@
 //!
 //! Scope and filters are applied *inside* both scans — a document outside the caller's scopes
 //! is never scored — so a small scope inside a big tenant still gets its full `k` results.
+//! So are per-cube ACLs: each tenant keeps the set of its documents that carry one, so a search
+//! also scores the cubes shared with the caller outside the scopes its scope rule reaches, and
+//! skips restricted cubes that do not name it (see [`Viewer`]).
 //! Ties break by cube id, so every replica with the same applied state answers identically.
 
 pub mod dense;
@@ -19,11 +22,15 @@ mod query;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
-use memmesh_proto::{CubeState, MemCube, Scope};
+use std::collections::BTreeSet;
+
+use memmesh_proto::{Acl, CubeState, MemCube, Scope};
 use ulid::Ulid;
 
 use self::dense::Bucket;
 use self::lexical::{term_counts, Lexical};
+use crate::auth::{Caller, Need};
+use crate::store::keys::scope_matches;
 
 /// How a hybrid search combines its two rankings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,10 +65,22 @@ pub struct Filter {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// Who searches, for the per-cube ACL checks made inside the scan.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub caller: Caller,
+    /// The scopes the caller asked for. [`Query::scopes`] holds the parts of them the scope rule
+    /// and grants let it read; a cube whose ACL names the caller is found anywhere inside these.
+    pub requested: Vec<Scope>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Query {
-    /// One tenant; a document matches if it lies inside any of these scopes.
+    /// One tenant; a document matches if it lies inside any of these scopes (and, with a
+    /// viewer, its ACL does not exclude the viewer).
     pub scopes: Vec<Scope>,
+    /// `None` = the scopes alone decide (an admin of the tenant, or authentication off).
+    pub viewer: Option<Viewer>,
     pub filter: Filter,
     pub k: usize,
     pub mode: Mode,
@@ -100,6 +119,7 @@ struct Doc {
     member: u32,
     /// Position in its scope's bucket, if it has a vector.
     dense: Option<u32>,
+    acl: Option<Box<Acl>>,
 }
 
 type ScopeKey = (String, String, String);
@@ -120,6 +140,9 @@ struct Tenant {
     /// The vectors of each exact scope.
     buckets: BTreeMap<ScopeKey, Bucket>,
     lexical: Lexical,
+    /// The documents that carry an ACL (few, usually): the candidates a search adds outside its
+    /// scopes for a viewer the ACL names.
+    shared: BTreeSet<u32>,
 }
 
 #[derive(Default)]
@@ -147,6 +170,42 @@ impl Filter {
             && within(d.created, self.created_after, self.created_before)
             && within(d.updated, self.updated_after, self.updated_before)
             && self.attributes.iter().all(|(k, v)| d.attributes.get(k) == Some(v))
+    }
+}
+
+impl Query {
+    /// The tenant searched.
+    pub fn tenant(&self) -> Option<&str> {
+        self.scopes.first().or_else(|| self.viewer.as_ref().and_then(|v| v.requested.first())).map(|s| s.tenant.as_str())
+    }
+
+    fn in_scopes(&self, d: &Doc) -> bool {
+        self.scopes.iter().any(|s| scope_matches(s, &d.scope))
+    }
+
+    /// Whether `d` is a result candidate: it passes the filter and the caller may read it —
+    /// by lying in the scopes (unless a restricted ACL leaves the caller out) or by an ACL that
+    /// names the caller, inside the requested scopes.
+    fn admits(&self, d: &Doc) -> bool {
+        if self.in_scopes(d) {
+            self.admits_in_scopes(d)
+        } else {
+            self.filter.accepts(d) && self.shared(d)
+        }
+    }
+
+    /// [`Self::admits`] for a document known to lie in the scopes (the scans walk the scopes'
+    /// own buckets and member lists, so they need not test that again per document).
+    fn admits_in_scopes(&self, d: &Doc) -> bool {
+        self.filter.accepts(d) && !d.acl.as_ref().is_some_and(|a| a.restricted && self.viewer.is_some() && !self.shared(d))
+    }
+
+    /// Whether `d`'s ACL names the viewer as a reader and `d` lies in the requested scopes.
+    fn shared(&self, d: &Doc) -> bool {
+        match (&self.viewer, &d.acl) {
+            (Some(v), Some(acl)) => v.caller.listed(&d.scope.tenant, acl, Need::Read) && v.requested.iter().any(|s| scope_matches(s, &d.scope)),
+            _ => false,
+        }
     }
 }
 
@@ -224,13 +283,30 @@ impl SearchIndex {
             len,
             member,
             dense,
+            acl: cube.acl.clone().map(Box::new),
         };
+        if doc.acl.is_some() {
+            tenant.shared.insert(slot);
+        }
         if slot as usize == inner.docs.len() {
             inner.docs.push(Some(doc));
         } else {
             inner.docs[slot as usize] = Some(doc);
         }
         inner.by_id.insert(id, slot);
+    }
+
+    /// Whether any cube inside `requested` (scopes of one tenant) has an ACL naming `caller`
+    /// as a reader — so that List, Search and Subscribe of those scopes have something to show
+    /// a caller the scope rule does not admit.
+    pub fn shares_with(&self, caller: &Caller, requested: &[Scope]) -> bool {
+        let g = self.read();
+        let Some(tenant) = requested.first().and_then(|s| g.tenants.get(&s.tenant)) else {
+            return false;
+        };
+        tenant.shared.iter().filter_map(|&slot| g.docs[slot as usize].as_ref()).any(|d| {
+            requested.iter().any(|s| scope_matches(s, &d.scope)) && d.acl.as_ref().is_some_and(|a| caller.listed(&d.scope.tenant, a, Need::Read))
+        })
     }
 
     /// Forgets a cube (purged).
@@ -256,6 +332,7 @@ impl Inner {
         let Some(tenant) = self.tenants.get_mut(&doc.scope.tenant) else {
             return;
         };
+        tenant.shared.remove(&slot);
         tenant.lexical.remove(slot, &doc.terms, doc.len);
         let key = scope_key(&doc.scope);
         if let Some(members) = tenant.members.get_mut(&key) {

@@ -8,7 +8,6 @@ use ulid::Ulid;
 use super::dense::dot;
 use super::lexical::tokenize;
 use super::{key_matches, scope_key, Doc, Fusion, Hit, Mode, Query, ScopeKey, SearchIndex, Tenant};
-use crate::store::keys::scope_matches;
 
 /// RRF's damping constant (Cormack et al. 2009): rank r contributes 1 / (RRF_K + r).
 const RRF_K: f32 = 60.0;
@@ -53,7 +52,7 @@ impl SearchIndex {
     /// Runs a query; `scopes` must all be in one tenant (checked by the caller).
     pub fn search(&self, q: &Query) -> Vec<Hit> {
         let g = self.read();
-        let Some(tenant_id) = q.scopes.first().map(|s| s.tenant.as_str()) else {
+        let Some(tenant_id) = q.tenant() else {
             return Vec::new();
         };
         let Some(tenant) = g.tenants.get(tenant_id) else {
@@ -62,6 +61,11 @@ impl SearchIndex {
         let dims = self.dims();
         let doc = |slot: u32| g.docs[slot as usize].as_ref();
         let depth = if q.mode == Mode::Hybrid { q.k.max(FUSION_DEPTH) } else { q.k };
+        // Cubes shared with the viewer by their ACL that the scopes' scan does not reach.
+        let extra: Vec<u32> = match &q.viewer {
+            Some(_) => tenant.shared.iter().copied().filter(|&s| doc(s).is_some_and(|d| !q.in_scopes(d) && q.admits(d))).collect(),
+            None => Vec::new(),
+        };
 
         // Range of each signal over everything scanned, for convex fusion's scaling.
         let (mut dense_min, mut dense_max) = (f32::INFINITY, f32::NEG_INFINITY);
@@ -70,9 +74,14 @@ impl SearchIndex {
                 let mut scored: Vec<(u32, f32)> = Vec::new();
                 for (_, bucket) in matching(&tenant.buckets, &q.scopes) {
                     for (i, &slot) in bucket.slots.iter().enumerate() {
-                        if doc(slot).is_some_and(|d| q.filter.accepts(d)) {
+                        if doc(slot).is_some_and(|d| q.admits_in_scopes(d)) {
                             scored.push((slot, dot(v, bucket.vector(i as u32, dims))));
                         }
+                    }
+                }
+                for &slot in &extra {
+                    if let Some(s) = doc(slot).and_then(|d| dense_score(tenant, d, v, dims)) {
+                        scored.push((slot, s));
                     }
                 }
                 for (_, s) in &scored {
@@ -92,9 +101,9 @@ impl SearchIndex {
         let lexical_ranked = if matches!(q.mode, Mode::Lexical | Mode::Hybrid) {
             // Walk the terms' postings across the tenant, or score each document of the
             // requested scopes directly — whichever visits less.
-            let in_scopes: usize = matching(&tenant.members, &q.scopes).iter().map(|(_, m)| m.len()).sum();
+            let in_scopes: usize = matching(&tenant.members, &q.scopes).iter().map(|(_, m)| m.len()).sum::<usize>() + extra.len();
             let by_postings = in_scopes * terms.len().max(1) >= tenant.lexical.postings_len(&terms);
-            top(lexical_scores(tenant, &g.docs, q, &terms, by_postings), depth, &g.docs)
+            top(lexical_scores(tenant, &g.docs, q, &terms, &extra, by_postings), depth, &g.docs)
         } else {
             Vec::new()
         };
@@ -120,7 +129,7 @@ impl SearchIndex {
                 let d = g.docs[slot as usize].as_ref();
                 if h.dense.is_none() && q.mode == Mode::Hybrid {
                     if let (Some(v), Some(d)) = (&q.vector, d) {
-                        h.dense = d.dense.and_then(|pos| tenant.buckets.get(&scope_key(&d.scope)).map(|b| dot(v, b.vector(pos, dims))));
+                        h.dense = dense_score(tenant, d, v, dims);
                     }
                 }
                 if h.lexical.is_none() && q.mode == Mode::Hybrid {
@@ -149,20 +158,26 @@ impl SearchIndex {
     }
 }
 
-/// BM25 scores of the documents in `q`'s scopes that pass its filter and match a term, found
-/// through the postings or by scoring the scopes' documents one by one (same result).
-fn lexical_scores(tenant: &Tenant, docs: &[Option<Doc>], q: &Query, terms: &[String], by_postings: bool) -> Vec<(u32, f32)> {
+/// The cosine of `d`'s vector (if it has one) with the query vector `v`.
+fn dense_score(tenant: &Tenant, d: &Doc, v: &[f32], dims: usize) -> Option<f32> {
+    d.dense.and_then(|pos| tenant.buckets.get(&scope_key(&d.scope)).map(|b| dot(v, b.vector(pos, dims))))
+}
+
+/// BM25 scores of the documents `q` admits that match a term — those in its scopes plus the
+/// `extra` ones shared by ACL — found through the postings or by scoring the documents one by
+/// one (same result).
+fn lexical_scores(tenant: &Tenant, docs: &[Option<Doc>], q: &Query, terms: &[String], extra: &[u32], by_postings: bool) -> Vec<(u32, f32)> {
     let doc = |slot: u32| docs[slot as usize].as_ref();
-    let admit = |d: &Doc| q.scopes.iter().any(|s| scope_matches(s, &d.scope)) && q.filter.accepts(d);
     if by_postings {
-        let scores = tenant.lexical.score(terms, |s| doc(s).map_or(0, |d| d.len), |s| doc(s).is_some_and(admit));
+        let scores = tenant.lexical.score(terms, |s| doc(s).map_or(0, |d| d.len), |s| doc(s).is_some_and(|d| q.admits(d)));
         return scores.into_iter().collect();
     }
-    matching(&tenant.members, &q.scopes)
-        .iter()
-        .flat_map(|(_, m)| m.iter())
+    let in_scopes = matching(&tenant.members, &q.scopes).into_iter().flat_map(|(_, m)| m.iter()).filter(|&&s| doc(s).is_some_and(|d| q.admits_in_scopes(d)));
+    // `extra` holds admitted documents only.
+    in_scopes
+        .chain(extra)
         .filter_map(|&slot| {
-            let d = doc(slot).filter(|d| q.filter.accepts(d))?;
+            let d = doc(slot)?;
             let s = tenant.lexical.score_doc(terms, &d.terms, d.len);
             (s > 0.0).then_some((slot, s))
         })
@@ -183,10 +198,12 @@ fn blank_hit(docs: &[Option<Doc>], slot: u32) -> Hit {
 
 #[cfg(test)]
 mod tests {
-    use memmesh_proto::{Content, Embedding, MemCube, Scope};
+    use memmesh_proto::{Acl, AclEntry, Content, Embedding, MemCube, Principal, Role, Scope};
 
     use super::*;
-    use crate::index::{default_states, Filter};
+    use crate::auth::Caller;
+    use crate::index::{default_states, Filter, Viewer};
+    use crate::store::keys::scope_matches;
 
     const WORDS: [&str; 12] = ["apple", "river", "stone", "music", "garden", "rocket", "violin", "harbor", "winter", "candle", "forest", "copper"];
     const DIMS: usize = 8;
@@ -215,7 +232,7 @@ mod tests {
     fn query(scopes: Vec<Scope>, text: &str, mode: Mode) -> Query {
         let filter = Filter { states: default_states(), ..Default::default() };
         let vector = Some(vec![0.3, -0.2, 0.9, 0.1, 0.0, -0.5, 0.4, 0.2]);
-        Query { scopes, filter, k: 10, mode, fusion: Fusion::Convex { dense_weight: 0.5 }, text: text.into(), vector }
+        Query { scopes, viewer: None, filter, k: 10, mode, fusion: Fusion::Convex { dense_weight: 0.5 }, text: text.into(), vector }
     }
 
     fn scope(user: &str, agent: &str) -> Scope {
@@ -238,8 +255,8 @@ mod tests {
                 t.sort();
                 t
             };
-            let mut a = lexical_scores(tenant, &g.docs, &q, &terms, true);
-            let mut b = lexical_scores(tenant, &g.docs, &q, &terms, false);
+            let mut a = lexical_scores(tenant, &g.docs, &q, &terms, &[], true);
+            let mut b = lexical_scores(tenant, &g.docs, &q, &terms, &[], false);
             a.sort_by_key(|x| x.0);
             b.sort_by_key(|x| x.0);
             assert!(!a.is_empty());
@@ -270,6 +287,7 @@ mod tests {
                     c.scope = old.scope.clone();
                 }
                 c.version = step as u64;
+                c.acl = random_acl(&mut rng);
                 churned.upsert(&c);
                 live.insert(id, c);
             }
@@ -291,7 +309,82 @@ mod tests {
                     let c = &live[&h.id.0];
                     assert!(q.scopes.iter().any(|s| scope_matches(s, c.scope.as_ref().unwrap())));
                 }
+                // And with a viewer, the ACL bookkeeping (the tenant's shared set) survives
+                // the churn too.
+                let mut q = q;
+                q.viewer = Some(Viewer { caller: user("u1"), requested: vec![scope("", "")] });
+                let (a, b) = (churned.search(&q), fresh.search(&q));
+                assert_eq!(ids(&a), ids(&b), "{mode:?} viewer");
+                assert!(a.iter().any(|h| live[&h.id.0].scope.as_ref().unwrap().user != "u1"), "{mode:?}: nothing shared found");
             }
         }
+    }
+
+    fn random_acl(rng: &mut Lcg) -> Option<Acl> {
+        match rng.next(4) {
+            0 => Some(Acl { readers: vec![AclEntry { user: format!("u{}", rng.next(5)), agent: String::new() }], writers: vec![], restricted: rng.next(2) == 0 }),
+            _ => None,
+        }
+    }
+
+    fn user(u: &str) -> Caller {
+        Caller { principal: Principal { tenant: "t".into(), user: u.into(), role: Role::Writer as i32, ..Default::default() }, token_id: String::new() }
+    }
+
+    /// Tests every document of a small index against the rule itself, for every mode and both
+    /// lexical strategies: a search with a viewer returns exactly what the viewer may read.
+    #[test]
+    fn acls_widen_and_narrow_inside_the_scan() {
+        let index = SearchIndex::new(Some(("m".into(), DIMS)));
+        let mut cubes = Vec::new();
+        let text = "river stone candle";
+        let mut put = |id: u128, user: &str, acl: Option<Acl>| {
+            let mut rng = Lcg(id as u64);
+            let mut c = cube(&mut rng, id);
+            c.scope = Some(scope(user, ""));
+            c.content = Some(Content { text: text.into(), ..Default::default() });
+            c.acl = acl;
+            index.upsert(&c);
+            cubes.push(c);
+        };
+        let entry = |u: &str| AclEntry { user: u.into(), agent: String::new() };
+        put(1, "alice", None);
+        put(2, "alice", Some(Acl { readers: vec![entry("bob")], writers: vec![], restricted: false }));
+        put(3, "alice", Some(Acl { readers: vec![], writers: vec![entry("carol")], restricted: true }));
+        put(4, "bob", None);
+        put(5, "bob", Some(Acl { readers: vec![entry("carol")], writers: vec![], restricted: true }));
+        put(6, "dave", Some(Acl { readers: vec![entry("bob")], writers: vec![], restricted: true }));
+        let sees = |who: &str, requested: Vec<Scope>, scopes: Vec<Scope>, mode: Mode| {
+            let mut q = query(scopes, text, mode);
+            q.k = 100;
+            q.viewer = Some(Viewer { caller: user(who), requested });
+            let mut ids: Vec<u128> = index.search(&q).iter().map(|h| h.id.0).collect();
+            ids.sort();
+            ids
+        };
+        for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
+            // bob owns his scope: his own cubes except the restricted one that names only
+            // carol, plus alice's cube 2 and dave's 6, shared with him — when he asks for the
+            // tenant; asking for his own scope keeps the search there.
+            assert_eq!(sees("bob", vec![scope("", "")], vec![scope("bob", "")], mode), vec![2, 4, 6], "{mode:?}");
+            assert_eq!(sees("bob", vec![scope("bob", "")], vec![scope("bob", "")], mode), vec![4], "{mode:?}");
+            // alice: her own, minus 3 (restricted to carol).
+            assert_eq!(sees("alice", vec![scope("", "")], vec![scope("alice", "")], mode), vec![1, 2], "{mode:?}");
+            // carol owns nothing here: exactly what names her.
+            assert_eq!(sees("carol", vec![scope("", "")], vec![], mode), vec![3, 5], "{mode:?}");
+            assert_eq!(sees("carol", vec![scope("alice", "")], vec![], mode), vec![3], "{mode:?}");
+        }
+        assert!(index.shares_with(&user("carol"), &[scope("bob", "")]));
+        assert!(!index.shares_with(&user("carol"), &[scope("dave", "")]));
+        assert!(!index.shares_with(&user("erin"), &[scope("", "")]));
+        // A caller of another tenant named by an ACL entry gets nothing.
+        let mut foreign = user("bob");
+        foreign.principal.tenant = "other".into();
+        assert!(!index.shares_with(&foreign, &[scope("", "")]));
+        // Removing the ACL takes a cube out of the shared set.
+        let mut c2 = cubes[1].clone();
+        c2.acl = None;
+        index.upsert(&c2);
+        assert_eq!(sees("bob", vec![scope("", "")], vec![scope("bob", "")], Mode::Lexical), vec![4, 6]);
     }
 }

@@ -31,7 +31,19 @@ pub fn new_cube(input: CubeInput, id: ulid::Ulid, at_ms: i64, request_id: &str) 
         usage: Some(Usage::default()),
         embedding: input.embedding,
         context: input.context,
+        acl: input.acl,
     }
+}
+
+/// The stored form of an access list: entries sorted and without duplicates; a list that says
+/// nothing (no entries, not restricted) is no list at all.
+pub fn normalize_acl(acl: Option<memmesh_proto::Acl>) -> Option<memmesh_proto::Acl> {
+    let mut acl = acl?;
+    for list in [&mut acl.readers, &mut acl.writers] {
+        list.sort_by(|a, b| (&a.user, &a.agent).cmp(&(&b.user, &b.agent)));
+        list.dedup();
+    }
+    (acl.restricted || !acl.readers.is_empty() || !acl.writers.is_empty()).then_some(acl)
 }
 
 /// When a cube written at `at_ms` with `ttl_seconds` expires; 0 = never.
@@ -81,10 +93,15 @@ pub fn apply_patch(cube: &mut MemCube, patch: &UpdateRequest, at_ms: i64) {
     for (k, v) in &patch.set_attributes {
         cube.attributes.insert(k.clone(), v.clone());
     }
+    if let Some(acl) = &patch.acl {
+        cube.acl = normalize_acl(Some(acl.clone()));
+    }
 }
 
 /// The cube that a rollback to `target` makes current: the target's content and metadata under
-/// the current identity, creation time and usage.
+/// the current identity, creation time, usage and access list (an ACL governs the cube, it is not
+/// content: rolling back must not re-share what was unshared, and a writer the ACL names may roll
+/// back but not change the ACL).
 pub fn rolled_back(current: &MemCube, target: &MemCube) -> MemCube {
     MemCube {
         id: current.id.clone(),
@@ -92,6 +109,7 @@ pub fn rolled_back(current: &MemCube, target: &MemCube) -> MemCube {
         kind: current.kind,
         created_at_ms: current.created_at_ms,
         usage: current.usage,
+        acl: current.acl.clone(),
         version: current.version,
         revision: current.revision,
         ..target.clone()

@@ -4,7 +4,7 @@
 //! `[A-Za-z0-9._:@-]`. Why so strict: ids become RocksDB key components separated by `\0`, and a
 //! charset without separators or control characters keeps every scope prefix unambiguous.
 
-use memmesh_proto::{Content, CubeInput, CubeKind, CubeState, MemoryType, Scope, Source, UpdateRequest};
+use memmesh_proto::{Acl, Content, CubeInput, CubeKind, CubeState, MemoryType, Scope, Source, UpdateRequest};
 
 use super::ValidationError;
 use crate::config::Limits;
@@ -16,6 +16,7 @@ pub const MAX_ATTR_VALUE_LEN: usize = 4096;
 pub const MAX_PARENTS: usize = 64;
 pub const MAX_PARENT_LEN: usize = 256;
 pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600;
+pub const MAX_ACL_ENTRIES: usize = 64;
 
 type Result<T> = std::result::Result<T, ValidationError>;
 
@@ -235,7 +236,25 @@ pub fn check_cube_input(field: &str, input: Option<&CubeInput>, limits: &Limits)
     check_importance(&format!("{field}.importance"), input.importance)?;
     check_context(&format!("{field}.context"), &input.context, limits)?;
     check_ttl(&format!("{field}.ttl_seconds"), input.ttl_seconds)?;
+    if let Some(acl) = &input.acl {
+        check_acl(&format!("{field}.acl"), acl)?;
+    }
+    out.acl = super::normalize_acl(out.acl);
     Ok(out)
+}
+
+/// An access list: bounded lists of entries whose fields are empty or identifiers.
+pub fn check_acl(field: &str, acl: &Acl) -> Result<()> {
+    for (name, list) in [("readers", &acl.readers), ("writers", &acl.writers)] {
+        if list.len() > MAX_ACL_ENTRIES {
+            return err(&format!("{field}.{name}"), format!("at most {MAX_ACL_ENTRIES} entries, got {}", list.len()));
+        }
+        for (i, e) in list.iter().enumerate() {
+            check_optional_ident(&format!("{field}.{name}[{i}].user"), &e.user)?;
+            check_optional_ident(&format!("{field}.{name}[{i}].agent"), &e.agent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Validates a partial update against the cube it applies to (whose kind fixes what content
@@ -251,7 +270,8 @@ pub fn check_update(req: &UpdateRequest, current_kind: CubeKind, limits: &Limits
         || !req.remove_tags.is_empty()
         || !req.set_attributes.is_empty()
         || !req.remove_attributes.is_empty()
-        || req.context.is_some();
+        || req.context.is_some()
+        || req.acl.is_some();
     if !has_change {
         return err("update", "sets no field: nothing to update");
     }
@@ -283,6 +303,9 @@ pub fn check_update(req: &UpdateRequest, current_kind: CubeKind, limits: &Limits
             CubeState::Active | CubeState::Archived => {}
             other => return err("state", format!("{} cannot be set by Update (use Delete/Restore)", other.as_str_name())),
         }
+    }
+    if let Some(acl) = &req.acl {
+        check_acl("acl", acl)?;
     }
     check_tags("add_tags", &req.add_tags, limits)?;
     check_attributes("set_attributes", req.set_attributes.iter(), limits)?;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use super::feed::EventRecord;
-use super::keys::{cube_key, dedupe_key, scope_index_keys, scope_matches, scope_prefix, u64_key, version_key, ID_LEN};
+use super::keys::{cube_key, dedupe_key, scope_index_keys, scope_matches, shared_index_keys, scope_prefix, u64_key, version_key, ID_LEN};
 use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_DEDUPE, CF_DEDUPE_ORDER, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
 use crate::model::{apply_patch, rolled_back, ApplyError};
 use crate::raft::{Op, Outcome, Pb, Request, Response, Quota};
@@ -238,6 +238,20 @@ impl Applier<'_> {
         cube
     }
 
+    /// Keeps the shared part of the scope index in step with whether the cube carries an ACL.
+    fn index_shared(&mut self, ulid: Ulid, scope: Option<&Scope>, had: bool, has: bool) {
+        if had == has {
+            return;
+        }
+        for k in shared_index_keys(scope.unwrap_or(&Scope::default()), ulid) {
+            if has {
+                self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
+            } else {
+                self.batch.delete_cf(cf(self.db, CF_SCOPE_IDX), k);
+            }
+        }
+    }
+
     fn single(cube: MemCube) -> ApplyResult {
         Ok(Outcome { cubes: vec![Pb(cube)], ..Default::default() })
     }
@@ -267,6 +281,7 @@ impl Applier<'_> {
             for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
                 self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
             }
+            self.index_shared(ulid, cube.scope.as_ref(), false, cube.acl.is_some());
             out.push(Pb(cube));
         }
         Ok(Ok(Outcome { cubes: out, ..Default::default() }))
@@ -292,6 +307,7 @@ impl Applier<'_> {
             return Ok(Err(ApplyError::Precondition(format!("cube {} is deleted; restore it before updating", patch.id))));
         }
         let before = cube_bytes(&cube);
+        let had_acl = cube.acl.is_some();
         apply_patch(&mut cube, patch, self.at_ms);
         if patch.content.is_some() {
             // New text, new vector (computed before proposing) — or none, never the old one.
@@ -300,6 +316,7 @@ impl Applier<'_> {
         if let Err(e) = self.charge(0, cube_bytes(&cube) - before)? {
             return Ok(Err(e));
         }
+        self.index_shared(ulid, cube.scope.as_ref(), had_acl, cube.acl.is_some());
         Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)))
     }
 
@@ -367,6 +384,7 @@ impl Applier<'_> {
         for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
             self.batch.delete_cf(cf(self.db, CF_SCOPE_IDX), k);
         }
+        self.index_shared(ulid, cube.scope.as_ref(), cube.acl.is_some(), false);
         self.events.push(EventRecord::new(EventType::Purged, cube, 0, self.request_id));
         Ok(())
     }

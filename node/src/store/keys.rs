@@ -72,6 +72,24 @@ pub fn scope_index_keys(scope: &Scope, id: Ulid) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Marks the keys of the second part of the scope index: the same keys again, for the cubes
+/// that carry an ACL only — so listing "what is shared with me in this scope" scans those few
+/// cubes instead of the whole scope. (Level prefixes start with a digit, so no clash.)
+pub const SHARED_MARK: u8 = b's';
+
+/// Every shared-index key of a cube in `scope` that carries an ACL.
+pub fn shared_index_keys(scope: &Scope, id: Ulid) -> Vec<Vec<u8>> {
+    scope_index_keys(scope, id)
+        .into_iter()
+        .map(|k| {
+            let mut s = Vec::with_capacity(k.len() + 1);
+            s.push(SHARED_MARK);
+            s.extend_from_slice(&k);
+            s
+        })
+        .collect()
+}
+
 /// The index range that holds every cube matching `scope`: the deepest contiguous level.
 /// Returns the prefix and whether the scope has further fields that the prefix does not cover
 /// (e.g. tenant + agent without user), which the caller must then filter on.

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use ulid::Ulid;
 
 use super::apply::{load_cube, lookup_dedupe, DedupeRecord};
-use super::keys::{cube_key, scope_matches, scope_prefix, version_key, ID_LEN};
+use super::keys::{cube_key, scope_matches, scope_prefix, version_key, ID_LEN, SHARED_MARK};
 use super::snapshot::{KEY_APPLIED, KEY_RETIRED};
 use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
 use crate::raft::{LogId, Outcome};
@@ -35,6 +35,9 @@ pub struct ListQuery {
     pub page_size: usize,
     /// Resume strictly after this id (in the query's order).
     pub after: Option<Ulid>,
+    /// Scan only the cubes that carry an ACL (the caller may not read the scope as a whole,
+    /// only what is shared with it).
+    pub shared_only: bool,
 }
 
 impl ListQuery {
@@ -173,13 +176,18 @@ impl Reader {
         lookup_dedupe(&self.db, tenant, request_id)
     }
 
-    pub fn list(&self, q: &ListQuery) -> Result<ListPage, StoreError> {
+    /// One page of the cubes matching `q` that `sees` lets the caller see (tested inside the
+    /// scan, so a page is full whenever enough visible cubes exist).
+    pub fn list(&self, q: &ListQuery, sees: impl Fn(&MemCube) -> bool) -> Result<ListPage, StoreError> {
         let snap = self.db.snapshot();
         let read_revision = match snap.get_cf(cf(&self.db, CF_SM_META), KEY_APPLIED)? {
             Some(b) => decode::<Option<LogId>>(CF_SM_META, &b)?.map_or(0, |l| l.index),
             None => 0,
         };
-        let (prefix, _) = scope_prefix(&q.scope);
+        let (mut prefix, _) = scope_prefix(&q.scope);
+        if q.shared_only {
+            prefix.insert(0, SHARED_MARK);
+        }
         let key_at = |id: Ulid| {
             let mut k = prefix.clone();
             k.extend_from_slice(&id.to_bytes());
@@ -223,7 +231,7 @@ impl Reader {
             let id = Ulid::from_bytes(k[k.len() - ID_LEN..].try_into().expect("slice of ID_LEN"));
             if let Some(b) = snap.get_cf(cf(&self.db, CF_CUBES), cube_key(id))? {
                 let c = decode_cube(CF_CUBES, &b)?;
-                if q.matches(&c) {
+                if q.matches(&c) && sees(&c) {
                     if cubes.len() == q.page_size {
                         more = true;
                         break;

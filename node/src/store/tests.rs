@@ -78,7 +78,7 @@ async fn apply_writes_data_and_applied_id_and_is_idempotent_by_request_id() {
         page_size: 100,
         ..Default::default()
     };
-    assert_eq!(reader.list(&q).unwrap().cubes.len(), 2, "the retry created nothing");
+    assert_eq!(reader.list(&q, |_| true).unwrap().cubes.len(), 2, "the retry created nothing");
     assert_eq!(reader.applied_revision(), 2);
 
     // A different request under the same id is refused.
@@ -189,7 +189,7 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     let ulid = ulid::Ulid::from_string(&id).unwrap();
     assert_eq!(reader.history(ulid).unwrap().len(), 2, "versions 1 and 2 — no version 3");
     let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, states: vec![1], page_size: 10, ..Default::default() };
-    assert_eq!(reader.list(&q).unwrap().cubes.len(), 2);
+    assert_eq!(reader.list(&q, |_| true).unwrap().cubes.len(), 2);
     let (applied, _) = sm.applied_state().await.unwrap();
     assert_eq!(applied.unwrap().index, 7);
     // All three writes' events are in the history of revision 7, in order.
@@ -231,7 +231,7 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     }
     let reader = Reader::new(db2.clone(), sm2.applied_watch());
     let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, states: vec![1], page_size: 10, ..Default::default() };
-    assert_eq!(reader.list(&q).unwrap().cubes.len(), 2, "a and c");
+    assert_eq!(reader.list(&q, |_| true).unwrap().cubes.len(), 2, "a and c");
     assert_eq!(reader.history(ulid::Ulid::from_string(&a_id).unwrap()).unwrap().len(), 2, "the update applied once: versions 1 and 2");
     // This node never saw revision 5 whole, so its change history starts after it.
     let feed = Feed::new(db2.clone(), 16).unwrap();
