@@ -384,6 +384,23 @@ mod tests {
         assert_eq!(c(&|i| i.importance = f32::NAN), "cube.importance");
         assert_eq!(c(&|i| i.memory_type = MemoryType::Other as i32), "cube.custom_type");
         assert_eq!(c(&|i| i.kind = CubeKind::Activation as i32), "cube.content.data");
+        let e = |u: &str, a: &str| memmesh_proto::AclEntry { user: u.into(), agent: a.into() };
+        assert_eq!(c(&|i| i.acl = Some(Acl { readers: vec![e("ok", ""), e("bad user", "")], ..Default::default() })), "cube.acl.readers[1].user");
+        assert_eq!(c(&|i| i.acl = Some(Acl { writers: vec![e("", "a/b")], ..Default::default() })), "cube.acl.writers[0].agent");
+        assert_eq!(c(&|i| i.acl = Some(Acl { readers: vec![e("u", ""); MAX_ACL_ENTRIES + 1], ..Default::default() })), "cube.acl.readers");
+    }
+
+    #[test]
+    fn an_acl_is_stored_sorted_deduplicated_and_dropped_when_it_says_nothing() {
+        let e = |u: &str| memmesh_proto::AclEntry { user: u.into(), agent: String::new() };
+        let mut i = input("ok");
+        i.acl = Some(Acl { readers: vec![e("b"), e("a"), e("b")], ..Default::default() });
+        let out = check_cube_input("cube", Some(&i), &Limits::default()).unwrap();
+        assert_eq!(out.acl.unwrap().readers, vec![e("a"), e("b")]);
+        i.acl = Some(Acl::default());
+        assert!(check_cube_input("cube", Some(&i), &Limits::default()).unwrap().acl.is_none());
+        i.acl = Some(Acl { restricted: true, ..Default::default() });
+        assert!(check_cube_input("cube", Some(&i), &Limits::default()).unwrap().acl.is_some(), "restricted to admins only is a real ACL");
     }
 
     #[test]
