@@ -16,8 +16,20 @@ fn serializable_at(revision: u64) -> Option<ReadOptions> {
     Some(ReadOptions { consistency: ReadConsistency::Serializable as i32, min_revision: revision })
 }
 
+/// Reads a cube. UNAVAILABLE is retried for a while, as a client would: right after a leader
+/// change, a linearizable read may find the new leader unable to confirm its leadership for a
+/// moment (a follower still catching up with the new term).
 async fn get(c: &mut Client, id: &str, read: Option<ReadOptions>) -> Result<MemCube, tonic::Status> {
-    Ok(c.memory.get(GetRequest { id: id.into(), read, ..Default::default() }).await?.into_inner().cube.unwrap())
+    let t = Instant::now();
+    loop {
+        match c.memory.get(GetRequest { id: id.into(), read, ..Default::default() }).await {
+            Ok(r) => return Ok(r.into_inner().cube.unwrap()),
+            Err(e) if e.code() == tonic::Code::Unavailable && t.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Sends `req` to node `first`, then to the others in turn, until one acknowledges it (the
@@ -157,7 +169,7 @@ async fn five_nodes_serve_writes_with_two_down_and_refuse_them_with_three_down()
         let e = c.memory.put(req).await.unwrap_err();
         assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
         assert!(t.elapsed() < Duration::from_secs(10), "refused within the request timeout");
-        let e = get(&mut c, &w.cube.as_ref().unwrap().id, None).await.unwrap_err();
+        let e = c.memory.get(GetRequest { id: w.cube.as_ref().unwrap().id.clone(), ..Default::default() }).await.unwrap_err();
         assert_eq!(e.code(), Code::Unavailable);
         // A serializable read of this replica still works.
         let got = get(&mut c, &w.cube.as_ref().unwrap().id, serializable_at(0)).await.unwrap();
