@@ -74,23 +74,22 @@ impl Core {
         Ok(())
     }
 
-    /// Setting or changing a cube's ACL (`current` = the cube before, `None` for a new one):
-    /// only the scope's owners — whom the scope rule or a read-write grant lets write the
-    /// scope — and admins may; and a non-admin may not set an ACL that would leave itself
-    /// unable to change the cube (there would be no way back but an admin).
-    pub fn authorize_acl(&self, caller: &Caller, scope: &Scope, acl: Option<&Acl>, field: &str) -> Result<(), ApiError> {
+    /// Setting or changing the ACL of a cube in `scope` to `acl`: only the scope's owners —
+    /// whom the scope rule or a read-write grant (among `grants`, see [`Self::grants_for`]) lets
+    /// write the scope — and admins may; and a non-admin may not set an ACL that would leave
+    /// itself unable to change the cube (there would be no way back but an admin).
+    pub fn authorize_acl(&self, caller: &Caller, scope: &Scope, acl: Option<&Acl>, field: &str, grants: &[Grant]) -> Result<(), ApiError> {
         if caller.is_admin_of(&scope.tenant) {
             return Ok(());
         }
-        let grants = self.grants_for(caller, &scope.tenant)?;
-        if !caller.may(scope, Need::Write, &grants) {
+        if !caller.may(scope, Need::Write, grants) {
             let target = format!("change the access list of a cube in {}/{}/{}/{}", scope.tenant, scope.user, scope.agent, scope.run);
             self.denials.record(&scope.tenant, &caller.actor(), target.clone(), "PERMISSION_DENIED".into());
             return Err(ApiError::PermissionDenied(format!(
                 "may not {target}: only the scope's owners and admins may (writers named by an ACL may change content, not the ACL)"
             )));
         }
-        if !caller.may_cube(scope, acl, Need::Write, &grants) {
+        if !caller.may_cube(scope, acl, Need::Write, grants) {
             return Err(super::invalid(field, "this access list would leave you unable to change the cube; add yourself to its writers"));
         }
         Ok(())
@@ -128,10 +127,6 @@ impl ReadAccess {
     /// restricted cubes whose ACL leaves it out; otherwise only cubes whose ACL names it.
     pub fn sees(&self, cube: &MemCube) -> bool {
         let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
-        match (&cube.acl, self.whole) {
-            (None, whole) => whole,
-            (Some(a), true) => !a.restricted || self.caller.is_admin_of(tenant) || self.caller.listed(tenant, a, Need::Read),
-            (Some(a), false) => self.caller.listed(tenant, a, Need::Read),
-        }
+        self.caller.may_cube_with(tenant, cube.acl.as_ref(), Need::Read, || self.whole)
     }
 }

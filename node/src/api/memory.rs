@@ -65,10 +65,16 @@ impl MemoryService {
         for s in scopes {
             self.core.authorize_scope(who, s, Need::Write)?;
         }
+        // The tenant's grants, read once for the whole batch (a batch is one tenant).
+        let mut grants = None;
         for (i, c) in cubes.iter().enumerate() {
             if let (Some(acl), Some(scope)) = (&c.0.acl, &c.0.scope) {
                 let f = if cubes.len() == 1 && field == "cube" { "cube.acl".to_string() } else { format!("{field}[{i}].acl") };
-                self.core.authorize_acl(who, scope, Some(acl), &f)?;
+                let grants = match &grants {
+                    Some(g) => g,
+                    None => grants.insert(self.core.grants_for(who, &scope.tenant)?),
+                };
+                self.core.authorize_acl(who, scope, Some(acl), &f, grants)?;
             }
         }
         Ok(())
@@ -217,11 +223,10 @@ impl Memory for MemoryService {
             reader.get(ulid)?
         };
         let cube = cube.ok_or_else(not_found)?;
-        // Access follows the cube's current ACL (an older version's ACL may have been wider).
-        match reader.get(ulid)? {
-            Some(cur) if cur.version != cube.version => self.core.authorize_cube(&who, &cur, Need::Read)?,
-            _ => self.core.authorize_cube(&who, &cube, Need::Read)?,
-        }
+        // A past version is judged by the cube's current ACL (an older one may have been wider);
+        // the latest version already is the current one, so it is not read again.
+        let current = if req.version != 0 || req.as_of_revision != 0 { reader.get(ulid)? } else { None };
+        self.core.authorize_cube(&who, current.as_ref().unwrap_or(&cube), Need::Read)?;
         Ok(Response::new(GetResponse { cube: Some(cube), read_revision }))
     }
 
@@ -237,7 +242,9 @@ impl Memory for MemoryService {
         apply_patch(&mut merged, &req, 0);
         check_merged(&merged, &self.core.limits)?;
         if req.acl.is_some() {
-            self.core.authorize_acl(&who, cur.scope.as_ref().unwrap_or(&Scope::default()), merged.acl.as_ref(), "acl")?;
+            let scope = cur.scope.clone().unwrap_or_default();
+            let grants = self.core.grants_for(&who, &scope.tenant)?;
+            self.core.authorize_acl(&who, &scope, merged.acl.as_ref(), "acl", &grants)?;
         }
         let request_id = std::mem::take(&mut req.request_id);
         let fp = fingerprint("update", &req);

@@ -132,15 +132,15 @@ impl Subscription {
 
     /// Sends the matching events of one revision as one batch. False when the client is gone.
     async fn deliver(&self, rev: &RevisionEvents) -> Result<bool, ApiError> {
+        if !rev.events.iter().any(|e| self.filter.matches(e)) {
+            return Ok(true);
+        }
+        // Checked once per batch, and only when something would be delivered.
+        let access = self.access()?;
         let mut events = Vec::new();
-        let mut access = None;
         for rec in rev.events.iter().filter(|e| self.filter.matches(e)) {
             let cube = self.cube_at(rec, rec.version, rev.revision)?;
-            // Checked once per batch, and only when something would be delivered.
-            if access.is_none() {
-                access = Some(self.access()?);
-            }
-            if access.as_ref().and_then(|a| a.as_ref()).is_some_and(|a| !a.sees(&cube)) {
+            if access.as_ref().is_some_and(|a| !a.sees(&cube)) {
                 continue;
             }
             let prev_cube = if self.filter.prev_cube && rec.prev_version > 0 { Some(self.cube_at(rec, rec.prev_version, 0)?) } else { None };

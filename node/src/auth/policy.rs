@@ -133,13 +133,21 @@ impl Caller {
     /// unrestricted ACL adds its principals to those the scope rule and grants admit; a
     /// restricted one replaces them.
     pub fn may_cube(&self, scope: &Scope, acl: Option<&Acl>, need: Need, grants: &[Grant]) -> bool {
-        if self.is_admin_of(&scope.tenant) {
+        self.may_cube_with(&scope.tenant, acl, need, || self.may(scope, need, grants))
+    }
+
+    /// [`Self::may_cube`] with the scope rule's answer supplied by the caller — asked only when
+    /// the ACL leaves it a say — for callers that know it without the grants: a List or
+    /// Subscribe of a scope checked once as a whole, a search scan that knows which scopes it
+    /// walks.
+    pub fn may_cube_with(&self, tenant: &str, acl: Option<&Acl>, need: Need, scope_rule: impl FnOnce() -> bool) -> bool {
+        if self.is_admin_of(tenant) {
             return true;
         }
         match acl {
-            None => self.may(scope, need, grants),
-            Some(a) if a.restricted => self.listed(&scope.tenant, a, need),
-            Some(a) => self.listed(&scope.tenant, a, need) || self.may(scope, need, grants),
+            None => scope_rule(),
+            Some(a) if a.restricted => self.listed(tenant, a, need),
+            Some(a) => self.listed(tenant, a, need) || scope_rule(),
         }
     }
 

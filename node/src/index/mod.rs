@@ -19,10 +19,8 @@ pub mod dense;
 pub mod lexical;
 mod query;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
-
-use std::collections::BTreeSet;
 
 use memmesh_proto::{Acl, CubeState, MemCube, Scope};
 use ulid::Ulid;
@@ -187,25 +185,23 @@ impl Query {
     /// by lying in the scopes (unless a restricted ACL leaves the caller out) or by an ACL that
     /// names the caller, inside the requested scopes.
     fn admits(&self, d: &Doc) -> bool {
-        if self.in_scopes(d) {
-            self.admits_in_scopes(d)
-        } else {
-            self.filter.accepts(d) && self.shared(d)
-        }
+        self.filter.accepts(d) && self.visible(d, || self.in_scopes(d))
     }
 
     /// [`Self::admits`] for a document known to lie in the scopes (the scans walk the scopes'
     /// own buckets and member lists, so they need not test that again per document).
     fn admits_in_scopes(&self, d: &Doc) -> bool {
-        self.filter.accepts(d) && !d.acl.as_ref().is_some_and(|a| a.restricted && self.viewer.is_some() && !self.shared(d))
+        self.filter.accepts(d) && self.visible(d, || true)
     }
 
-    /// Whether `d`'s ACL names the viewer as a reader and `d` lies in the requested scopes.
-    fn shared(&self, d: &Doc) -> bool {
-        match (&self.viewer, &d.acl) {
-            (Some(v), Some(acl)) => v.caller.listed(&d.scope.tenant, acl, Need::Read) && v.requested.iter().any(|s| scope_matches(s, &d.scope)),
-            _ => false,
-        }
+    /// The access rule ([`Caller::may_cube_with`]) for `d`, `in_scopes` telling whether it lies
+    /// in the scopes the viewer's scope rule reaches; an ACL never reaches past the requested
+    /// scopes.
+    fn visible(&self, d: &Doc, in_scopes: impl FnOnce() -> bool) -> bool {
+        let (Some(v), Some(acl)) = (&self.viewer, d.acl.as_deref()) else {
+            return in_scopes();
+        };
+        v.caller.may_cube_with(&d.scope.tenant, Some(acl), Need::Read, in_scopes) && v.requested.iter().any(|s| scope_matches(s, &d.scope))
     }
 }
 
