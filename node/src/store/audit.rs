@@ -121,7 +121,8 @@ pub fn trim(db: &DB, keep: u64) -> Result<u64, StoreError> {
         batch.delete_cf(c, k);
         n += 1;
     }
-    db.write(batch)?;
+    // Unlogged like the records themselves (see `store`).
+    db.write_opt(batch, &super::unlogged())?;
     Ok(n)
 }
 

@@ -169,7 +169,9 @@ impl Feed {
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf(&self.db, CF_EVENTS), u64_key(0), u64_key(upto + 1));
         batch.put_cf(cf(&self.db, CF_SM_META), KEY_EVENTS_COMPACTED, encode(&upto));
-        self.db.write(batch)?;
+        // Like the events it deletes, unlogged: a crash must not keep the deletion while losing
+        // (and then re-applying) the events of revisions after it.
+        self.db.write_opt(batch, &super::unlogged())?;
         Ok(())
     }
 

@@ -189,11 +189,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Forgetting log entries is only safe once the state they produced is durable. Applied
+        // state is written without the write-ahead log (see `store`), so flush it to table
+        // files first; openraft purges only entries it has applied.
+        super::flush_all(&self.db).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(cf(&self.db, CF_RAFT_META), KEY_LAST_PURGED, encode(&log_id));
         batch.delete_range_cf(cf(&self.db, CF_RAFT_LOG), u64_key(0), u64_key(log_id.index + 1));
-        // Synced: forgetting log entries is only safe once the state they produced is durable,
-        // and syncing this write makes every earlier (state machine) write durable too.
         self.db.write_opt(batch, &synced()).map_err(write_err)
     }
 }

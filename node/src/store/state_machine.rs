@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::apply::{apply_request, load_cube, KEY_DEDUPE_COUNT};
 use super::feed::{Feed, FeedMsg, RevisionEvents};
 use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
-use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_SM_META};
+use super::{cf, decode, decode_cube, encode, unlogged, StoreError, CF_CUBES, CF_SM_META};
 use crate::index::SearchIndex;
 use crate::model::ApplyError;
 use crate::raft::{Entry, LogId, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -115,13 +115,22 @@ impl StateMachine {
     /// batch together with its events and the marker (index, k) — so later writes of the entry
     /// see the effects of earlier ones — and a re-apply of a partly applied entry (after a crash,
     /// or after installing a snapshot taken mid-entry) skips the writes the marker covers.
-    pub(crate) fn apply_proposal(&self, p: &Proposal, index: u64) -> Result<(Responses, Vec<crate::store::feed::EventRecord>), StoreError> {
+    ///
+    /// With `finish`, the last write also records `finish` as the applied log id (one write per
+    /// entry fewer); the returned flag says whether it did (not when that write was skipped).
+    pub(crate) fn apply_proposal(
+        &self,
+        p: &Proposal,
+        index: u64,
+        finish: Option<LogId>,
+    ) -> Result<(Responses, Vec<crate::store::feed::EventRecord>, bool), StoreError> {
         let done: Option<u32> = match self.read_meta::<(u64, u32)>(KEY_APPLIED_SUB)? {
             Some((i, k)) if i == index => Some(k),
             _ => None,
         };
         let mut resps = Vec::with_capacity(p.requests.len());
         let mut all_events = Vec::new();
+        let mut finished = false;
         for (k, req) in p.requests.iter().enumerate() {
             let k = k as u32;
             if done.is_some_and(|d| k <= d) {
@@ -134,12 +143,16 @@ impl StateMachine {
             super::audit::stage(&self.db, &mut batch, index, k, req, &resp);
             self.feed.stage(&mut batch, index, k, &events);
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED_SUB, encode(&(index, k)));
-            self.db.write(batch)?;
+            if let (Some(id), true) = (finish, k as usize + 1 == p.requests.len()) {
+                batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED, encode(&Some(id)));
+                finished = true;
+            }
+            self.db.write_opt(batch, &unlogged())?;
             self.reindex(&events, &resp)?;
             all_events.extend(events);
             resps.push(resp);
         }
-        Ok((Responses(resps), all_events))
+        Ok((Responses(resps), all_events, finished))
     }
 
     fn save_snapshot_meta(&self, meta: &SnapshotMeta) -> Result<(), StoreError> {
@@ -170,10 +183,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for e in entries {
             let index = e.log_id.index;
             let mut batch = WriteBatch::default();
+            let mut finished = false;
             let resp = match &e.payload {
                 EntryPayload::Blank => Responses::default(),
                 EntryPayload::Normal(p) => {
-                    let (resps, events) = self.apply_proposal(p, index).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+                    let (resps, events, done) =
+                        self.apply_proposal(p, index, Some(e.log_id)).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+                    finished = done;
                     if !events.is_empty() {
                         published.push(RevisionEvents { revision: index, events });
                     }
@@ -195,10 +211,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             };
             // Blank and membership entries: the change and the applied log id in one atomic write.
-            // Write entries: each write was already written atomically with its progress marker
-            // (see `apply_proposal`); this marks the entry done.
-            batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED, encode(&Some(e.log_id)));
-            self.db.write(batch).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+            // Write entries: each write was already written atomically with its progress marker,
+            // the last one usually with the applied log id too (see `apply_proposal`).
+            if !finished {
+                batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED, encode(&Some(e.log_id)));
+                self.db.write_opt(batch, &unlogged()).map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+            }
             out.push(resp);
             first.get_or_insert(index);
             last = Some(index);

@@ -179,7 +179,7 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     };
     // The crash: only the first write of entry 7 reached RocksDB (with its progress marker).
     let first = Proposal { requests: proposal.requests[..1].to_vec() };
-    sm.apply_proposal(&first, 7).unwrap();
+    sm.apply_proposal(&first, 7, None).unwrap();
     // Restart: Raft re-applies the whole entry.
     let entry = Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), 7), payload: EntryPayload::Normal(proposal) };
     let r = sm.apply([entry]).await.unwrap();
@@ -211,7 +211,7 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     let patch = memmesh_proto::UpdateRequest { id: a_id.clone(), importance: Some(0.5), ..Default::default() };
     let five = Proposal { requests: vec![req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
     // Entry 5 half applied (its first write only) when the snapshot is taken.
-    sm1.apply_proposal(&Proposal { requests: five.requests[..1].to_vec() }, 5).unwrap();
+    sm1.apply_proposal(&Proposal { requests: five.requests[..1].to_vec() }, 5, None).unwrap();
     let snap = sm1.build_snapshot().await.unwrap();
     assert_eq!(snap.meta.last_log_id.unwrap().index, 4);
 
@@ -236,4 +236,54 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     // This node never saw revision 5 whole, so its change history starts after it.
     let feed = Feed::new(db2.clone(), 16).unwrap();
     assert_eq!(feed.compacted(), 5);
+}
+
+/// A copy of a live database directory: what a `kill -9` at this instant would leave on disk
+/// (written data is in the files through the page cache; memtables are not).
+fn crash_image(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_a_purge() {
+    let dir = TempDir::new().unwrap();
+    let db = open_db(&dir.path().join("db")).unwrap();
+    let mut sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default()).unwrap();
+    let mut log = LogStore::new(db.clone());
+    let entries: Vec<Entry> = (1..=5).map(|i| entry(i, Op::Put { cubes: vec![cube("t", "u", &format!("c{i}"), i)] }, "")).collect();
+    openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries.clone()).await.unwrap();
+    sm.apply(entries.clone()).await.unwrap();
+    let open = |path: std::path::PathBuf| {
+        let db = open_db(&path.join("db")).unwrap();
+        let sm = StateMachine::new(db.clone(), path.join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default()).unwrap();
+        (db.clone(), sm, LogStore::new(db))
+    };
+
+    // A crash now loses the applied state (no write-ahead log) but not the fsynced log, which
+    // holds everything needed to apply it again — as openraft does at start-up.
+    let img = TempDir::new().unwrap();
+    crash_image(&dir.path().join("db"), &img.path().join("db"));
+    let (db1, mut sm1, mut log1) = open(img.path().to_path_buf());
+    let (applied, _) = sm1.applied_state().await.unwrap();
+    assert_eq!(applied, None, "applied state is not written ahead (if this fails, the WAL is back)");
+    let again = openraft::RaftLogReader::try_get_log_entries(&mut log1, 1..6).await.unwrap();
+    assert_eq!(again.len(), 5);
+    sm1.apply(again).await.unwrap();
+    assert_eq!(db1.iterator_cf(cf(&db1, CF_CUBES), rocksdb::IteratorMode::Start).count(), 5);
+
+    // Purging the log first flushes the applied state: a crash right after keeps all of it.
+    log.purge(LogId::new(CommittedLeaderId::new(1, 1), 5)).await.unwrap();
+    let img2 = TempDir::new().unwrap();
+    crash_image(&dir.path().join("db"), &img2.path().join("db"));
+    let (db2, mut sm2, mut log2) = open(img2.path().to_path_buf());
+    let (applied, _) = sm2.applied_state().await.unwrap();
+    assert_eq!(applied.map(|l| l.index), Some(5));
+    assert_eq!(log2.get_log_state().await.unwrap().last_purged_log_id.map(|l| l.index), Some(5));
+    let cubes: Vec<_> = db2.iterator_cf(cf(&db2, CF_CUBES), rocksdb::IteratorMode::Start).collect();
+    assert_eq!(cubes.len(), 5, "every applied cube survived the crash after the purge");
 }
