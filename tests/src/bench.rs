@@ -63,3 +63,23 @@ pub fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
     let n = min + rng.below(max - min + 1);
     (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
 }
+
+/// CPU time (user + system) that the processes `pids` have used so far, from `/proc`. Benches
+/// report CPU per operation beside throughput: on a shared 2-core machine the throughput of
+/// back-to-back runs swings by a third, the CPU one write costs much less.
+pub fn cpu_time(pids: &[u32]) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let total: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the parenthesised command name (which may hold spaces): state is
+            // field 3, utime and stime are fields 14 and 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    Duration::from_secs_f64(total as f64 / ticks)
+}

@@ -8,7 +8,10 @@
 //! For each N, N concurrent clients write 1 KiB values for S seconds at the leader of each
 //! system (MemMesh: `Put` of a 1 KiB plaintext cube, no embedding; etcd: `KV.Put` of a 1 KiB
 //! value), over min(N, 16) connections. Both acknowledge a write only once a majority has it
-//! fsynced. Prints writes/s and latency p50/p99 for each, and the ratios MemMesh / etcd.
+//! fsynced. Prints writes/s, latency p50/p99 and the CPU time the three server processes
+//! spent per write (`/proc`, all three nodes together) for each, and the ratios MemMesh / etcd.
+//! CPU per write is the steadier figure on a shared machine: it does not move with the
+//! neighbours' load the way throughput does.
 //! etcd comes from Debian's `etcd-server` (installed by `scripts/setup.sh`).
 
 use std::process::{Child, Command, Stdio};
@@ -16,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memmesh_tests::bench::{ms, percentile};
+use memmesh_tests::bench::{cpu_time, ms, percentile};
 use memmesh_tests::etcdpb::kv_client::KvClient;
 use memmesh_tests::etcdpb::maintenance_client::MaintenanceClient;
 use memmesh_tests::etcdpb::{PutRequest as EtcdPut, StatusRequest as EtcdStatus};
@@ -26,6 +29,7 @@ use tonic::transport::{Channel, Endpoint};
 
 struct Etcd {
     children: Vec<Child>,
+    pids: Vec<u32>,
     client_addrs: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -63,7 +67,8 @@ fn start_etcd() -> Etcd {
             .expect("start etcd (install it with scripts/setup.sh: Debian package etcd-server)");
         children.push(child);
     }
-    Etcd { children, client_addrs: clients, _dir: dir }
+    let pids = children.iter().map(Child::id).collect();
+    Etcd { children, pids, client_addrs: clients, _dir: dir }
 }
 
 async fn channel(addr: &str) -> Channel {
@@ -91,15 +96,13 @@ struct Figures {
     per_sec: f64,
     p50: Duration,
     p99: Duration,
+    /// Server CPU time per write, in microseconds.
+    cpu_us: f64,
 }
 
-fn figures(mut lat: Vec<Duration>, secs: f64) -> Figures {
-    let n = lat.len();
-    Figures { per_sec: n as f64 / secs, p50: percentile(&mut lat, 0.5), p99: percentile(&mut lat, 0.99) }
-}
-
-/// Runs `n` clients for `secs` seconds; `op(client_index, seq)` performs one write.
-async fn drive<F, Fut>(n: usize, secs: u64, op: F) -> Figures
+/// Runs `n` clients for `secs` seconds against the servers `pids`; `op(client_index, seq)`
+/// performs one write.
+async fn drive<F, Fut>(n: usize, secs: u64, pids: &[u32], op: F) -> Figures
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -122,14 +125,16 @@ where
             })
         })
         .collect();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_time(pids));
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
+    let mut lat = Vec::new();
     for task in tasks {
-        all.extend(task.await.unwrap());
+        lat.extend(task.await.unwrap());
     }
-    figures(all, t.elapsed().as_secs_f64())
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), (cpu_time(pids) - cpu).as_secs_f64());
+    let n = lat.len().max(1) as f64;
+    Figures { per_sec: lat.len() as f64 / secs, p50: percentile(&mut lat, 0.5), p99: percentile(&mut lat, 0.99), cpu_us: cpu * 1e6 / n }
 }
 
 #[tokio::main]
@@ -144,12 +149,16 @@ async fn main() {
 
     let cluster = TestCluster::start(3, &[]).await;
     let mm_leader = cluster.addrs[cluster.leader().await].clone();
+    let mm_pids: Vec<u32> = (0..3).map(|i| cluster.node(i).pid()).collect();
     let etcd = start_etcd();
     let etcd_leader = etcd_leader(&etcd).await;
     let payload = "x".repeat(1024);
 
     println!("bench-cluster{} — 3 nodes each on loopback, 1 KiB writes at the leader, {secs} s per run", if smoke { " (smoke run)" } else { "" });
-    println!("  {:>4} | {:>26} | {:>26} | {:>10} {:>10}", "N", "MemMesh w/s  p50   p99 ms", "etcd w/s  p50   p99 ms", "tput ratio", "p50 ratio");
+    println!(
+        "  {:>4} | {:>34} | {:>34} | {:>10} {:>10} {:>10}",
+        "N", "MemMesh w/s  p50   p99 ms  cpu us", "etcd w/s  p50   p99 ms  cpu us", "tput ratio", "p50 ratio", "cpu ratio"
+    );
     for &n in &ns {
         let conns = n.min(16);
         let mut mm = Vec::new();
@@ -160,7 +169,7 @@ async fn main() {
         }
         let (mm, et) = (Arc::new(mm), Arc::new(et));
         let p = payload.clone();
-        let m = drive(n, secs, move |i, seq| {
+        let m = drive(n, secs, &mm_pids, move |i, seq| {
             let mut c = mm[i % mm.len()].clone();
             let req = PutRequest { cube: Some(text_cube(scope("bench", &format!("c{i}")), &format!("{seq} {p}"))), request_id: String::new() };
             async move {
@@ -169,7 +178,7 @@ async fn main() {
         })
         .await;
         let p = payload.clone();
-        let e = drive(n, secs, move |i, seq| {
+        let e = drive(n, secs, &etcd.pids, move |i, seq| {
             let mut c = et[i % et.len()].clone();
             let req = EtcdPut { key: format!("bench/c{i}/{seq}").into_bytes(), value: p.clone().into_bytes() };
             async move {
@@ -178,16 +187,19 @@ async fn main() {
         })
         .await;
         println!(
-            "  {:>4} | {:>8.0} {:>7.2} {:>7.2}   | {:>8.0} {:>7.2} {:>7.2}   | {:>10.2} {:>10.2}",
+            "  {:>4} | {:>8.0} {:>7.2} {:>7.2} {:>7.0}   | {:>8.0} {:>7.2} {:>7.2} {:>7.0}   | {:>10.2} {:>10.2} {:>10.2}",
             n,
             m.per_sec,
             ms(m.p50),
             ms(m.p99),
+            m.cpu_us,
             e.per_sec,
             ms(e.p50),
             ms(e.p99),
+            e.cpu_us,
             m.per_sec / e.per_sec,
-            m.p50.as_secs_f64() / e.p50.as_secs_f64()
+            m.p50.as_secs_f64() / e.p50.as_secs_f64(),
+            m.cpu_us / e.cpu_us
         );
     }
 }
