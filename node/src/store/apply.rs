@@ -125,8 +125,8 @@ fn replay(db: &DB, rec: &DedupeRecord) -> Result<Outcome, StoreError> {
     let mut cubes = Vec::with_capacity(rec.cubes.len());
     for (id, version) in &rec.cubes {
         let Ok(ulid) = Ulid::from_string(id) else { continue };
-        if let Some(b) = db.get_cf(cf(db, CF_VERSIONS), version_key(ulid, *version))? {
-            cubes.push(Pb(decode_cube(CF_VERSIONS, &b)?));
+        if let Some(c) = load_version(db, ulid, *version)? {
+            cubes.push(Pb(c));
         }
     }
     Ok(Outcome { cubes, purged: rec.purged, deduplicated: true })
@@ -166,6 +166,24 @@ pub fn load_cube(db: &DB, id: Ulid) -> Result<Option<MemCube>, StoreError> {
     match db.get_cf(cf(db, CF_CUBES), cube_key(id))? {
         Some(b) => Ok(Some(decode_cube(CF_CUBES, &b)?)),
         None => Ok(None),
+    }
+}
+
+/// Reads one version of a cube: a past one from `versions`, the current one from `cubes`.
+/// (Data written before the current version stopped being copied into `versions` has it in
+/// both; either copy is the same.)
+pub fn load_version(db: &DB, id: Ulid, version: u64) -> Result<Option<MemCube>, StoreError> {
+    let past = || -> Result<Option<MemCube>, StoreError> {
+        db.get_cf(cf(db, CF_VERSIONS), version_key(id, version))?.map(|b| decode_cube(CF_VERSIONS, &b)).transpose()
+    };
+    if let Some(c) = past()? {
+        return Ok(Some(c));
+    }
+    match load_cube(db, id)? {
+        Some(c) if c.version == version => Ok(Some(c)),
+        // A write applied between the two reads may have just moved it into `versions`.
+        Some(c) if c.version > version => past(),
+        _ => Ok(None),
     }
 }
 
@@ -223,8 +241,16 @@ impl Applier<'_> {
 
     /// Stages `cube` as a new version — bumps version, stamps revision and time — and records
     /// the change as a `kind` event.
-    fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> MemCube {
+    ///
+    /// The current version lives only in `cubes`; the one it replaces moves into `versions`
+    /// now, as stored (a cube that is never changed is stored once, not twice).
+    fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
+        if prev_version > 0 {
+            if let Some(old) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? {
+                self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), old);
+            }
+        }
         cube.version += 1;
         cube.revision = self.revision;
         cube.updated_at_ms = self.at_ms;
@@ -233,9 +259,8 @@ impl Applier<'_> {
         }
         let bytes = prost::Message::encode_to_vec(&cube);
         self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), &bytes);
-        self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, cube.version), &bytes);
         self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
-        cube
+        Ok(cube)
     }
 
     /// Keeps the shared part of the scope index in step with whether the cube carries an ACL.
@@ -277,7 +302,7 @@ impl Applier<'_> {
             let mut cube = c.0.clone();
             cube.version = 0;
             cube.state = CubeState::Active as i32;
-            let cube = self.write_version(ulid, cube, EventType::Created);
+            let cube = self.write_version(ulid, cube, EventType::Created)?;
             for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
                 self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
             }
@@ -317,7 +342,7 @@ impl Applier<'_> {
             return Ok(Err(e));
         }
         self.index_shared(ulid, cube.scope.as_ref(), had_acl, cube.acl.is_some());
-        Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)))
+        Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)?))
     }
 
     fn set_state(&mut self, id: &str, expected: u64, to: CubeState) -> Result<ApplyResult, StoreError> {
@@ -340,7 +365,7 @@ impl Applier<'_> {
         }
         cube.state = to as i32;
         let kind = if to == CubeState::Deleted { EventType::Deleted } else { EventType::Restored };
-        Ok(Self::single(self.write_version(ulid, cube, kind)))
+        Ok(Self::single(self.write_version(ulid, cube, kind)?))
     }
 
     fn rollback(&mut self, id: &str, to_version: u64, expected: u64) -> Result<ApplyResult, StoreError> {
@@ -351,15 +376,14 @@ impl Applier<'_> {
         if let Err(e) = Self::check_version(id, &cube, expected) {
             return Ok(Err(e));
         }
-        let Some(b) = self.db.get_cf(cf(self.db, CF_VERSIONS), version_key(ulid, to_version))? else {
+        let Some(target) = load_version(self.db, ulid, to_version)? else {
             return Ok(Err(ApplyError::VersionNotFound { id: id.to_string(), version: to_version }));
         };
-        let target = decode_cube(CF_VERSIONS, &b)?;
         let next = rolled_back(&cube, &target);
         if let Err(e) = self.charge(0, cube_bytes(&next) - cube_bytes(&cube))? {
             return Ok(Err(e));
         }
-        Ok(Self::single(self.write_version(ulid, next, EventType::RolledBack)))
+        Ok(Self::single(self.write_version(ulid, next, EventType::RolledBack)?))
     }
 
     /// Usage is not versioned: only the current record changes.

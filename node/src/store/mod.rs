@@ -6,7 +6,7 @@
 //! | `raft_meta` | `vote` / `committed` / `last_purged` | postcard |
 //! | `sm_meta` | `applied` / `membership` / `snapshot` / `dedupe_count` / `retired` / `events_compacted` | postcard |
 //! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
-//! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (that version) |
+//! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (a past version; the current one is only in `cubes`) |
 //! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |
 //! | `dedupe` | tenant `\0` request id | postcard [`apply::DedupeRecord`] |
 //! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |

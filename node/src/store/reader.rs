@@ -10,7 +10,7 @@ use rocksdb::DB;
 use tokio::sync::watch;
 use ulid::Ulid;
 
-use super::apply::{load_cube, lookup_dedupe, DedupeRecord};
+use super::apply::{load_cube, load_version, lookup_dedupe, DedupeRecord};
 use super::keys::{cube_key, scope_matches, scope_prefix, version_key, ID_LEN, SHARED_MARK};
 use super::snapshot::{KEY_APPLIED, KEY_RETIRED};
 use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
@@ -92,14 +92,15 @@ impl Reader {
     }
 
     pub fn get_version(&self, id: Ulid, version: u64) -> Result<Option<MemCube>, StoreError> {
-        match self.db.get_cf(cf(&self.db, CF_VERSIONS), version_key(id, version))? {
-            Some(b) => Ok(Some(decode_cube(CF_VERSIONS, &b)?)),
-            None => Ok(None),
-        }
+        load_version(&self.db, id, version)
     }
 
-    /// The version that was current at `revision`: the newest whose revision is ≤ it.
+    /// The version that was current at `revision`: the newest whose revision is ≤ it — the
+    /// current one (in `cubes`) or a past one (in `versions`).
     pub fn get_as_of(&self, id: Ulid, revision: u64) -> Result<Option<MemCube>, StoreError> {
+        if let Some(c) = load_cube(&self.db, id)?.filter(|c| c.revision <= revision) {
+            return Ok(Some(c));
+        }
         let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
         it.seek_for_prev(version_key(id, u64::MAX));
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -116,10 +117,14 @@ impl Reader {
         Ok(None)
     }
 
-    /// Every version of a cube, oldest first. Empty if the cube never existed or was purged.
+    /// Every version of a cube, oldest first: the past ones from `versions`, then the current
+    /// one. Empty if the cube never existed or was purged.
     pub fn history(&self, id: Ulid) -> Result<Vec<MemCube>, StoreError> {
+        // One snapshot for both reads: a write applied in between moves the current version
+        // into `versions`, and would otherwise be missed.
+        let snap = self.db.snapshot();
         let mut out = Vec::new();
-        let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
+        let mut it = snap.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
         it.seek(version_key(id, 0));
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             if !k.starts_with(&cube_key(id)) {
@@ -129,6 +134,13 @@ impl Reader {
             it.next();
         }
         it.status()?;
+        if let Some(b) = snap.get_cf(cf(&self.db, CF_CUBES), cube_key(id))? {
+            let current = decode_cube(CF_CUBES, &b)?;
+            // Older data also holds the current version in `versions`.
+            if out.last().is_none_or(|last| last.version < current.version) {
+                out.push(current);
+            }
+        }
         Ok(out)
     }
 

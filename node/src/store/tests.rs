@@ -287,3 +287,34 @@ async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_
     let cubes: Vec<_> = db2.iterator_cf(cf(&db2, CF_CUBES), rocksdb::IteratorMode::Start).collect();
     assert_eq!(cubes.len(), 5, "every applied cube survived the crash after the purge");
 }
+
+#[tokio::test]
+async fn the_current_version_is_stored_once_and_moves_into_the_history_when_replaced() {
+    let (_d, db, mut sm) = stores();
+    let a = cube("t", "u", "a", 1);
+    let id = ulid::Ulid::from_string(&a.0.id).unwrap();
+    sm.apply([entry(1, Op::Put { cubes: vec![a.clone()] }, "")]).await.unwrap();
+    let versions = |db: &rocksdb::DB| db.iterator_cf(cf(db, CF_VERSIONS), rocksdb::IteratorMode::Start).count();
+    assert_eq!(versions(&db), 0, "a cube never changed has no past version");
+    let reader = Reader::new(db.clone(), sm.applied_watch());
+    assert_eq!(reader.history(id).unwrap().iter().map(|c| c.version).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(reader.get_version(id, 1).unwrap().unwrap().revision, 1);
+    assert_eq!(reader.get_as_of(id, 1).unwrap().unwrap().version, 1);
+
+    let patch = memmesh_proto::UpdateRequest { id: a.0.id.clone(), importance: Some(0.5), ..Default::default() };
+    sm.apply([entry(2, Op::Update { patch: Pb(patch), embedding: None }, "")]).await.unwrap();
+    assert_eq!(versions(&db), 1, "version 1 moved into the history");
+    let h = reader.history(id).unwrap();
+    assert_eq!(h.iter().map(|c| (c.version, c.revision)).collect::<Vec<_>>(), vec![(1, 1), (2, 2)]);
+    assert_eq!(reader.get_version(id, 1).unwrap().unwrap().importance, a.0.importance, "version 1 as it was");
+    assert_eq!(reader.get_version(id, 2).unwrap().unwrap().importance, 0.5);
+    assert_eq!(reader.get_as_of(id, 1).unwrap().unwrap().version, 1);
+    assert_eq!(reader.get_as_of(id, 5).unwrap().unwrap().version, 2);
+    assert!(reader.get_version(id, 3).unwrap().is_none());
+
+    // Rolling back to version 1 reads it from the history and makes version 3.
+    sm.apply([entry(3, Op::Rollback { id: a.0.id.clone(), to_version: 1, expected_version: 2 }, "")]).await.unwrap();
+    let h = reader.history(id).unwrap();
+    assert_eq!(h.iter().map(|c| c.version).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(h[2].importance, a.0.importance);
+}
