@@ -13,21 +13,15 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
-use rocksdb::{WriteBatch, WriteOptions, DB};
+use rocksdb::{WriteBatch, DB};
 
 use super::keys::{u64_from_key, u64_key};
-use super::{cf, decode, encode, StoreError, CF_RAFT_LOG, CF_RAFT_META};
+use super::{cf, decode, encode, synced, StoreError, CF_RAFT_LOG, CF_RAFT_META};
 use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
-
-fn synced() -> WriteOptions {
-    let mut o = WriteOptions::default();
-    o.set_sync(true);
-    o
-}
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_logs(&e).into()

@@ -105,6 +105,14 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     Ok(Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?))
 }
 
+/// Write options for writes that must be durable before they return: through the write-ahead
+/// log, fsynced (votes, log truncation and purges, snapshot installs and their metadata).
+pub(crate) fn synced() -> rocksdb::WriteOptions {
+    let mut o = rocksdb::WriteOptions::default();
+    o.set_sync(true);
+    o
+}
+
 /// Write options for state-machine writes: no write-ahead log (see the module docs for why
 /// this is safe and what keeps it so).
 pub(crate) fn unlogged() -> rocksdb::WriteOptions {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, StorageIOError};
-use rocksdb::{WriteBatch, WriteOptions, DB};
+use rocksdb::{WriteBatch, DB};
 use tokio::sync::watch;
 
 use super::apply::{apply_request, load_cube, KEY_DEDUPE_COUNT};
 use super::feed::{Feed, FeedMsg, RevisionEvents};
 use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
-use super::{cf, decode, decode_cube, encode, unlogged, StoreError, CF_CUBES, CF_SM_META};
+use super::{cf, decode, decode_cube, encode, synced, unlogged, StoreError, CF_CUBES, CF_SM_META};
 use crate::index::SearchIndex;
 use crate::model::ApplyError;
 use crate::raft::{Entry, LogId, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -156,9 +156,7 @@ impl StateMachine {
     }
 
     fn save_snapshot_meta(&self, meta: &SnapshotMeta) -> Result<(), StoreError> {
-        let mut o = WriteOptions::default();
-        o.set_sync(true);
-        self.db.put_cf_opt(cf(&self.db, CF_SM_META), KEY_SNAPSHOT, encode(meta), &o)?;
+        self.db.put_cf_opt(cf(&self.db, CF_SM_META), KEY_SNAPSHOT, encode(meta), &synced())?;
         Ok(())
     }
 }
@@ -265,9 +263,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 None => batch.delete_cf(meta_cf, KEY_APPLIED_SUB),
             }
             batch.put_cf(meta_cf, KEY_SNAPSHOT, encode(&meta2));
-            let mut o = WriteOptions::default();
-            o.set_sync(true);
-            db.write_opt(batch, &o)?;
+            db.write_opt(batch, &synced())?;
             std::fs::write(&path, &data)?;
             File::open(&path)?.sync_all()?;
             Ok(())
