@@ -43,3 +43,10 @@ pub async fn token(admin: &mut Client, t: &str, u: &str, a: &str, role: Role, tt
 pub fn code<T>(r: Result<T, tonic::Status>) -> Option<tonic::Code> {
     r.err().map(|s| s.code())
 }
+
+/// A client of the node at `addr` authenticated as a new token (no expiry) of the principal,
+/// for tests that need neither the token's secret nor its id.
+pub async fn client_as(admin: &mut Client, addr: &str, t: &str, u: &str, a: &str, role: Role) -> Client {
+    let (secret, _) = token(admin, t, u, a, role, 0).await;
+    as_token(addr, &secret).await
+}

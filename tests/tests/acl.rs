@@ -209,14 +209,10 @@ async fn a_restricted_acl_hides_a_cube_from_everyone_it_does_not_name_but_admins
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
-    let (alice_t, _) = token(&mut boot, "acme", "alice", "", Role::Writer, 0).await;
-    let (planner_t, _) = token(&mut boot, "acme", "alice", "planner", Role::Writer, 0).await;
-    let (reader_t, _) = token(&mut boot, "acme", "", "", Role::Reader, 0).await;
-    let (admin_t, _) = token(&mut boot, "acme", "", "", Role::Admin, 0).await;
-    let mut alice = as_token(&node.addr, &alice_t).await;
-    let mut planner = as_token(&node.addr, &planner_t).await;
-    let mut tenant_reader = as_token(&node.addr, &reader_t).await;
-    let mut admin = as_token(&node.addr, &admin_t).await;
+    let mut alice = client_as(&mut boot, &node.addr, "acme", "alice", "", Role::Writer).await;
+    let mut planner = client_as(&mut boot, &node.addr, "acme", "alice", "planner", Role::Writer).await;
+    let mut tenant_reader = client_as(&mut boot, &node.addr, "acme", "", "", Role::Reader).await;
+    let mut admin = client_as(&mut boot, &node.addr, "acme", "", "", Role::Admin).await;
     let planners = scope3("acme", "alice", "planner");
     let alices = scope3("acme", "alice", "");
 
@@ -269,11 +265,9 @@ async fn a_live_subscription_ends_when_its_grant_or_token_is_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
-    let (planner_t, _) = token(&mut boot, "acme", "alice", "planner", Role::Writer, 0).await;
-    let (coder_t, _) = token(&mut boot, "acme", "alice", "coder", Role::Writer, 0).await;
     let (watcher_t, watcher_id) = token(&mut boot, "acme", "alice", "", Role::Reader, 0).await;
-    let mut planner = as_token(&node.addr, &planner_t).await;
-    let mut coder = as_token(&node.addr, &coder_t).await;
+    let mut planner = client_as(&mut boot, &node.addr, "acme", "alice", "planner", Role::Writer).await;
+    let mut coder = client_as(&mut boot, &node.addr, "acme", "alice", "coder", Role::Writer).await;
     let mut watcher = as_token(&node.addr, &watcher_t).await;
     let planners = scope3("acme", "alice", "planner");
     let grant = planner

@@ -128,8 +128,7 @@ async fn isolation_matrix_every_principal_operation_and_target() {
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h.cube.as_ref().unwrap().scope.as_ref().unwrap().user == "alice"), "no cube of bob's");
     // Readers read but do not write.
-    let (reader, _) = token(&mut boot, "acme", "alice", "", Role::Reader, 0).await;
-    let mut r = as_token(&node.addr, &reader).await;
+    let mut r = client_as(&mut boot, &node.addr, "acme", "alice", "", Role::Reader).await;
     assert_eq!(try_op(&mut r, "get", &targets[0].1, &cubes[0], &mut Vec::new()).await, None);
     assert_eq!(try_op(&mut r, "update", &targets[0].1, &cubes[0], &mut Vec::new()).await, Some(Code::PermissionDenied));
     assert_eq!(try_op(&mut r, "put", &targets[0].1, &cubes[0], &mut Vec::new()).await, Some(Code::PermissionDenied));
@@ -178,10 +177,8 @@ async fn grants_share_memory_between_agents_until_revoked_or_expired() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
-    let (planner_tok, _) = token(&mut boot, "acme", "alice", "planner", Role::Writer, 0).await;
-    let (coder_tok, _) = token(&mut boot, "acme", "alice", "coder", Role::Writer, 0).await;
-    let mut planner = as_token(&node.addr, &planner_tok).await;
-    let mut coder = as_token(&node.addr, &coder_tok).await;
+    let mut planner = client_as(&mut boot, &node.addr, "acme", "alice", "planner", Role::Writer).await;
+    let mut coder = client_as(&mut boot, &node.addr, "acme", "alice", "coder", Role::Writer).await;
     let planner_scope = scope("acme", "alice", "planner");
     let note = planner
         .memory
@@ -421,8 +418,7 @@ async fn tenant_quotas_refuse_growth_beyond_cubes_bytes_and_request_rate() {
     assert_eq!(code(boot.memory.put(put("acme", "still full")).await), Some(Code::ResourceExhausted));
 
     // Request rate: a principal of tenant busy gets at most ~5 requests per second.
-    let (tok, _) = token(&mut boot, "busy", "u", "", Role::Writer, 0).await;
-    let mut busy = as_token(&node.addr, &tok).await;
+    let mut busy = client_as(&mut boot, &node.addr, "busy", "u", "", Role::Writer).await;
     let mut limited = 0;
     for _ in 0..20 {
         if code(busy.memory.list(proto::ListRequest { scope: Some(scope("busy", "u", "")), ..Default::default() }).await)
