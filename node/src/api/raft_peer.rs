@@ -1,13 +1,16 @@
 //! `memmesh.v1.RaftPeer`: the node-to-node side — Raft RPCs from other nodes, writes forwarded
 //! by followers, and read-index requests for follower reads.
 
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures::Stream;
 
 use memmesh_proto::raft_peer_server::RaftPeer;
 use memmesh_proto::PeerMessage;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::node::Core;
 use crate::raft::wire::{decode, encode, PeerError};
@@ -45,9 +48,31 @@ impl RaftPeer for RaftPeerService {
         reply(&self.core.raft.vote(rpc).await)
     }
 
-    async fn append_entries(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().data).map_err(undecodable)?;
-        reply(&self.core.raft.append_entries(rpc).await)
+    type AppendStream = Pin<Box<dyn Stream<Item = Result<PeerMessage, Status>> + Send + 'static>>;
+
+    /// Serves one leader's appends in the order they arrive, one at a time: the leader sends
+    /// the next only after this reply, as it did with one call per append. The handling runs
+    /// inside the reply stream, so no task sits between the frames and openraft.
+    async fn append(&self, req: Request<Streaming<PeerMessage>>) -> Result<Response<Self::AppendStream>, Status> {
+        let core = self.core.clone();
+        let replies = futures::stream::unfold(Some(req.into_inner()), move |frames| {
+            let core = core.clone();
+            async move {
+                let mut frames = frames?;
+                let reply = match frames.message().await {
+                    Ok(Some(m)) => match decode::<AppendEntriesRequest<TypeConfig>>(&m.data) {
+                        Ok(rpc) => Ok(PeerMessage { data: encode(&core.raft.append_entries(rpc).await) }),
+                        Err(e) => Err(undecodable(e)),
+                    },
+                    Ok(None) => return None,
+                    Err(s) => Err(s),
+                };
+                // An error ends the stream; the leader opens a new one.
+                let next = reply.is_ok().then_some(frames);
+                Some((reply, next))
+            }
+        });
+        Ok(Response::new(Box::pin(replies)))
     }
 
     async fn install_snapshot(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {

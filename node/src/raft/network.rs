@@ -1,5 +1,7 @@
 //! How this node reaches other nodes' Raft endpoints: the `memmesh.v1.RaftPeer` gRPC service on
-//! the peer's (client API) address. Channels connect lazily and reconnect by themselves.
+//! the peer's (client API) address. Channels connect lazily and reconnect by themselves. Appends
+//! (and heartbeats) go over one long-lived stream per follower; votes and snapshot chunks are
+//! unary calls.
 //!
 //! Error mapping matters to openraft: `Unreachable` makes it back off from a peer that is down,
 //! `Network` is retried at once, and a `RemoteError` carries the peer's own Raft error back.
@@ -13,6 +15,8 @@ use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::faults::Faults;
@@ -71,9 +75,20 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     client: Option<RaftPeerClient<Channel>>,
+    /// The open append stream to this peer, if any (see [`AppendStream`]).
+    appends: Option<AppendStream>,
     faults: Arc<Faults>,
     secret: Option<Arc<str>>,
     tls: Option<ClientTlsConfig>,
+}
+
+/// The leader's end of `RaftPeer.Append` to one follower. openraft's replication task sends one
+/// append at a time and waits for its reply, so requests and replies pair up in order without
+/// ids. After any failure or timeout the stream is dropped (a late reply must not be taken for
+/// the next request's) and the next append opens a new one.
+struct AppendStream {
+    requests: mpsc::Sender<PeerMessage>,
+    replies: tonic::Streaming<PeerMessage>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,42 +99,111 @@ struct PeerFailure {
     detail: String,
 }
 
+type PeerResult<R, E> = Result<R, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
 impl PeerClient {
     fn fail(&self, detail: impl Into<String>) -> PeerFailure {
         PeerFailure { target: self.target, addr: self.addr.clone(), detail: detail.into() }
     }
 
-    async fn call<E, R>(&mut self, method: &'static str, data: Vec<u8>, option: &RPCOption) -> Result<R, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    fn unreachable<E: std::error::Error>(&self, detail: impl Into<String>) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+        RPCError::Unreachable(Unreachable::new(&self.fail(detail)))
+    }
+
+    fn network<E: std::error::Error>(&self, detail: impl Into<String>) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+        RPCError::Network(NetworkError::new(&self.fail(detail)))
+    }
+
+    /// A failed call: `UNAVAILABLE` (connection refused or lost) makes openraft back off.
+    fn status_error<E: std::error::Error>(&self, s: tonic::Status) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+        if matches!(s.code(), tonic::Code::Unavailable) {
+            self.unreachable(s.message())
+        } else {
+            self.network(format!("{}: {}", s.code(), s.message()))
+        }
+    }
+
+    /// Applies the fault-injection rules to one outgoing message.
+    async fn check_faults<E: std::error::Error>(&self) -> PeerResult<(), E> {
+        match self.faults.check(self.target).await {
+            Ok(()) => Ok(()),
+            Err(d) => Err(self.unreachable(d.to_string())),
+        }
+    }
+
+    fn client<E: std::error::Error>(&mut self) -> PeerResult<RaftPeerClient<Channel>, E> {
+        if self.client.is_none() {
+            let c = peer_client(&self.addr, self.tls.as_ref()).map_err(|e| self.unreachable(e.to_string()))?;
+            self.client = Some(c);
+        }
+        Ok(self.client.clone().expect("set above"))
+    }
+
+    /// The peer's reply, decoded: its own Raft error comes back as a `RemoteError`.
+    fn decode_reply<E, R>(&self, data: &[u8]) -> PeerResult<R, E>
     where
         E: std::error::Error + DeserializeOwned,
         R: DeserializeOwned,
     {
-        if let Err(d) = self.faults.check(self.target).await {
-            return Err(RPCError::Unreachable(Unreachable::new(&self.fail(d.to_string()))));
-        }
-        if self.client.is_none() {
-            let c = peer_client(&self.addr, self.tls.as_ref()).map_err(|e| RPCError::Unreachable(Unreachable::new(&self.fail(e.to_string()))))?;
-            self.client = Some(c);
-        }
-        let client = self.client.as_mut().expect("set above");
+        let decoded: Result<R, RaftError<NodeId, E>> = decode(data).map_err(|e| self.network(format!("undecodable reply: {e}")))?;
+        decoded.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    /// One unary call (vote, snapshot chunk).
+    async fn call<E, R>(&mut self, method: &'static str, data: Vec<u8>, option: &RPCOption) -> PeerResult<R, E>
+    where
+        E: std::error::Error + DeserializeOwned,
+        R: DeserializeOwned,
+    {
+        self.check_faults().await?;
+        let mut client = self.client()?;
         let mut req = tonic::Request::new(PeerMessage { data });
         req.set_timeout(option.hard_ttl());
         with_secret(&mut req, self.secret.as_deref());
         let res = match method {
             "vote" => client.vote(req).await,
-            "append" => client.append_entries(req).await,
             _ => client.install_snapshot(req).await,
         };
-        let msg = match res {
-            Ok(r) => r.into_inner(),
-            Err(s) if matches!(s.code(), tonic::Code::Unavailable) => {
-                return Err(RPCError::Unreachable(Unreachable::new(&self.fail(s.message().to_string()))));
+        let msg = res.map_err(|s| self.status_error(s))?.into_inner();
+        self.decode_reply(&msg.data)
+    }
+
+    /// One append over the append stream, opening it first if there is none.
+    async fn append(&mut self, data: Vec<u8>, option: &RPCOption) -> PeerResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        self.check_faults().await?;
+        let ttl = option.hard_ttl();
+        let reply = match tokio::time::timeout(ttl, self.exchange(data)).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                self.appends = None;
+                return Err(e);
             }
-            Err(s) => return Err(RPCError::Network(NetworkError::new(&self.fail(format!("{}: {}", s.code(), s.message()))))),
+            Err(_) => {
+                self.appends = None;
+                return Err(self.network(format!("no append reply within {} ms", ttl.as_millis())));
+            }
         };
-        let decoded: Result<R, RaftError<NodeId, E>> =
-            decode(&msg.data).map_err(|e| RPCError::Network(NetworkError::new(&self.fail(format!("undecodable reply: {e}")))))?;
-        decoded.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        self.decode_reply(&reply)
+    }
+
+    async fn exchange(&mut self, data: Vec<u8>) -> PeerResult<Vec<u8>, openraft::error::Infallible> {
+        if self.appends.is_none() {
+            let mut client = self.client()?;
+            let (requests, rx) = mpsc::channel(1);
+            let mut req = tonic::Request::new(ReceiverStream::new(rx));
+            with_secret(&mut req, self.secret.as_deref());
+            let replies = client.append(req).await.map_err(|s| self.status_error(s))?.into_inner();
+            self.appends = Some(AppendStream { requests, replies });
+        }
+        let stream = self.appends.as_mut().expect("opened above");
+        if stream.requests.send(PeerMessage { data }).await.is_err() {
+            return Err(self.network("the append stream is closed"));
+        }
+        match stream.replies.message().await {
+            Ok(Some(m)) => Ok(m.data),
+            Ok(None) => Err(self.network("the peer closed the append stream")),
+            Err(s) => Err(self.status_error(s)),
+        }
     }
 }
 
@@ -127,7 +211,15 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), client: None, faults: self.faults.clone(), secret: self.secret.clone(), tls: self.tls.clone() }
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            client: None,
+            appends: None,
+            faults: self.faults.clone(),
+            secret: self.secret.clone(),
+            tls: self.tls.clone(),
+        }
     }
 }
 
@@ -137,7 +229,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call("append", encode(&rpc), &option).await
+        self.append(encode(&rpc), &option).await
     }
 
     async fn install_snapshot(
