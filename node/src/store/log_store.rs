@@ -20,6 +20,8 @@ use super::{cf, decode, encode, synced, StoreError, CF_RAFT_LOG, CF_RAFT_META};
 use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 const KEY_VOTE: &[u8] = b"vote";
+/// Ranges up to this many entries are read with point lookups instead of an iterator.
+const POINT_READS: u64 = 16;
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
@@ -112,6 +114,17 @@ impl RaftLogReader<TypeConfig> for LogStore {
     ) -> Result<Vec<Entry>, StorageError> {
         let (start, end) = bounds(&range);
         let mut out = Vec::new();
+        // The common reads — replication and apply of the newest entries — ask for a few
+        // entries. Point lookups serve them without building a RocksDB iterator (creating and
+        // seeking one was ~7% of a node's CPU at one client, the lookups ~4.5%). Missing
+        // entries are skipped, as the iterator does (openraft asks across the log's start).
+        if let Some(end) = end.filter(|&e| e.saturating_sub(start) <= POINT_READS) {
+            for idx in start..end {
+                let Some(v) = self.db.get_pinned_cf(cf(&self.db, CF_RAFT_LOG), u64_key(idx)).map_err(read_err)? else { continue };
+                out.push(decode::<Entry>(CF_RAFT_LOG, &v).map_err(read_err)?);
+            }
+            return Ok(out);
+        }
         let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_RAFT_LOG));
         it.seek(u64_key(start));
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
