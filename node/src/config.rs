@@ -56,6 +56,10 @@ pub struct NodeConfig {
     pub join: Option<String>,
     /// When joining, stay a learner (a read replica) instead of becoming a voter.
     pub learner: bool,
+    /// Threads of the async runtime (gRPC, Raft, apply); 0 = one per CPU core. Lower it when
+    /// several nodes (or other busy processes) share few cores: every idle worker is woken to
+    /// look for work, and those wake-ups cost more than they bring once the cores are contended.
+    pub worker_threads: usize,
 }
 
 impl Default for NodeConfig {
@@ -67,6 +71,7 @@ impl Default for NodeConfig {
             shutdown_grace_ms: 5000,
             join: None,
             learner: false,
+            worker_threads: 0,
         }
     }
 }
@@ -190,10 +195,12 @@ mod tests {
             )?;
             jail.set_env("MEMMESH__NODE__DATA_DIR", "/from-env");
             jail.set_env("MEMMESH__LIMITS__MAX_BATCH", "12");
+            jail.set_env("MEMMESH__NODE__WORKER_THREADS", "1");
             let flags = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
             let cfg = Config::load(Some(Path::new("node.toml")), &flags).map_err(|e| e.to_string())?;
             assert_eq!(cfg.limits.max_tags, 7, "file overrides default");
             assert_eq!(cfg.limits.max_batch, 12, "env overrides default");
+            assert_eq!(cfg.node.worker_threads, 1, "env sets a number");
             assert_eq!(cfg.node.data_dir, PathBuf::from("/from-env"), "env overrides file");
             assert_eq!(cfg.node.listen.to_string(), "127.0.0.1:9100", "flag overrides file");
             assert_eq!(cfg.limits.max_content_bytes, 256 * 1024, "untouched default stays");

@@ -49,8 +49,7 @@ async fn shutdown_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
@@ -60,6 +59,16 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, advertise: args.advertise, join: args.join, learner: args.learner };
     let cfg = Config::load(args.config.as_deref(), &overrides)?;
+    // The runtime is built by hand because its size is configuration (`node.worker_threads`).
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if cfg.node.worker_threads > 0 {
+        rt.worker_threads(cfg.node.worker_threads);
+    }
+    rt.build().context("starting the async runtime")?.block_on(run(cfg))
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
     let node = Node::start(&cfg).await.context("starting node")?;
     tracing::info!(node_id = node.core.id, addr = %node.local_addr, data_dir = %cfg.node.data_dir.display(), "serving");
     // One line on stdout when ready: scripts and tests wait for it and read the bound address.

@@ -2,7 +2,7 @@
 //! loopback on this machine, in one run.
 //!
 //! ```text
-//! bench-cluster [--smoke] [--clients 1,16,64,256] [--seconds 5]
+//! bench-cluster [--smoke] [--clients 1,16,64,256] [--seconds 5] [--server-threads 1]
 //! ```
 //!
 //! For each N, N concurrent clients write 1 KiB values for S seconds at the leader of each
@@ -13,6 +13,11 @@
 //! CPU per write is the steadier figure on a shared machine: it does not move with the
 //! neighbours' load the way throughput does.
 //! etcd comes from Debian's `etcd-server` (installed by `scripts/setup.sh`).
+//!
+//! `--server-threads T` gives every server process T scheduler threads — MemMesh nodes
+//! `node.worker_threads = T`, etcd members `GOMAXPROCS=T` — and defaults to 1: six server
+//! processes and the client share the machine's cores here, and both systems then spend less
+//! CPU per write. 0 leaves both at their own default (one per core).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +48,7 @@ impl Drop for Etcd {
     }
 }
 
-fn start_etcd() -> Etcd {
+fn start_etcd(threads: usize) -> Etcd {
     let dir = tempfile::tempdir().unwrap();
     let peers: Vec<String> = (0..3).map(|_| free_addr()).collect();
     let clients: Vec<String> = (0..3).map(|_| free_addr()).collect();
@@ -51,7 +56,11 @@ fn start_etcd() -> Etcd {
     let mut children = Vec::new();
     for i in 0..3 {
         let log = std::fs::File::create(dir.path().join(format!("e{i}.log"))).unwrap();
-        let child = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        if threads > 0 {
+            cmd.env("GOMAXPROCS", threads.to_string());
+        }
+        let child = cmd
             .args(["--name", &format!("e{i}")])
             .arg("--data-dir")
             .arg(dir.path().join(format!("e{i}")))
@@ -147,14 +156,22 @@ async fn main() {
         .unwrap_or(if smoke { vec![1, 16] } else { vec![1, 16, 64, 256] });
     let secs: u64 = value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(if smoke { 1 } else { 5 });
 
-    let cluster = TestCluster::start(3, &[]).await;
+    let threads: usize = value("--server-threads").map(|v| v.parse().expect("--server-threads T")).unwrap_or(1);
+
+    let threads_env = threads.to_string();
+    let node_env: &[(&str, &str)] = if threads > 0 { &[("MEMMESH__NODE__WORKER_THREADS", &threads_env)] } else { &[] };
+    let cluster = TestCluster::start(3, node_env).await;
     let mm_leader = cluster.addrs[cluster.leader().await].clone();
     let mm_pids: Vec<u32> = (0..3).map(|i| cluster.node(i).pid()).collect();
-    let etcd = start_etcd();
+    let etcd = start_etcd(threads);
     let etcd_leader = etcd_leader(&etcd).await;
     let payload = "x".repeat(1024);
 
-    println!("bench-cluster{} — 3 nodes each on loopback, 1 KiB writes at the leader, {secs} s per run", if smoke { " (smoke run)" } else { "" });
+    let per_server = if threads > 0 { format!("{threads} scheduler thread(s) per server process") } else { "default scheduler threads".into() };
+    println!(
+        "bench-cluster{} — 3 nodes each on loopback, 1 KiB writes at the leader, {secs} s per run, {per_server}",
+        if smoke { " (smoke run)" } else { "" }
+    );
     println!(
         "  {:>4} | {:>34} | {:>34} | {:>10} {:>10} {:>10}",
         "N", "MemMesh w/s  p50   p99 ms  cpu us", "etcd w/s  p50   p99 ms  cpu us", "tput ratio", "p50 ratio", "cpu ratio"
