@@ -274,7 +274,20 @@ async fn raft_calls_without_the_cluster_secret_are_rejected() {
             req.metadata_mut().insert("x-memmesh-cluster-secret", s.parse().unwrap());
         }
         assert_eq!(code(peer.vote(req).await), Some(Code::Unauthenticated), "secret {secret:?}");
+        // The append stream is checked when it opens.
+        let mut req = tonic::Request::new(tokio_stream::iter([proto::PeerMessage { data: vec![0; 16] }]));
+        if let Some(s) = secret {
+            req.metadata_mut().insert("x-memmesh-cluster-secret", s.parse().unwrap());
+        }
+        assert_eq!(code(peer.append(req).await), Some(Code::Unauthenticated), "append, secret {secret:?}");
     }
+    // With the secret, an undecodable append is refused on its stream and replication goes on.
+    let mut peer = proto::raft_peer_client::RaftPeerClient::connect(format!("http://{}", cluster.addrs[leader])).await.unwrap();
+    let mut req = tonic::Request::new(tokio_stream::iter([proto::PeerMessage { data: vec![0xff; 16] }]));
+    req.metadata_mut().insert("x-memmesh-cluster-secret", "peer-secret-for-tests".parse().unwrap());
+    let mut replies = peer.append(req).await.unwrap().into_inner();
+    assert_eq!(code(replies.message().await), Some(Code::InvalidArgument));
+    c.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "a", ""), "still replicated")), request_id: String::new() }).await.unwrap();
 }
 
 #[tokio::test]
