@@ -20,10 +20,11 @@ use super::{cf, decode, encode, synced, StoreError, CF_RAFT_LOG, CF_RAFT_META};
 use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 const KEY_VOTE: &[u8] = b"vote";
-/// Ranges up to this many entries are read with point lookups instead of an iterator.
-const POINT_READS: u64 = 16;
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
+
+/// Ranges up to this many entries are read with point lookups instead of an iterator.
+const POINT_READS: u64 = 16;
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_logs(&e).into()
