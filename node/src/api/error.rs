@@ -169,8 +169,13 @@ impl From<openraft::error::ClientWriteError<u64, openraft::BasicNode>> for ApiEr
             openraft::error::ClientWriteError::ForwardToLeader(f) => {
                 ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
             }
-            // A refused membership change (e.g. it would leave no voter, or another change is in
-            // progress) is the request's fault, not an outage: retrying as is will not help.
+            // Another change still committing (two nodes joining at once): retrying shortly
+            // succeeds, so it is UNAVAILABLE — which is what makes a joining node retry.
+            openraft::error::ClientWriteError::ChangeMembershipError(c @ openraft::error::ChangeMembershipError::InProgress(_)) => {
+                ApiError::Unavailable(format!("another membership change is still being committed; retry: {c}"))
+            }
+            // Any other refused membership change (e.g. it would leave no voter) is the request's
+            // fault, not an outage: retrying as is will not help.
             openraft::error::ClientWriteError::ChangeMembershipError(c) => {
                 ApiError::Apply(ApplyError::Precondition(format!("membership change refused: {c}")))
             }
