@@ -76,6 +76,8 @@ pub struct Core {
     pub catch_up_timeout: Duration,
     /// Fault rules of this node's outgoing peer traffic (tests only; empty in production).
     pub faults: Arc<crate::raft::faults::Faults>,
+    /// How far this node's Raft log is on disk (see `store::durable`).
+    pub durable: crate::store::durable::Durable,
     /// Queue of the group-commit proposer (see `api::write`).
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
@@ -316,12 +318,14 @@ impl Node {
         let tls = cfg.tls.load()?;
 
         let db = store::open_db(&dir.join("db"))?;
-        let log = LogStore::new(db.clone());
+        let log = LogStore::new(db.clone(), id)?;
+        let durable = log.durable();
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
-        let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone())?;
+        let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone(), durable.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
-        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from), tls.as_ref().map(|t| t.peer.clone())), log, sm)
+        let network = Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from), tls.as_ref().map(|t| t.peer.clone()), durable.clone());
+        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), network, log, sm)
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
@@ -370,6 +374,7 @@ impl Node {
             catch_up_timeout: Duration::from_millis(cfg.raft.catch_up_timeout_ms),
             proposals,
             faults,
+            durable,
             peers: Default::default(),
             embedder,
             index,

@@ -245,3 +245,53 @@ async fn lossy_slow_links_lose_no_acknowledged_write_and_duplicate_none() {
         assert!(per_request.values().all(|n| *n == 1), "node {i}: a retried request produced two cubes");
     }
 }
+
+/// The leader's own log is fsynced in parallel with replication (see `store::durable`); this
+/// checks the rule that makes that safe: with the leader's fsync held back, followers hold the
+/// new entry on disk, yet the leader counts neither follower's acknowledgement of it, commits
+/// nothing and answers no client — until its own disk has the entry.
+#[tokio::test]
+async fn a_leader_counts_no_acknowledgement_before_its_own_fsync() {
+    let c = InProc::start(3).await;
+    let l = c.leader().unwrap();
+    let leader = c.nodes[l].core.clone();
+    let last = || leader.raft.metrics().borrow().last_log_index.unwrap_or(0);
+    // Quiet first (the last membership change applied everywhere), so the next entry is ours.
+    c.wait(|c| (0..3).all(|i| c.applied(i) == last()), "everything applied").await;
+    let before = last();
+    leader.durable.hold_flushes(true);
+    let mut m = c.client(l).await;
+    let write = tokio::spawn(async move { m.put(put_req("held back", "held-1")).await });
+    c.wait(|c| last() > before && (0..3).all(|i| c.nodes[i].core.raft.metrics().borrow().last_log_index.unwrap_or(0) >= last()), "every follower holds the new entry")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The leader's own entry is in the map at once: its append was reported before the fsync.
+    let progress = leader.raft.metrics().borrow().replication.clone().unwrap();
+    assert_eq!(progress[&leader.id].map(|m| m.index), Some(last()));
+    let matched: Vec<u64> = progress.iter().filter(|(id, _)| **id != leader.id).map(|(_, m)| m.map_or(0, |m| m.index)).collect();
+    assert!(matched.len() == 2 && matched.iter().all(|m| *m < last()), "a follower's acknowledgement was counted before the leader's fsync: {matched:?} vs {}", last());
+    assert!(!write.is_finished(), "the write was answered before the leader's fsync");
+    assert!((0..3).all(|i| c.applied(i) == before), "something was applied before the leader's fsync");
+    leader.durable.hold_flushes(false);
+    let ack = tokio::time::timeout(Duration::from_secs(5), write).await.expect("answered once released").unwrap().expect("acknowledged");
+    assert_eq!(ack.into_inner().revision, before + 1);
+}
+
+/// A single voter commits on its own report alone, so there the state machine is what waits:
+/// nothing is applied, and no client answered, before the entry is on disk.
+#[tokio::test]
+async fn a_single_voter_answers_no_write_before_its_fsync() {
+    let c = InProc::start(1).await;
+    let node = c.nodes[0].core.clone();
+    let applied = c.applied(0);
+    node.durable.hold_flushes(true);
+    let mut m = c.client(0).await;
+    let write = tokio::spawn(async move { m.put(put_req("held back", "held-solo")).await });
+    c.wait(|_| node.raft.metrics().borrow().last_log_index.unwrap_or(0) > applied, "the entry is appended").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!write.is_finished(), "the write was answered before its fsync");
+    assert_eq!(c.applied(0), applied, "applied before its fsync");
+    node.durable.hold_flushes(false);
+    let ack = tokio::time::timeout(Duration::from_secs(5), write).await.expect("answered once released").unwrap().expect("acknowledged");
+    assert!(ack.into_inner().revision > applied);
+}

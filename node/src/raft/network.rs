@@ -22,6 +22,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use super::faults::Faults;
 use super::wire::{decode, encode};
 use super::{NodeId, TypeConfig};
+use crate::store::durable::Durable;
 use std::sync::Arc;
 
 /// Largest peer message (snapshot chunks and large batches).
@@ -47,12 +48,14 @@ pub fn peer_endpoint(addr: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoi
 }
 
 /// Creates [`PeerClient`]s.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Network {
     faults: Arc<Faults>,
     /// Sent with every peer call when the cluster has a secret (`auth.cluster_secret`).
     secret: Option<Arc<str>>,
     tls: Option<ClientTlsConfig>,
+    /// How far this node's own log is on disk (see [`crate::store::durable`]).
+    durable: Durable,
 }
 
 /// Metadata key of the cluster secret on peer (Raft) calls.
@@ -66,8 +69,8 @@ pub fn with_secret<T>(req: &mut tonic::Request<T>, secret: Option<&str>) {
 }
 
 impl Network {
-    pub fn new(faults: Arc<Faults>, secret: Option<Arc<str>>, tls: Option<ClientTlsConfig>) -> Self {
-        Self { faults, secret, tls }
+    pub fn new(faults: Arc<Faults>, secret: Option<Arc<str>>, tls: Option<ClientTlsConfig>, durable: Durable) -> Self {
+        Self { faults, secret, tls, durable }
     }
 }
 
@@ -80,6 +83,7 @@ pub struct PeerClient {
     faults: Arc<Faults>,
     secret: Option<Arc<str>>,
     tls: Option<ClientTlsConfig>,
+    durable: Durable,
 }
 
 /// The leader's end of `RaftPeer.Append` to one follower. openraft's replication task sends one
@@ -169,10 +173,18 @@ impl PeerClient {
     }
 
     /// One append over the append stream, opening it first if there is none.
-    async fn append(&mut self, data: Vec<u8>, option: &RPCOption) -> PeerResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+    ///
+    /// This node's own log may still be on its way to disk (a leader's appends are fsynced in
+    /// parallel with replication), so the commit index sent is held at the durable mark, and
+    /// a success is handed to openraft — which counts it towards a commit — only once this
+    /// node has the acknowledged entries on disk too. See [`crate::store::durable`].
+    async fn append(&mut self, mut rpc: AppendEntriesRequest<TypeConfig>, option: &RPCOption) -> PeerResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
         self.check_faults().await?;
+        rpc.leader_commit = self.durable.clamp(rpc.leader_commit);
+        let sent_upto = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);
         let ttl = option.hard_ttl();
-        let reply = match tokio::time::timeout(ttl, self.exchange(data)).await {
+        let deadline = tokio::time::Instant::now() + ttl;
+        let reply = match tokio::time::timeout_at(deadline, self.exchange(encode(&rpc))).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 self.appends = None;
@@ -183,7 +195,20 @@ impl PeerClient {
                 return Err(self.network(format!("no append reply within {} ms", ttl.as_millis())));
             }
         };
-        self.decode_reply(&reply)
+        let reply = self.decode_reply(&reply)?;
+        let acked = match &reply {
+            AppendEntriesResponse::Success => sent_upto,
+            AppendEntriesResponse::PartialSuccess(upto) => *upto,
+            AppendEntriesResponse::Conflict | AppendEntriesResponse::HigherVote(_) => None,
+        };
+        if let Some(acked) = acked {
+            match tokio::time::timeout_at(deadline, self.durable.wait(acked.index)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.network(e.to_string())),
+                Err(_) => return Err(self.network(format!("this node's log did not reach disk within {} ms", ttl.as_millis()))),
+            }
+        }
+        Ok(reply)
     }
 
     async fn exchange(&mut self, data: Vec<u8>) -> PeerResult<Vec<u8>, openraft::error::Infallible> {
@@ -219,6 +244,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             faults: self.faults.clone(),
             secret: self.secret.clone(),
             tls: self.tls.clone(),
+            durable: self.durable.clone(),
         }
     }
 }
@@ -229,7 +255,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.append(encode(&rpc), &option).await
+        self.append(rpc, &option).await
     }
 
     async fn install_snapshot(

@@ -1,10 +1,11 @@
 //! The Raft log and vote, on RocksDB.
 //!
 //! Durability contract (the one that NATS JetStream broke in Jepsen 2025): a vote is fsynced
-//! before `save_vote` returns, and an append is reported flushed (`LogFlushed`) only after the
-//! write-ahead log holding it is fsynced. Appends are written unsynced on the Raft task and
-//! handed to a flusher thread that fsyncs once for everything pending — group commit: under
-//! concurrency many appends share one fsync, without ever acknowledging before it.
+//! before `save_vote` returns, and nothing this node has not fsynced counts towards a commit.
+//! A follower's append is written synced before it is reported flushed — its acknowledgement
+//! is the promise. A leader's own append is reported at once and fsynced by a flusher thread
+//! (one fsync for everything pending), in parallel with replication; [`super::durable`] explains
+//! why that is safe and what keeps the leader from committing ahead of its disk.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -12,9 +13,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
+use openraft::{EntryPayload, LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use rocksdb::{WriteBatch, DB};
 
+use super::durable::Durable;
 use super::keys::{u64_from_key, u64_key};
 use super::{cf, decode, encode, synced, StoreError, CF_RAFT_LOG, CF_RAFT_META};
 use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
@@ -34,24 +36,57 @@ fn write_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::write_logs(&e).into()
 }
 
-/// The log store. Cheap to clone: clones share the database and the flusher.
+/// A leader's appends waiting for the flusher: everything up to `upto`, written in `epoch`.
+struct Flush {
+    epoch: u64,
+    upto: LogId,
+}
+
+/// The log store. Cheap to clone: clones share the database, the flusher and the marks.
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
-    flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
+    /// This node: appends of entries it proposes under its own committed vote are a leader's.
+    id: NodeId,
+    /// The last vote saved, to tell a leader's appends from a follower's.
+    vote: Arc<std::sync::Mutex<Option<Vote<NodeId>>>>,
+    durable: Durable,
+    flusher: mpsc::Sender<Flush>,
 }
 
 impl LogStore {
-    pub fn new(db: Arc<DB>) -> Self {
-        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+    /// Opens the log of node `id`. Whatever the write-ahead log holds is fsynced first (a
+    /// process killed before its flusher ran leaves appends in the page cache), so the durable
+    /// mark starts at the last entry.
+    pub fn new(db: Arc<DB>, id: NodeId) -> Result<Self, StoreError> {
+        db.flush_wal(true)?;
+        let (tx, rx) = mpsc::channel::<Flush>();
+        let mut store = Self { db, id, vote: Default::default(), durable: Durable::new(None), flusher: tx };
+        store.durable = Durable::new(store.last_entry_id()?);
+        *store.vote.lock().unwrap_or_else(|p| p.into_inner()) = store.meta(KEY_VOTE)?;
         // Weak: the thread must not keep the database (and its lock) open once the stores are
         // dropped; it exits when the last sender goes.
-        let fdb = Arc::downgrade(&db);
+        let (fdb, durable) = (Arc::downgrade(&store.db), store.durable.clone());
         std::thread::Builder::new()
             .name("memmesh-wal-sync".into())
-            .spawn(move || flusher_loop(fdb, rx))
+            .spawn(move || flusher_loop(fdb, rx, durable))
             .expect("spawn WAL flusher thread");
-        Self { db, flusher: tx }
+        Ok(store)
+    }
+
+    /// How far this node's log is on disk.
+    pub fn durable(&self) -> Durable {
+        self.durable.clone()
+    }
+
+    /// Whether `entries` are this node's own proposals as the leader of its current term —
+    /// the only appends that may be reported before their fsync. Membership changes are synced
+    /// anyway: they are rare, and a configuration with this node as its only voter must never
+    /// commit on an unsynced entry.
+    pub(crate) fn leads(&self, entries: &[Entry]) -> bool {
+        let vote = *self.vote.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(v) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(self.id)) else { return false };
+        entries.iter().all(|e| e.log_id.leader_id == *v.leader_id() && !matches!(e.payload, EntryPayload::Membership(_)))
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -79,17 +114,21 @@ impl LogStore {
     }
 }
 
-/// Fsyncs the WAL for every batch of pending appends, then reports them flushed.
-fn flusher_loop(db: std::sync::Weak<DB>, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+/// Fsyncs the WAL for every batch of a leader's pending appends, then raises the durable mark.
+/// A failed fsync is final (the kernel may have dropped the dirty pages): the mark freezes and
+/// the next append fails, which stops Raft on this node.
+fn flusher_loop(db: std::sync::Weak<DB>, rx: mpsc::Receiver<Flush>, durable: Durable) {
     while let Ok(first) = rx.recv() {
         let mut pending = vec![first];
         pending.extend(rx.try_iter());
-        let res = match db.upgrade() {
-            Some(db) => db.flush_wal(true).map_err(std::io::Error::other),
-            None => Err(std::io::Error::other("database closed before the WAL was synced")),
-        };
-        for cb in pending {
-            cb.log_io_completed(res.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
+        durable.until_released();
+        let Some(db) = db.upgrade() else { return };
+        match db.flush_wal(true) {
+            Ok(()) => pending.iter().for_each(|f| durable.flushed(f.epoch, f.upto)),
+            Err(e) => {
+                tracing::error!(error = %e, "fsync of the Raft log failed; this node stops accepting appends");
+                durable.failed();
+            }
         }
     }
 }
@@ -156,7 +195,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        self.put_meta_synced(KEY_VOTE, vote).map_err(|e| StorageIOError::write_vote(&e).into())
+        // Synced — which also puts every earlier write of the write-ahead log on disk, so a
+        // leader's appends still waiting for the flusher are durable before it follows anyone.
+        self.put_meta_synced(KEY_VOTE, vote).map_err(|e| StorageIOError::write_vote(&e))?;
+        *self.vote.lock().unwrap_or_else(|p| p.into_inner()) = Some(*vote);
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -177,14 +220,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let Some(last) = entries.last().map(|e| e.log_id) else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        let mark = self.durable.get();
+        if mark.failed {
+            return Err(write_err(super::durable::FsyncFailed));
+        }
         let mut batch = WriteBatch::default();
         let log = cf(&self.db, CF_RAFT_LOG);
-        for e in entries {
-            batch.put_cf(log, u64_key(e.log_id.index), encode(&e));
+        for e in &entries {
+            batch.put_cf(log, u64_key(e.log_id.index), encode(e));
         }
-        self.db.write(batch).map_err(write_err)?;
-        // Acknowledged only once the flusher thread has fsynced the WAL.
-        self.flusher.send(callback).map_err(|_| write_err(std::io::Error::other("WAL flusher thread is gone")))?;
+        if self.leads(&entries) {
+            self.db.write(batch).map_err(write_err)?;
+            self.flusher.send(Flush { epoch: mark.epoch, upto: last }).map_err(|_| write_err(std::io::Error::other("WAL flusher thread is gone")))?;
+        } else {
+            self.db.write_opt(batch, &synced()).map_err(write_err)?;
+            self.durable.synced(last);
+        }
+        callback.log_io_completed(Ok(()));
         Ok(())
     }
 
@@ -193,7 +250,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(log, u64_key(log_id.index), u64_key(u64::MAX));
         batch.delete_cf(log, u64_key(u64::MAX));
-        self.db.write_opt(batch, &synced()).map_err(write_err)
+        self.db.write_opt(batch, &synced()).map_err(write_err)?;
+        self.durable.truncated(self.last_entry_id().map_err(write_err)?);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {

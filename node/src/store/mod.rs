@@ -14,13 +14,14 @@
 //! | `auth` | see [`crate::auth::tokens`] | API tokens (hashed) and grants |
 //! | `audit` | revision ++ position (u32 BE) | postcard [`audit::AuditRecord`] |
 //!
-//! Modules: [`log_store`] (openraft `RaftLogStorage`), [`state_machine`] (`RaftStateMachine`),
+//! Modules: [`log_store`] (openraft `RaftLogStorage`), [`durable`] (how far the log is on disk,
+//! and why a leader need not wait for it), [`state_machine`] (`RaftStateMachine`),
 //! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
 //! (queries served from the local replica).
 //!
 //! Durability: the Raft log is the only record that must survive a crash on its own. Log
-//! appends and votes go through RocksDB's write-ahead log and are fsynced before they are
-//! acknowledged. State-machine writes (`apply`) skip the write-ahead log altogether
+//! appends and votes go through RocksDB's write-ahead log and are fsynced before anything
+//! counts on them (a leader's own appends in parallel with replication — see [`durable`]). State-machine writes (`apply`) skip the write-ahead log altogether
 //! ([`unlogged`]): they live in memtables until RocksDB flushes them to table files, and a crash
 //! loses the unflushed ones — which the durable log re-applies on restart, deterministically,
 //! from the applied index that was flushed with them. Two rules make that sound:
@@ -40,6 +41,7 @@
 pub mod apply;
 pub mod audit;
 pub mod auth;
+pub mod durable;
 pub mod feed;
 pub mod keys;
 pub mod log_store;

@@ -11,6 +11,7 @@ use rocksdb::{WriteBatch, DB};
 use tokio::sync::watch;
 
 use super::apply::{apply_request, load_cube, KEY_DEDUPE_COUNT};
+use super::durable::Durable;
 use super::feed::{Feed, FeedMsg, RevisionEvents};
 use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
 use super::{cf, decode, decode_cube, encode, synced, unlogged, StoreError, CF_CUBES, CF_SM_META};
@@ -30,6 +31,8 @@ pub struct StateMachine {
     feed: Feed,
     /// The search index, kept current as writes apply (derived state; rebuilt at start).
     index: Arc<SearchIndex>,
+    /// How far the log is on disk: nothing is applied before it is (see [`super::durable`]).
+    durable: Durable,
 }
 
 fn sm_err(e: StoreError) -> StorageError {
@@ -41,9 +44,9 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
 }
 
 impl StateMachine {
-    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed, index: Arc<SearchIndex>) -> Result<Self, StoreError> {
+    pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed, index: Arc<SearchIndex>, durable: Durable) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&snapshot_dir)?;
-        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed, index };
+        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed, index, durable };
         let applied = sm.read_meta::<Option<LogId>>(KEY_APPLIED)?.flatten();
         sm.rebuild_index()?;
         sm.applied.send_replace(applied.map_or(0, |l| l.index));
@@ -175,6 +178,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        // Immediate but for a single-voter leader, whose commits run ahead of its fsync.
+        if let Some(e) = entries.last() {
+            self.durable.wait(e.log_id.index).await.map_err(|err| StorageError::from(StorageIOError::apply(e.log_id, &err)))?;
+        }
         let mut out = Vec::new();
         let (mut first, mut last) = (None, None);
         let mut published = Vec::new();

@@ -8,6 +8,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
 use tempfile::TempDir;
 
+use super::durable::Durable;
 use super::*;
 use crate::model::new_cube;
 use crate::raft::{Entry, LogId, Op, Pb, Proposal, Request, StorageError, TypeConfig};
@@ -18,8 +19,10 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = TempDir::new().expect("tempdir");
         let db = open_db(&dir.path().join("db")).expect("open db");
-        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).expect("feed"), Default::default()).expect("sm");
-        Ok((dir, LogStore::new(db), sm))
+        // The suite applies entries it never appended: the state machine sees a log on disk.
+        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).expect("feed"), Default::default(), on_disk())
+            .expect("sm");
+        Ok((dir, LogStore::new(db, 1).expect("log store"), sm))
     }
 }
 
@@ -28,10 +31,15 @@ fn openraft_storage_suite_passes() {
     Suite::test_all(Builder).expect("openraft storage suite");
 }
 
+/// A durable mark for state machines tested without a log: everything is on disk.
+fn on_disk() -> Durable {
+    Durable::new(Some(LogId::new(CommittedLeaderId::new(u64::MAX, 0), u64::MAX)))
+}
+
 fn stores() -> (TempDir, Arc<rocksdb::DB>, StateMachine) {
     let dir = TempDir::new().unwrap();
     let db = open_db(&dir.path().join("db")).unwrap();
-    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default()).unwrap();
+    let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), on_disk()).unwrap();
     (dir, db, sm)
 }
 
@@ -148,18 +156,53 @@ async fn snapshot_built_on_one_store_installs_identically_on_another() {
 }
 
 #[tokio::test]
+async fn only_the_leaders_own_appends_skip_the_fsync_before_being_reported() {
+    let dir = TempDir::new().unwrap();
+    let db = open_db(&dir.path().join("db")).unwrap();
+    let mut log = LogStore::new(db, 1).unwrap();
+    let durable = log.durable();
+    let batch = |from: u64, term: u64, leader: u64| -> Vec<Entry> {
+        (from..from + 3).map(|i| Entry { log_id: LogId::new(CommittedLeaderId::new(term, leader), i), payload: EntryPayload::Blank }).collect()
+    };
+    // No vote yet, then a vote for another node: a follower's appends — synced, so the mark is
+    // there the moment they are reported.
+    assert!(!log.leads(&batch(1, 1, 1)));
+    openraft::storage::RaftLogStorageExt::blocking_append(&mut log, batch(1, 1, 1)).await.unwrap();
+    assert_eq!(durable.get().upto.map(|l| l.index), Some(3));
+    log.save_vote(&openraft::Vote::new_committed(2, 2)).await.unwrap();
+    assert!(!log.leads(&batch(4, 2, 2)));
+    // Node 1 leads term 3: its own entries of term 3 are a leader's, anything else is not —
+    // not even entries it proposed as the leader of an earlier term.
+    log.save_vote(&openraft::Vote::new_committed(3, 1)).await.unwrap();
+    assert!(log.leads(&batch(4, 3, 1)));
+    assert!(!log.leads(&batch(4, 1, 1)));
+    let membership = vec![Entry { log_id: LogId::new(CommittedLeaderId::new(3, 1), 4), payload: EntryPayload::Membership(Default::default()) }];
+    assert!(!log.leads(&membership), "a membership change is always synced");
+    // A vote that is not committed (a candidate's) is not a leader's either.
+    log.save_vote(&openraft::Vote::new(4, 1)).await.unwrap();
+    assert!(!log.leads(&batch(4, 4, 1)));
+    log.save_vote(&openraft::Vote::new_committed(4, 1)).await.unwrap();
+    // The leader's append is reported before its fsync; the mark follows once the flusher ran.
+    openraft::storage::RaftLogStorageExt::blocking_append(&mut log, batch(4, 4, 1)).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), durable.wait(6)).await.expect("the flusher raised the mark").unwrap();
+    // A truncation takes the mark back to what is left.
+    log.truncate(LogId::new(CommittedLeaderId::new(4, 1), 5)).await.unwrap();
+    assert_eq!(durable.get().upto.map(|l| l.index), Some(4));
+}
+
+#[tokio::test]
 async fn log_store_reads_back_appends_and_survives_reopen() {
     let dir = TempDir::new().unwrap();
     {
         let db = open_db(&dir.path().join("db")).unwrap();
-        let mut log = LogStore::new(db);
+        let mut log = LogStore::new(db, 1).unwrap();
         let entries: Vec<Entry> = (1..=10).map(|i| entry(i, Op::Touch { id: "x".into() }, "")).collect();
-        // Completes only once the flusher thread reported the fsync.
+        // No vote: a follower's append, reported once it is fsynced.
         openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries).await.unwrap();
         log.purge(LogId::new(CommittedLeaderId::new(1, 1), 3)).await.unwrap();
     }
     let db = open_db(&dir.path().join("db")).unwrap();
-    let mut log = LogStore::new(db);
+    let mut log = LogStore::new(db, 1).unwrap();
     let st = log.get_log_state().await.unwrap();
     assert_eq!(st.last_purged_log_id.unwrap().index, 3);
     assert_eq!(st.last_log_id.unwrap().index, 10);
@@ -253,15 +296,16 @@ fn crash_image(from: &std::path::Path, to: &std::path::Path) {
 async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_a_purge() {
     let dir = TempDir::new().unwrap();
     let db = open_db(&dir.path().join("db")).unwrap();
-    let mut sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default()).unwrap();
-    let mut log = LogStore::new(db.clone());
+    let mut log = LogStore::new(db.clone(), 1).unwrap();
+    let mut sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
     let entries: Vec<Entry> = (1..=5).map(|i| entry(i, Op::Put { cubes: vec![cube("t", "u", &format!("c{i}"), i)] }, "")).collect();
     openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries.clone()).await.unwrap();
     sm.apply(entries.clone()).await.unwrap();
     let open = |path: std::path::PathBuf| {
         let db = open_db(&path.join("db")).unwrap();
-        let sm = StateMachine::new(db.clone(), path.join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default()).unwrap();
-        (db.clone(), sm, LogStore::new(db))
+        let log = LogStore::new(db.clone(), 1).unwrap();
+        let sm = StateMachine::new(db.clone(), path.join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
+        (db, sm, log)
     };
 
     // A crash now loses the applied state (no write-ahead log) but not the fsynced log, which
