@@ -2,12 +2,17 @@
 //! loopback on this machine, in one run.
 //!
 //! ```text
-//! bench-cluster [--smoke] [--clients 1,16,64,256] [--seconds 5] [--server-threads 0]
+//! bench-cluster [--smoke] [--clients 1,16,64,256] [--seconds 5] [--rounds 5] [--server-threads 0]
 //! ```
 //!
 //! For each N, N concurrent clients write 1 KiB values for S seconds at the leader of each
-//! system (MemMesh: `Put` of a 1 KiB plaintext cube, no embedding; etcd: `KV.Put` of a 1 KiB
-//! value), over min(N, 16) connections. Both acknowledge a write only once a majority has it
+//! system, in R slices of S/R seconds that alternate between the two (each system goes first
+//! in every other round): on a shared machine the neighbours' load comes in bursts, and
+//! slices spread it over both systems instead of landing it on whichever ran at the time. The
+//! figures are pooled over the slices; the last column shows how far the throughput ratio of
+//! single slices spread. Writes go to each system's leader (MemMesh: `Put` of a 1 KiB
+//! plaintext cube, no embedding; etcd: `KV.Put` of a 1 KiB value), over min(N, 16)
+//! connections. Both acknowledge a write only once a majority has it
 //! fsynced. Prints writes/s, latency p50/p99 and the CPU time the three server processes
 //! spent per write (`/proc`, all three nodes together) for each, and the ratios MemMesh / etcd.
 //! CPU per write is the steadier figure on a shared machine: it does not move with the
@@ -101,29 +106,50 @@ async fn etcd_leader(etcd: &Etcd) -> String {
     panic!("etcd elected no leader");
 }
 
-struct Figures {
-    per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-    /// Server CPU time per write, in microseconds.
-    cpu_us: f64,
+/// What one system did in one or more timed slices.
+#[derive(Default)]
+struct Sample {
+    lat: Vec<Duration>,
+    secs: f64,
+    /// Server CPU time, in seconds.
+    cpu: f64,
 }
 
-/// Runs `n` clients for `secs` seconds against the servers `pids`; `op(client_index, seq)`
-/// performs one write.
-async fn drive<F, Fut>(n: usize, secs: u64, pids: &[u32], op: F) -> Figures
+impl Sample {
+    fn per_sec(&self) -> f64 {
+        self.lat.len() as f64 / self.secs.max(1e-9)
+    }
+
+    fn p(&mut self, q: f64) -> Duration {
+        percentile(&mut self.lat, q)
+    }
+
+    /// Server CPU time per write, in microseconds.
+    fn cpu_us(&self) -> f64 {
+        self.cpu * 1e6 / self.lat.len().max(1) as f64
+    }
+
+    fn add(&mut self, other: Sample) {
+        self.lat.extend(other.lat);
+        self.secs += other.secs;
+        self.cpu += other.cpu;
+    }
+}
+
+/// Runs `n` clients for `slice` against the servers `pids`; `op(client_index, seq)` performs
+/// one write (`seq` counts from `first_seq`, so that every slice writes new values).
+async fn drive<F, Fut>(n: usize, slice: Duration, first_seq: u64, pids: &[u32], op: Arc<F>) -> Sample
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let op = Arc::new(op);
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let (op, stop) = (op.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut lat = Vec::new();
-                let mut seq = 0;
+                let mut seq = first_seq;
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     op(i, seq).await;
@@ -135,15 +161,13 @@ where
         })
         .collect();
     let (t, cpu) = (Instant::now(), cpu_time(pids));
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    tokio::time::sleep(slice).await;
     stop.store(true, Ordering::Relaxed);
     let mut lat = Vec::new();
     for task in tasks {
         lat.extend(task.await.unwrap());
     }
-    let (secs, cpu) = (t.elapsed().as_secs_f64(), (cpu_time(pids) - cpu).as_secs_f64());
-    let n = lat.len().max(1) as f64;
-    Figures { per_sec: lat.len() as f64 / secs, p50: percentile(&mut lat, 0.5), p99: percentile(&mut lat, 0.99), cpu_us: cpu * 1e6 / n }
+    Sample { lat, secs: t.elapsed().as_secs_f64(), cpu: (cpu_time(pids) - cpu).as_secs_f64() }
 }
 
 #[tokio::main]
@@ -155,6 +179,7 @@ async fn main() {
         .map(|v| v.split(',').map(|x| x.parse().expect("--clients N,N,...")).collect())
         .unwrap_or(if smoke { vec![1, 16] } else { vec![1, 16, 64, 256] });
     let secs: u64 = value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(if smoke { 1 } else { 5 });
+    let rounds: usize = value("--rounds").map(|v| v.parse().expect("--rounds R")).unwrap_or(if smoke { 2 } else { 5 }).max(1);
 
     let threads: usize = value("--server-threads").map(|v| v.parse().expect("--server-threads T")).unwrap_or(0);
     let threads_env = threads.to_string();
@@ -168,12 +193,12 @@ async fn main() {
 
     let per_server = if threads > 0 { format!("{threads} scheduler thread(s) per server process") } else { "default scheduler threads".into() };
     println!(
-        "bench-cluster{} — 3 nodes each on loopback, 1 KiB writes at the leader, {secs} s per run, {per_server}",
+        "bench-cluster{} — 3 nodes each on loopback, 1 KiB writes at the leader, {secs} s per system and N in {rounds} alternating slices, {per_server}",
         if smoke { " (smoke run)" } else { "" }
     );
     println!(
-        "  {:>4} | {:>34} | {:>34} | {:>10} {:>10} {:>10}",
-        "N", "MemMesh w/s  p50   p99 ms  cpu us", "etcd w/s  p50   p99 ms  cpu us", "tput ratio", "p50 ratio", "cpu ratio"
+        "  {:>4} | {:>34} | {:>34} | {:>10} {:>10} {:>10}   {}",
+        "N", "MemMesh w/s  p50   p99 ms  cpu us", "etcd w/s  p50   p99 ms  cpu us", "tput ratio", "p50 ratio", "cpu ratio", "tput ratio by slice (min–max)"
     );
     for &n in &ns {
         let conns = n.min(16);
@@ -185,37 +210,57 @@ async fn main() {
         }
         let (mm, et) = (Arc::new(mm), Arc::new(et));
         let p = payload.clone();
-        let m = drive(n, secs, &mm_pids, move |i, seq| {
+        let mm_op = Arc::new(move |i: usize, seq: u64| {
             let mut c = mm[i % mm.len()].clone();
             let req = PutRequest { cube: Some(text_cube(scope("bench", &format!("c{i}")), &format!("{seq} {p}"))), request_id: String::new() };
             async move {
                 c.memory.put(req).await.expect("memmesh put");
             }
-        })
-        .await;
+        });
         let p = payload.clone();
-        let e = drive(n, secs, &etcd.pids, move |i, seq| {
+        let et_op = Arc::new(move |i: usize, seq: u64| {
             let mut c = et[i % et.len()].clone();
             let req = EtcdPut { key: format!("bench/c{i}/{seq}").into_bytes(), value: p.clone().into_bytes() };
             async move {
                 c.put(req).await.expect("etcd put");
             }
-        })
-        .await;
+        });
+        // The two systems take turns in short slices, each going first in every other round,
+        // so that a neighbour's burst on this shared machine lands on both rather than on one.
+        let slice = Duration::from_secs_f64(secs as f64 / rounds as f64);
+        let (mut m, mut e) = (Sample::default(), Sample::default());
+        let mut round_ratios = Vec::new();
+        for r in 0..rounds {
+            let first_seq = r as u64 * 1_000_000_000;
+            let (rm, re) = if r % 2 == 0 {
+                let rm = drive(n, slice, first_seq, &mm_pids, mm_op.clone()).await;
+                (rm, drive(n, slice, first_seq, &etcd.pids, et_op.clone()).await)
+            } else {
+                let re = drive(n, slice, first_seq, &etcd.pids, et_op.clone()).await;
+                (drive(n, slice, first_seq, &mm_pids, mm_op.clone()).await, re)
+            };
+            round_ratios.push(rm.per_sec() / re.per_sec());
+            m.add(rm);
+            e.add(re);
+        }
+        round_ratios.sort_by(f64::total_cmp);
+        let (m50, m99, e50, e99) = (m.p(0.5), m.p(0.99), e.p(0.5), e.p(0.99));
         println!(
-            "  {:>4} | {:>8.0} {:>7.2} {:>7.2} {:>7.0}   | {:>8.0} {:>7.2} {:>7.2} {:>7.0}   | {:>10.2} {:>10.2} {:>10.2}",
+            "  {:>4} | {:>8.0} {:>7.2} {:>7.2} {:>7.0}   | {:>8.0} {:>7.2} {:>7.2} {:>7.0}   | {:>10.2} {:>10.2} {:>10.2}   {:.2}–{:.2}",
             n,
-            m.per_sec,
-            ms(m.p50),
-            ms(m.p99),
-            m.cpu_us,
-            e.per_sec,
-            ms(e.p50),
-            ms(e.p99),
-            e.cpu_us,
-            m.per_sec / e.per_sec,
-            m.p50.as_secs_f64() / e.p50.as_secs_f64(),
-            m.cpu_us / e.cpu_us
+            m.per_sec(),
+            ms(m50),
+            ms(m99),
+            m.cpu_us(),
+            e.per_sec(),
+            ms(e50),
+            ms(e99),
+            e.cpu_us(),
+            m.per_sec() / e.per_sec(),
+            m50.as_secs_f64() / e50.as_secs_f64(),
+            m.cpu_us() / e.cpu_us(),
+            round_ratios[0],
+            round_ratios[round_ratios.len() - 1],
         );
     }
 }
