@@ -80,6 +80,8 @@ pub struct Core {
     pub durable: crate::store::durable::Durable,
     /// Queue of the group-commit proposer (see `api::write`).
     pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
+    /// Slots of proposals committing at once (see `api::write`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
     /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
     pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
     /// Tenant quotas (`[quotas]`).
@@ -363,6 +365,7 @@ impl Node {
         }
         let (proposals, proposals_rx) = tokio::sync::mpsc::channel(4096);
         let denials = crate::auth::denials::DenialLog::new(proposals.clone());
+        let inflight = crate::api::write::inflight_slots();
         let core = Arc::new(Core {
             id,
             addr,
@@ -373,6 +376,7 @@ impl Node {
             request_timeout: Duration::from_millis(cfg.raft.request_timeout_ms),
             catch_up_timeout: Duration::from_millis(cfg.raft.catch_up_timeout_ms),
             proposals,
+            inflight: inflight.clone(),
             faults,
             durable,
             peers: Default::default(),
@@ -385,7 +389,7 @@ impl Node {
             ids: Default::default(),
         });
         spawn_feed_compaction(&core, cfg.feed.retention_revisions.max(1));
-        tokio::spawn(crate::api::write::run_proposer(Arc::downgrade(&core), proposals_rx));
+        tokio::spawn(crate::api::write::run_proposer(Arc::downgrade(&core), inflight, proposals_rx));
         let required = cfg.auth.required(&local_addr);
         if required {
             tracing::info!(bootstrap_token = cfg.auth.bootstrap_token.is_some(), "authentication required (auth.enabled)");
