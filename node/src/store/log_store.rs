@@ -58,12 +58,25 @@ impl LogStore {
     /// Opens the log of node `id`. Whatever the write-ahead log holds is fsynced first (a
     /// process killed before its flusher ran leaves appends in the page cache), so the durable
     /// mark starts at the last entry.
+    ///
+    /// A node that led when it stopped comes back as a candidate of its old term, not as its
+    /// leader: openraft 0.9 restores a committed vote for itself as leadership at once, but a
+    /// machine that lost power has lost the unsynced tail of its log, which followers may hold.
+    /// Leading the same term again, it would append different entries under the log ids they
+    /// hold, and a follower takes an entry whose log id it has for the same entry — the logs
+    /// would diverge. As a candidate it must win an election, which moves to a new term.
     pub fn new(db: Arc<DB>, id: NodeId) -> Result<Self, StoreError> {
         db.flush_wal(true)?;
         let (tx, rx) = mpsc::channel::<Flush>();
         let mut store = Self { db, id, vote: Default::default(), durable: Durable::new(None), flusher: tx };
         store.durable = Durable::new(store.last_entry_id()?);
-        *store.vote.lock().unwrap_or_else(|p| p.into_inner()) = store.meta(KEY_VOTE)?;
+        let mut vote: Option<Vote<NodeId>> = store.meta(KEY_VOTE)?;
+        if let Some(v) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
+            let candidate = Vote::new(v.leader_id().term, id);
+            store.put_meta_synced(KEY_VOTE, &candidate)?;
+            vote = Some(candidate);
+        }
+        *store.vote.lock().unwrap_or_else(|p| p.into_inner()) = vote;
         // Weak: the thread must not keep the database (and its lock) open once the stores are
         // dropped; it exits when the last sender goes.
         let (fdb, durable) = (Arc::downgrade(&store.db), store.durable.clone());

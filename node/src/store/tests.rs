@@ -191,6 +191,25 @@ async fn only_the_leaders_own_appends_skip_the_fsync_before_being_reported() {
 }
 
 #[tokio::test]
+async fn a_leader_restarts_as_a_candidate_of_its_term_so_it_cannot_lead_that_term_again() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("db");
+    {
+        let mut log = LogStore::new(open_db(&path).unwrap(), 1).unwrap();
+        log.save_vote(&openraft::Vote::new_committed(7, 1)).await.unwrap();
+    }
+    let mut log = LogStore::new(open_db(&path).unwrap(), 1).unwrap();
+    let vote = log.read_vote().await.unwrap().unwrap();
+    assert_eq!(vote, openraft::Vote::new(7, 1), "still voted for itself in term 7, but not leading it");
+    assert!(!vote.is_committed());
+    // A follower's committed vote for another node is kept as it is.
+    log.save_vote(&openraft::Vote::new_committed(8, 2)).await.unwrap();
+    drop(log);
+    let mut log = LogStore::new(open_db(&path).unwrap(), 1).unwrap();
+    assert_eq!(log.read_vote().await.unwrap(), Some(openraft::Vote::new_committed(8, 2)));
+}
+
+#[tokio::test]
 async fn log_store_reads_back_appends_and_survives_reopen() {
     let dir = TempDir::new().unwrap();
     {
