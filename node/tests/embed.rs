@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use memmesh_node::embed::{Embedder, EmbeddingConfig};
 
 fn config() -> EmbeddingConfig {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // At run time, not compile time: a test binary reused from another checkout that shares the
+    // target directory must still find this checkout's model.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let root = crate_dir.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("..");
     let d = EmbeddingConfig::default();
     EmbeddingConfig { model_dir: root.join(&d.model_dir), ort_dylib: root.join(&d.ort_dylib), batch_size: 4, ..d }
 }

@@ -38,9 +38,13 @@ pub fn bin(name: &str) -> PathBuf {
 /// Environment that makes a node run its embedding model (pass to `start_with_env` & co.).
 pub const EMBEDDING_ON: &[(&str, &str)] = &[("MEMMESH__EMBEDDING__ENABLED", "true")];
 
-/// The repository's root directory.
+/// The repository's root directory. Read when the test runs (cargo sets `CARGO_MANIFEST_DIR`
+/// for it), not baked in at compile time: two checkouts sharing one target directory can reuse
+/// each other's test binaries, and a baked-in path would send one to the other's files.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let dir = dir.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent().expect("tests/ is inside the repository").to_path_buf()
 }
 
 /// A running `memmesh-node`. Killed (SIGKILL) when dropped.
