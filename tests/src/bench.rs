@@ -16,11 +16,6 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The value of `--name N` among the command-line `args`, or `default`.
-pub fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// A deterministic pseudo-random generator (xorshift64*), so benches need no RNG dependency and
 /// every run writes the same data.
 pub struct Rng(u64);

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use memmesh_tests::bench::{cpu_time, ms, percentile};
 use memmesh_tests::etcdpb::kv_client::KvClient;
 use memmesh_tests::etcdpb::maintenance_client::MaintenanceClient;
@@ -170,18 +171,35 @@ where
     Sample { lat, secs: t.elapsed().as_secs_f64(), cpu: (cpu_time(pids) - cpu).as_secs_f64() }
 }
 
+/// Writes of a 3-node MemMesh cluster against a 3-member etcd cluster on loopback.
+#[derive(Parser)]
+struct Args {
+    /// A short run for CI: N = 1,16, 1 s in 2 rounds (unless given).
+    #[arg(long)]
+    smoke: bool,
+    /// Numbers of concurrent clients, one run each [default: 1,16,64,256].
+    #[arg(long, value_delimiter = ',')]
+    clients: Option<Vec<usize>>,
+    /// Seconds per system and N [default: 5].
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Slices per system and N, alternating between the systems [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: Option<u64>,
+    /// Scheduler threads of every server process; 0 leaves both systems at their default.
+    #[arg(long, default_value_t = 0)]
+    server_threads: usize,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let ns: Vec<usize> = value("--clients")
-        .map(|v| v.split(',').map(|x| x.parse().expect("--clients N,N,...")).collect())
-        .unwrap_or(if smoke { vec![1, 16] } else { vec![1, 16, 64, 256] });
-    let secs: u64 = value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(if smoke { 1 } else { 5 });
-    let rounds: usize = value("--rounds").map(|v| v.parse().expect("--rounds R")).unwrap_or(if smoke { 2 } else { 5 }).max(1);
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let ns = args.clients.unwrap_or(if smoke { vec![1, 16] } else { vec![1, 16, 64, 256] });
+    let secs = args.seconds.unwrap_or(if smoke { 1 } else { 5 });
+    let rounds = args.rounds.unwrap_or(if smoke { 2 } else { 5 }) as usize;
 
-    let threads: usize = value("--server-threads").map(|v| v.parse().expect("--server-threads T")).unwrap_or(0);
+    let threads = args.server_threads;
     let threads_env = threads.to_string();
     let node_env: &[(&str, &str)] = if threads > 0 { &[("MEMMESH__NODE__WORKER_THREADS", &threads_env)] } else { &[] };
     let cluster = TestCluster::start(3, node_env).await;

@@ -15,16 +15,31 @@
 use std::time::Instant;
 
 use memmesh_node::embed::{Embedder, EmbeddingConfig};
-use memmesh_tests::bench::{arg, sentence, Rng};
+use clap::Parser;
+use memmesh_tests::bench::{sentence, Rng};
 use memmesh_tests::proto::*;
 use memmesh_tests::{repo_root, scope, text_cube, NodeProc, EMBEDDING_ON};
 
+/// Embedding throughput through the whole write path, against raw ONNX Runtime.
+#[derive(Parser)]
+struct Args {
+    /// A short run for CI: 64 cubes (unless given).
+    #[arg(long)]
+    smoke: bool,
+    /// Texts to embed [default: 2048].
+    #[arg(long)]
+    cubes: Option<usize>,
+    /// Micro-batch size of both runs.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let n = arg(&args, "--cubes", if smoke { 64 } else { 2048 }) as usize;
-    let batch = arg(&args, "--batch", 32) as usize;
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let n = args.cubes.unwrap_or(if smoke { 64 } else { 2048 });
+    let batch = args.batch as usize;
     let mut rng = Rng::new(7);
     // Memory-sized texts: 8–40 words.
     let texts: Vec<String> = (0..n).map(|_| sentence(&mut rng, 8, 40)).collect();

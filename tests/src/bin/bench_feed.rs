@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use memmesh_tests::proto::*;
-use memmesh_tests::bench::{arg, ms, percentile as pct};
+use clap::Parser;
+use memmesh_tests::bench::{ms, percentile as pct};
 use memmesh_tests::{scope, text_cube, NodeProc};
 
 async fn live(node: &NodeProc, subscribers: usize, writes: usize, tenant: &str) -> (Vec<Duration>, Vec<Duration>) {
@@ -56,12 +57,26 @@ async fn live(node: &NodeProc, subscribers: usize, writes: usize, tenant: &str) 
     (delivery, acks)
 }
 
+/// Change-feed benchmark of one node: live delivery and catch-up.
+#[derive(Parser)]
+struct Args {
+    /// A short run for CI: 50 writes, a backlog of 2000 (unless given).
+    #[arg(long)]
+    smoke: bool,
+    /// Sequential puts whose events are timed [default: 1000].
+    #[arg(long)]
+    writes: Option<usize>,
+    /// Events a subscriber from revision 1 catches up on [default: 50000].
+    #[arg(long)]
+    backlog: Option<usize>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let writes = arg(&args, "--writes", if smoke { 50 } else { 1000 }) as usize;
-    let backlog = arg(&args, "--backlog", if smoke { 2000 } else { 50_000 }) as usize;
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let writes = args.writes.unwrap_or(if smoke { 50 } else { 1000 });
+    let backlog = args.backlog.unwrap_or(if smoke { 2000 } else { 50_000 });
 
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProc::start(&dir.path().join("node"));

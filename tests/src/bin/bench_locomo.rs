@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use memmesh_client::Client;
+use clap::Parser;
 use memmesh_tests::proto::*;
 use memmesh_tests::{NodeProc, EMBEDDING_ON};
 use serde_json::Value;
@@ -127,19 +128,32 @@ fn cube_of(scope: &Scope, t: &Turn, prev: Option<&Turn>) -> CubeInput {
     }
 }
 
+/// LoCoMo retrieval benchmark: recall@k of `Memory.Search` on long conversations.
+#[derive(Parser)]
+struct Args {
+    /// A short run for CI: the first conversation and its first 20 questions.
+    #[arg(long)]
+    smoke: bool,
+    /// Write turns without their search context (the previous turn).
+    #[arg(long)]
+    no_context: bool,
+    /// Use a running node instead of starting one.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Write each question's top 100 of both signals to this file (for tuning fusion offline).
+    #[arg(long, value_name = "FILE")]
+    dump: Option<PathBuf>,
+    /// A directory of LoCoMo-format `*.json` conversations.
+    data_dir: PathBuf,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let context = !args.iter().any(|a| a == "--no-context");
-    let addr = args.iter().position(|a| a == "--addr").and_then(|i| args.get(i + 1)).cloned();
-    let data_dir = match args.last() {
-        Some(d) if !d.starts_with("--") && Some(d) != addr.as_ref() => PathBuf::from(d),
-        _ => {
-            eprintln!("usage: bench-locomo [--smoke] [--addr HOST:PORT] DATA_DIR");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let context = !args.no_context;
+    let addr = args.addr.clone();
+    let data_dir = args.data_dir.clone();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&data_dir)
         .unwrap_or_else(|e| panic!("{}: {e}", data_dir.display()))
         .flatten()
@@ -198,7 +212,7 @@ async fn main() {
         n_turns as f64 / ingest.as_secs_f64()
     );
 
-    if let Some(path) = args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1)) {
+    if let Some(path) = &args.dump {
         // Development aid: each question's top 100 of both signals, for tuning fusion offline.
         let mut out = String::new();
         for conv in &convs {

@@ -17,7 +17,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use memmesh_client::Client;
-use memmesh_tests::bench::{arg, ms, percentile, sentence, Rng};
+use clap::Parser;
+use memmesh_tests::bench::{ms, percentile, sentence, Rng};
 use memmesh_tests::proto::*;
 use memmesh_tests::{scope, text_cube, NodeProc, EMBEDDING_ON};
 
@@ -57,12 +58,26 @@ async fn timed(c: &mut Client, req: SearchRequest) -> (Duration, Vec<SearchHit>)
     (t0.elapsed(), hits)
 }
 
+/// Search latency and dense recall at 10k and 100k cubes in one tenant.
+#[derive(Parser)]
+struct Args {
+    /// A short run for CI: 2,000 cubes, 20 users, 10 queries (unless given).
+    #[arg(long)]
+    smoke: bool,
+    /// Users the tenant's cubes are spread over [default: 1000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    users: Option<u64>,
+    /// Queries per measurement [default: 200].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    queries: Option<u64>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let users = arg(&args, "--users", if smoke { 20 } else { 1000 }) as usize;
-    let queries = arg(&args, "--queries", if smoke { 10 } else { 200 }) as usize;
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let users = args.users.unwrap_or(if smoke { 20 } else { 1000 }) as usize;
+    let queries = args.queries.unwrap_or(if smoke { 10 } else { 200 }) as usize;
     let sizes: Vec<usize> = if smoke { vec![2_000] } else { vec![10_000, 100_000] };
 
     let dir = tempfile::tempdir().unwrap();

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memmesh_tests::proto::PutRequest;
-use memmesh_tests::bench::{arg, ms, percentile};
+use clap::Parser;
+use memmesh_tests::bench::{ms, percentile};
 use memmesh_tests::{scope, text_cube, NodeProc};
 
 fn fsync_floor(dir: &std::path::Path, n: usize) -> Vec<Duration> {
@@ -33,13 +34,30 @@ fn fsync_floor(dir: &std::path::Path, n: usize) -> Vec<Duration> {
     lat
 }
 
+/// Write path of one node against this machine's fsync floor.
+#[derive(Parser)]
+struct Args {
+    /// A short run for CI: 50 sequential puts, 1 s of concurrent ones (unless given).
+    #[arg(long)]
+    smoke: bool,
+    /// Sequential puts timed one by one [default: 2000].
+    #[arg(long)]
+    sequential: Option<usize>,
+    /// Concurrent clients of the throughput run.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    clients: u64,
+    /// Seconds of the throughput run [default: 10].
+    #[arg(long)]
+    seconds: Option<u64>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let sequential = arg(&args, "--sequential", if smoke { 50 } else { 2000 }) as usize;
-    let clients = arg(&args, "--clients", 16) as usize;
-    let seconds = arg(&args, "--seconds", if smoke { 1 } else { 10 });
+    let args = Args::parse();
+    let smoke = args.smoke;
+    let sequential = args.sequential.unwrap_or(if smoke { 50 } else { 2000 });
+    let clients = args.clients as usize;
+    let seconds = args.seconds.unwrap_or(if smoke { 1 } else { 10 });
 
     let dir = tempfile::tempdir().unwrap();
     let mut fs = fsync_floor(dir.path(), if smoke { 100 } else { 2000 });
