@@ -160,7 +160,7 @@ fn node_id(data_dir: &Path) -> Result<(NodeId, bool), NodeError> {
             _ => Err(NodeError::NodeIdCorrupt { path: path.display().to_string(), content: s }),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if data_dir.join("db").exists() {
+            if data_dir.join("db").exists() || data_dir.join("raft").exists() {
                 // Data without an id: the id was lost. Making one up would reuse a Raft log
                 // under a new identity; refuse instead.
                 return Err(NodeError::NodeIdCorrupt { path: path.display().to_string(), content: String::new() });
@@ -319,8 +319,9 @@ impl Node {
 
         let tls = cfg.tls.load()?;
 
-        let db = store::open_db(&dir.join("db"))?;
-        let log = LogStore::new(db.clone(), id)?;
+        let dbs = store::open(dir)?;
+        let db = dbs.state.clone();
+        let log = LogStore::new(&dbs, id)?;
         let durable = log.durable();
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone(), durable.clone())?;

@@ -18,7 +18,7 @@ use rocksdb::{WriteBatch, DB};
 
 use super::durable::Durable;
 use super::keys::{u64_from_key, u64_key};
-use super::{cf, decode, encode, synced, StoreError, CF_RAFT_LOG, CF_RAFT_META};
+use super::{cf, decode, encode, synced, Dbs, StoreError, CF_RAFT_LOG, CF_RAFT_META};
 use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 const KEY_VOTE: &[u8] = b"vote";
@@ -45,7 +45,10 @@ struct Flush {
 /// The log store. Cheap to clone: clones share the database, the flusher and the marks.
 #[derive(Clone)]
 pub struct LogStore {
+    /// The log database (see [`Dbs`]).
     db: Arc<DB>,
+    /// The state database: flushed before a purge.
+    state: Arc<DB>,
     /// This node: appends of entries it proposes under its own committed vote are a leader's.
     id: NodeId,
     /// The last vote saved, to tell a leader's appends from a follower's.
@@ -65,10 +68,11 @@ impl LogStore {
     /// Leading the same term again, it would append different entries under the log ids they
     /// hold, and a follower takes an entry whose log id it has for the same entry — the logs
     /// would diverge. As a candidate it must win an election, which moves to a new term.
-    pub fn new(db: Arc<DB>, id: NodeId) -> Result<Self, StoreError> {
+    pub fn new(dbs: &Dbs, id: NodeId) -> Result<Self, StoreError> {
+        let (db, state) = (dbs.log.clone(), dbs.state.clone());
         db.flush_wal(true)?;
         let (tx, rx) = mpsc::channel::<Flush>();
-        let mut store = Self { db, id, vote: Default::default(), durable: Durable::new(None), flusher: tx };
+        let mut store = Self { db, state, id, vote: Default::default(), durable: Durable::new(None), flusher: tx };
         store.durable = Durable::new(store.last_entry_id()?);
         let mut vote: Option<Vote<NodeId>> = store.meta(KEY_VOTE)?;
         if let Some(v) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
@@ -272,7 +276,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Forgetting log entries is only safe once the state they produced is durable. Applied
         // state is written without the write-ahead log (see `store`), so flush it to table
         // files first; openraft purges only entries it has applied.
-        super::flush_all(&self.db).map_err(write_err)?;
+        super::flush_all(&self.state).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(cf(&self.db, CF_RAFT_META), KEY_LAST_PURGED, encode(&log_id));
         batch.delete_range_cf(cf(&self.db, CF_RAFT_LOG), u64_key(0), u64_key(log_id.index + 1));

@@ -1,9 +1,10 @@
-//! Durable state: one RocksDB database with a column family per concept.
+//! Durable state: two RocksDB databases ([`Dbs`]) — the Raft log in `<data dir>/raft`, the state
+//! it produces in `<data dir>/db` — with a column family per concept.
 //!
 //! | column family | key | value |
 //! |---|---|---|
-//! | `raft_log` | log index (u64 BE) | postcard `Entry` |
-//! | `raft_meta` | `vote` / `committed` / `last_purged` | postcard |
+//! | `raft_log` (log db) | log index (u64 BE) | postcard `Entry` |
+//! | `raft_meta` (log db) | `vote` / `committed` / `last_purged` | postcard |
 //! | `sm_meta` | `applied` / `membership` / `snapshot` / `dedupe_count` / `retired` / `events_compacted` | postcard |
 //! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
 //! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (a past version; the current one is only in `cubes`) |
@@ -14,14 +15,16 @@
 //! | `auth` | see [`crate::auth::tokens`] | API tokens (hashed) and grants |
 //! | `audit` | revision ++ position (u32 BE) | postcard [`audit::AuditRecord`] |
 //!
-//! Modules: [`log_store`] (openraft `RaftLogStorage`), [`durable`] (how far the log is on disk,
+//! Modules: [`dbs`] (opening the two databases), [`log_store`] (openraft `RaftLogStorage`), [`durable`] (how far the log is on disk,
 //! and why a leader need not wait for it), [`state_machine`] (`RaftStateMachine`),
 //! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
 //! (queries served from the local replica).
 //!
 //! Durability: the Raft log is the only record that must survive a crash on its own. Log
 //! appends and votes go through RocksDB's write-ahead log and are fsynced before anything
-//! counts on them (a leader's own appends in parallel with replication — see [`durable`]). State-machine writes (`apply`) skip the write-ahead log altogether
+//! counts on them (a leader's own appends in parallel with replication — see [`durable`]; into
+//! a preallocated log file — see [`dbs`]). State-machine writes (`apply`) skip the
+//! write-ahead log altogether
 //! ([`unlogged`]): they live in memtables until RocksDB flushes them to table files, and a crash
 //! loses the unflushed ones — which the durable log re-applies on restart, deterministically,
 //! from the applied index that was flushed with them. Two rules make that sound:
@@ -41,6 +44,7 @@
 pub mod apply;
 pub mod audit;
 pub mod auth;
+mod dbs;
 pub mod durable;
 pub mod feed;
 pub mod keys;
@@ -52,13 +56,11 @@ pub mod state_machine;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
-use std::sync::Arc;
-
-use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{Options, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use dbs::{open, Dbs};
 pub use feed::Feed;
 pub use log_store::LogStore;
 pub use reader::Reader;
@@ -76,6 +78,10 @@ pub const CF_EVENTS: &str = "events";
 pub const CF_AUTH: &str = "auth";
 pub const CF_AUDIT: &str = "audit";
 
+/// The column families of the log database.
+const LOG_CFS: [&str; 2] = [CF_RAFT_LOG, CF_RAFT_META];
+
+/// The column families of the state database (with the log's, see [`dbs`]).
 const ALL_CFS: [&str; 11] =
     [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH, CF_AUDIT];
 
@@ -92,19 +98,6 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("corrupt record in {cf}: {detail}")]
     Corrupt { cf: &'static str, detail: String },
-}
-
-/// Opens (or creates) the database with every column family.
-pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // State-machine writes skip the write-ahead log: flushes must then cover every column
-    // family at once, so a crash never keeps data without its applied marker (module docs).
-    opts.set_atomic_flush(true);
-    let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
-    Ok(Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?))
 }
 
 /// Write options for writes that must be durable before they return: through the write-ahead

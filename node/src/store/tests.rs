@@ -8,6 +8,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
 use tempfile::TempDir;
 
+use super::dbs::{open_state_db, WAL_PREALLOCATED};
 use super::durable::Durable;
 use super::*;
 use crate::model::new_cube;
@@ -18,11 +19,12 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = TempDir::new().expect("tempdir");
-        let db = open_db(&dir.path().join("db")).expect("open db");
+        let dbs = open(dir.path()).expect("open dbs");
+        let db = dbs.state.clone();
         // The suite applies entries it never appended: the state machine sees a log on disk.
         let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).expect("feed"), Default::default(), on_disk())
             .expect("sm");
-        Ok((dir, LogStore::new(db, 1).expect("log store"), sm))
+        Ok((dir, LogStore::new(&dbs, 1).expect("log store"), sm))
     }
 }
 
@@ -38,7 +40,7 @@ fn on_disk() -> Durable {
 
 fn stores() -> (TempDir, Arc<rocksdb::DB>, StateMachine) {
     let dir = TempDir::new().unwrap();
-    let db = open_db(&dir.path().join("db")).unwrap();
+    let db = open(dir.path()).unwrap().state;
     let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), on_disk()).unwrap();
     (dir, db, sm)
 }
@@ -158,8 +160,7 @@ async fn snapshot_built_on_one_store_installs_identically_on_another() {
 #[tokio::test]
 async fn only_the_leaders_own_appends_skip_the_fsync_before_being_reported() {
     let dir = TempDir::new().unwrap();
-    let db = open_db(&dir.path().join("db")).unwrap();
-    let mut log = LogStore::new(db, 1).unwrap();
+    let mut log = LogStore::new(&open(dir.path()).unwrap(), 1).unwrap();
     let durable = log.durable();
     let batch = |from: u64, term: u64, leader: u64| -> Vec<Entry> {
         (from..from + 3).map(|i| Entry { log_id: LogId::new(CommittedLeaderId::new(term, leader), i), payload: EntryPayload::Blank }).collect()
@@ -193,35 +194,74 @@ async fn only_the_leaders_own_appends_skip_the_fsync_before_being_reported() {
 #[tokio::test]
 async fn a_leader_restarts_as_a_candidate_of_its_term_so_it_cannot_lead_that_term_again() {
     let dir = TempDir::new().unwrap();
-    let path = dir.path().join("db");
+    let path = dir.path();
     {
-        let mut log = LogStore::new(open_db(&path).unwrap(), 1).unwrap();
+        let mut log = LogStore::new(&open(path).unwrap(), 1).unwrap();
         log.save_vote(&openraft::Vote::new_committed(7, 1)).await.unwrap();
     }
-    let mut log = LogStore::new(open_db(&path).unwrap(), 1).unwrap();
+    let mut log = LogStore::new(&open(path).unwrap(), 1).unwrap();
     let vote = log.read_vote().await.unwrap().unwrap();
     assert_eq!(vote, openraft::Vote::new(7, 1), "still voted for itself in term 7, but not leading it");
     assert!(!vote.is_committed());
     // A follower's committed vote for another node is kept as it is.
     log.save_vote(&openraft::Vote::new_committed(8, 2)).await.unwrap();
     drop(log);
-    let mut log = LogStore::new(open_db(&path).unwrap(), 1).unwrap();
+    let mut log = LogStore::new(&open(path).unwrap(), 1).unwrap();
     assert_eq!(log.read_vote().await.unwrap(), Some(openraft::Vote::new_committed(8, 2)));
+}
+
+#[tokio::test]
+async fn a_log_kept_in_the_state_database_by_an_older_version_moves_to_its_own_database_intact() {
+    let dir = TempDir::new().unwrap();
+    let entries: Vec<Entry> = (1..=4).map(|i| entry(i, Op::Touch { id: "x".into() }, "")).collect();
+    let vote = openraft::Vote::new_committed(3, 2);
+    {
+        // The old layout: one database, the log in two of its column families.
+        let old = open_state_db(&dir.path().join("db")).unwrap();
+        for e in &entries {
+            old.put_cf(cf(&old, CF_RAFT_LOG), keys::u64_key(e.log_id.index), encode(e)).unwrap();
+        }
+        old.put_cf(cf(&old, CF_RAFT_META), b"vote", encode(&vote)).unwrap();
+        old.flush_wal(true).unwrap();
+    }
+    let dbs = open(dir.path()).unwrap();
+    let mut log = LogStore::new(&dbs, 1).unwrap();
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+    assert_eq!(openraft::RaftLogReader::try_get_log_entries(&mut log, 1..5).await.unwrap(), entries);
+    assert!(!dir.path().join("raft.new").exists());
+    for name in LOG_CFS {
+        assert_eq!(dbs.state.iterator_cf(cf(&dbs.state, name), rocksdb::IteratorMode::Start).count(), 0, "the old copy of {name} is gone");
+    }
+}
+
+#[test]
+fn the_log_database_starts_on_a_write_ahead_log_file_written_to_full_size() {
+    let dir = TempDir::new().unwrap();
+    let dbs = open(dir.path()).unwrap();
+    // The newest log file is the current one; it must be the recycled, padded file.
+    let mut logs: Vec<(String, u64)> = std::fs::read_dir(dir.path().join("raft"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+        .collect();
+    logs.sort();
+    let (name, len) = logs.last().unwrap().clone();
+    assert!(len >= WAL_PREALLOCATED as u64, "current write-ahead log {name} is {len} bytes, not preallocated");
+    drop(dbs);
 }
 
 #[tokio::test]
 async fn log_store_reads_back_appends_and_survives_reopen() {
     let dir = TempDir::new().unwrap();
     {
-        let db = open_db(&dir.path().join("db")).unwrap();
-        let mut log = LogStore::new(db, 1).unwrap();
+        let mut log = LogStore::new(&open(dir.path()).unwrap(), 1).unwrap();
         let entries: Vec<Entry> = (1..=10).map(|i| entry(i, Op::Touch { id: "x".into() }, "")).collect();
         // No vote: a follower's append, reported once it is fsynced.
         openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries).await.unwrap();
         log.purge(LogId::new(CommittedLeaderId::new(1, 1), 3)).await.unwrap();
     }
-    let db = open_db(&dir.path().join("db")).unwrap();
-    let mut log = LogStore::new(db, 1).unwrap();
+    let mut log = LogStore::new(&open(dir.path()).unwrap(), 1).unwrap();
     let st = log.get_log_state().await.unwrap();
     assert_eq!(st.last_purged_log_id.unwrap().index, 3);
     assert_eq!(st.last_log_id.unwrap().index, 10);
@@ -300,13 +340,15 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     assert_eq!(feed.compacted(), 5);
 }
 
-/// A copy of a live database directory: what a `kill -9` at this instant would leave on disk
+/// A copy of a live node's databases: what a `kill -9` at this instant would leave on disk
 /// (written data is in the files through the page cache; memtables are not).
 fn crash_image(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    for sub in ["db", "raft"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for e in std::fs::read_dir(from.join(sub)).unwrap().flatten() {
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), to.join(sub).join(e.file_name())).unwrap();
+            }
         }
     }
 }
@@ -314,15 +356,17 @@ fn crash_image(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test]
 async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_a_purge() {
     let dir = TempDir::new().unwrap();
-    let db = open_db(&dir.path().join("db")).unwrap();
-    let mut log = LogStore::new(db.clone(), 1).unwrap();
+    let dbs = open(dir.path()).unwrap();
+    let db = dbs.state.clone();
+    let mut log = LogStore::new(&dbs, 1).unwrap();
     let mut sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
     let entries: Vec<Entry> = (1..=5).map(|i| entry(i, Op::Put { cubes: vec![cube("t", "u", &format!("c{i}"), i)] }, "")).collect();
     openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries.clone()).await.unwrap();
     sm.apply(entries.clone()).await.unwrap();
     let open = |path: std::path::PathBuf| {
-        let db = open_db(&path.join("db")).unwrap();
-        let log = LogStore::new(db.clone(), 1).unwrap();
+        let dbs = open(&path).unwrap();
+        let db = dbs.state.clone();
+        let log = LogStore::new(&dbs, 1).unwrap();
         let sm = StateMachine::new(db.clone(), path.join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
         (db, sm, log)
     };
@@ -330,7 +374,7 @@ async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_
     // A crash now loses the applied state (no write-ahead log) but not the fsynced log, which
     // holds everything needed to apply it again — as openraft does at start-up.
     let img = TempDir::new().unwrap();
-    crash_image(&dir.path().join("db"), &img.path().join("db"));
+    crash_image(dir.path(), img.path());
     let (db1, mut sm1, mut log1) = open(img.path().to_path_buf());
     let (applied, _) = sm1.applied_state().await.unwrap();
     assert_eq!(applied, None, "applied state is not written ahead (if this fails, the WAL is back)");
@@ -342,7 +386,7 @@ async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_
     // Purging the log first flushes the applied state: a crash right after keeps all of it.
     log.purge(LogId::new(CommittedLeaderId::new(1, 1), 5)).await.unwrap();
     let img2 = TempDir::new().unwrap();
-    crash_image(&dir.path().join("db"), &img2.path().join("db"));
+    crash_image(dir.path(), img2.path());
     let (db2, mut sm2, mut log2) = open(img2.path().to_path_buf());
     let (applied, _) = sm2.applied_state().await.unwrap();
     assert_eq!(applied.map(|l| l.index), Some(5));
