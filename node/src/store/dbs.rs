@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, Options, DB};
 
-use super::{cf, cf_options, synced, StoreError, ALL_CFS, CF_RAFT_META, LOG_CFS};
+use super::{cf, cf_options, flush, synced, StoreError, ALL_CFS, CF_RAFT_META, LOG_CFS};
 
 /// A node's two RocksDB databases: the Raft log and the state it produces.
 ///
@@ -29,11 +29,12 @@ pub struct Dbs {
 pub fn open(dir: &Path) -> Result<Dbs, StoreError> {
     let state = Arc::new(open_state_db(&dir.join("db"))?);
     let log_path = dir.join("raft");
-    if !log_path.exists() {
-        let tmp = dir.join("raft.new");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
+    let tmp = dir.join("raft.new");
+    if tmp.exists() {
+        // A copy interrupted by a crash: the log is still where it was copied from.
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    if !log_path.exists() && holds_old_log(&state)? {
         let log = open_log_db(&tmp)?;
         for name in LOG_CFS {
             let mut batch = rocksdb::WriteBatch::default();
@@ -58,13 +59,32 @@ pub fn open(dir: &Path) -> Result<Dbs, StoreError> {
     Ok(Dbs { log: Arc::new(log), state })
 }
 
-/// The state database. It still has the log's column families, which held the log in data
-/// directories older than [`Dbs`] (RocksDB opens a database only with all of its families).
-pub(super) fn open_state_db(path: &Path) -> Result<DB, StoreError> {
+/// Whether the state database holds a log, as data directories from before [`Dbs`] do.
+fn holds_old_log(state: &DB) -> Result<bool, StoreError> {
+    for name in LOG_CFS {
+        let mut it = state.raw_iterator_cf(cf(state, name));
+        it.seek_to_first();
+        if it.valid() {
+            return Ok(true);
+        }
+        it.status()?;
+    }
+    Ok(false)
+}
+
+/// Options both databases share.
+fn base_options() -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts
+}
+
+/// The state database. It still has the log's column families, which held the log in data
+/// directories older than [`Dbs`] (RocksDB opens a database only with all of its families).
+pub(super) fn open_state_db(path: &Path) -> Result<DB, StoreError> {
+    let mut opts = base_options();
     // State-machine writes skip the write-ahead log: flushes must then cover every column
     // family at once, so a crash never keeps data without its applied marker (see [`super`]).
     opts.set_atomic_flush(true);
@@ -73,10 +93,7 @@ pub(super) fn open_state_db(path: &Path) -> Result<DB, StoreError> {
 }
 
 fn open_log_db(path: &Path) -> Result<DB, StoreError> {
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let mut opts = base_options();
     // Write-ahead log files are reused instead of deleted (see `preallocate_wal`).
     opts.set_recycle_log_file_num(WAL_RECYCLE_FILES);
     let cfs = LOG_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
@@ -114,16 +131,13 @@ fn preallocate_wal(db: &DB) -> Result<(), StoreError> {
         db.write(batch)?;
     }
     let meta = cf(db, CF_RAFT_META);
-    let cfs: Vec<&rocksdb::ColumnFamily> = LOG_CFS.iter().map(|n| cf(db, n)).collect();
-    let mut wait = rocksdb::FlushOptions::default();
-    wait.set_wait(true);
     for _ in 0..2 {
         // A log file is switched only if it holds something and a memtable has data to flush.
         let mut batch = rocksdb::WriteBatch::default();
         batch.put_cf(meta, KEY_WAL_PADDING, b"");
         batch.delete_cf(meta, KEY_WAL_PADDING);
         db.write(batch)?;
-        db.flush_cfs_opt(&cfs, &wait)?;
+        flush(db, &LOG_CFS)?;
     }
     Ok(())
 }

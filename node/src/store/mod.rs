@@ -119,7 +119,12 @@ pub(crate) fn unlogged() -> rocksdb::WriteOptions {
 /// Flushes every memtable to table files and waits (atomically across column families): after
 /// this, everything applied so far survives a crash without the Raft log.
 pub(crate) fn flush_all(db: &DB) -> Result<(), StoreError> {
-    let cfs: Vec<&rocksdb::ColumnFamily> = ALL_CFS.iter().map(|n| cf(db, n)).collect();
+    flush(db, &ALL_CFS)
+}
+
+/// Flushes the memtables of the column families `names` and waits.
+pub(crate) fn flush(db: &DB, names: &[&'static str]) -> Result<(), StoreError> {
+    let cfs: Vec<&rocksdb::ColumnFamily> = names.iter().map(|n| cf(db, n)).collect();
     let mut o = rocksdb::FlushOptions::default();
     o.set_wait(true);
     db.flush_cfs_opt(&cfs, &o)?;

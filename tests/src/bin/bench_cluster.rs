@@ -168,22 +168,22 @@ where
         .map(|i| {
             let (op, stop) = (op.clone(), stop.clone());
             tokio::spawn(async move {
-                let (mut lat, mut failed, mut last_error) = (Vec::new(), 0u64, None);
+                let mut own = Sample::default();
                 let mut seq = first_seq;
                 'writes: while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     while let Err(s) = op(i, seq).await {
-                        failed += 1;
-                        last_error = Some(format!("{:?}: {}", s.code(), s.message()));
+                        own.failed += 1;
+                        own.last_error = Some(format!("{:?}: {}", s.code(), s.message()));
                         if stop.load(Ordering::Relaxed) {
                             break 'writes;
                         }
                         tokio::time::sleep(RETRY_PAUSE).await;
                     }
-                    lat.push(t.elapsed());
+                    own.lat.push(t.elapsed());
                     seq += 1;
                 }
-                (lat, failed, last_error)
+                own
             })
         })
         .collect();
@@ -192,10 +192,7 @@ where
     stop.store(true, Ordering::Relaxed);
     let mut sample = Sample::default();
     for task in tasks {
-        let (lat, failed, last_error) = task.await.unwrap();
-        sample.lat.extend(lat);
-        sample.failed += failed;
-        sample.last_error = last_error.or(sample.last_error);
+        sample.add(task.await.unwrap());
     }
     sample.secs = t.elapsed().as_secs_f64();
     sample.cpu = (cpu_time(pids) - cpu).as_secs_f64();
