@@ -151,6 +151,51 @@ impl Drop for NodeProc {
     }
 }
 
+/// A node that owns its data directory: started in a fresh temporary directory, which is removed
+/// when the node is dropped (after the process is killed). Derefs to its [`NodeProc`].
+pub struct TestNode {
+    node: NodeProc,
+    // Dropped after `node`: the process is gone before its files are.
+    _dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    /// A single node with the harness defaults (embedding off, loopback, no auth).
+    pub fn start() -> TestNode {
+        Self::start_with_env(&[])
+    }
+
+    /// A single node with extra `MEMMESH__…` settings.
+    pub fn start_with_env(env: &[(&str, &str)]) -> TestNode {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let node = NodeProc::start_with_env(&dir.path().join("n1"), env);
+        TestNode { node, _dir: dir }
+    }
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = NodeProc;
+    fn deref(&self) -> &NodeProc {
+        &self.node
+    }
+}
+
+impl std::ops::DerefMut for TestNode {
+    fn deref_mut(&mut self) -> &mut NodeProc {
+        &mut self.node
+    }
+}
+
+/// Puts one cube with `request_id` ("" = none): the node's answer, or its refusal.
+pub async fn try_put(c: &mut Client, cube: proto::CubeInput, request_id: &str) -> Result<proto::WriteResponse, tonic::Status> {
+    Ok(c.memory.put(proto::PutRequest { cube: Some(cube), request_id: request_id.into() }).await?.into_inner())
+}
+
+/// Puts a plaintext cube into `scope` and returns it as stored; panics if the node refuses.
+pub async fn put_text(c: &mut Client, scope: proto::Scope, text: &str) -> proto::MemCube {
+    try_put(c, text_cube(scope, text), "").await.expect("put").cube.expect("a put returns its cube")
+}
+
 /// A loopback address with a port that was free a moment ago.
 pub fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -164,11 +209,7 @@ pub fn scope(tenant: &str, user: &str) -> proto::Scope {
 
 /// A plaintext cube input.
 pub fn text_cube(scope: proto::Scope, text: &str) -> proto::CubeInput {
-    proto::CubeInput {
-        scope: Some(scope),
-        content: Some(proto::Content { text: text.into(), ..Default::default() }),
-        ..Default::default()
-    }
+    proto::CubeInput { scope: Some(scope), content: Some(proto::Content { text: text.into(), ..Default::default() }), ..Default::default() }
 }
 
 /// The text of a cube.

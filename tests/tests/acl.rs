@@ -22,9 +22,8 @@ fn acl(readers: Vec<AclEntry>, writers: Vec<AclEntry>, restricted: bool) -> Opti
 }
 
 async fn put(c: &mut Client, scope: proto::Scope, text: &str, acl: Option<Acl>) -> Result<proto::MemCube, tonic::Status> {
-    let mut cube = text_cube(scope, text);
-    cube.acl = acl;
-    Ok(c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await?.into_inner().cube.unwrap())
+    let cube = proto::CubeInput { acl, ..text_cube(scope, text) };
+    Ok(try_put(c, cube, "").await?.cube.unwrap())
 }
 
 async fn get(c: &mut Client, id: &str) -> Option<Code> {
@@ -206,8 +205,7 @@ async fn an_acl_shares_one_cube_with_a_principal_outside_its_scope_and_no_other(
 
 #[tokio::test]
 async fn a_restricted_acl_hides_a_cube_from_everyone_it_does_not_name_but_admins() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let node = TestNode::start_with_env(&auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
     let mut alice = client_as(&mut boot, &node.addr, "acme", "alice", "", Role::Writer).await;
     let mut planner = client_as(&mut boot, &node.addr, "acme", "alice", "planner", Role::Writer).await;
@@ -262,8 +260,7 @@ async fn a_restricted_acl_hides_a_cube_from_everyone_it_does_not_name_but_admins
 
 #[tokio::test]
 async fn a_live_subscription_ends_when_its_grant_or_token_is_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let node = TestNode::start_with_env(&auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
     let (watcher_t, watcher_id) = token(&mut boot, "acme", "alice", "", Role::Reader, 0).await;
     let mut planner = client_as(&mut boot, &node.addr, "acme", "alice", "planner", Role::Writer).await;

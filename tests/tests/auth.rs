@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use memmesh_client::Client;
-use memmesh_tests::proto::{self, Role, SearchMode};
 use memmesh_tests::auth::*;
+use memmesh_tests::proto::{self, Role, SearchMode};
 use memmesh_tests::*;
 use tonic::Code;
 
@@ -142,8 +142,7 @@ async fn isolation_matrix_every_principal_operation_and_target() {
 
 #[tokio::test]
 async fn missing_forged_expired_and_revoked_tokens_are_unauthenticated() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let node = TestNode::start_with_env(&auth_env());
     let get = proto::GetRequest { id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), ..Default::default() };
     let mut anon = Client::connect_with_token(&node.addr, None).await.unwrap();
     assert_eq!(code(anon.memory.get(get.clone()).await), Some(Code::Unauthenticated));
@@ -174,8 +173,7 @@ async fn missing_forged_expired_and_revoked_tokens_are_unauthenticated() {
 
 #[tokio::test]
 async fn grants_share_memory_between_agents_until_revoked_or_expired() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let node = TestNode::start_with_env(&auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
     let mut planner = client_as(&mut boot, &node.addr, "acme", "alice", "planner", Role::Writer).await;
     let mut coder = client_as(&mut boot, &node.addr, "acme", "alice", "coder", Role::Writer).await;
@@ -292,8 +290,7 @@ async fn raft_calls_without_the_cluster_secret_are_rejected() {
 
 #[tokio::test]
 async fn every_write_grant_token_change_and_refusal_is_audited() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let node = TestNode::start_with_env(&auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
     let (admin_tok, _) = token(&mut boot, "acme", "", "", Role::Admin, 0).await;
     let (alice_tok, alice_id) = token(&mut boot, "acme", "alice", "", Role::Writer, 0).await;
@@ -445,8 +442,7 @@ async fn tenant_quotas_refuse_growth_beyond_cubes_bytes_and_request_rate() {
 
 #[tokio::test]
 async fn malformed_admin_requests_are_invalid_argument() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &auth_env());
+    let node = TestNode::start_with_env(&auth_env());
     let mut boot = as_token(&node.addr, BOOT).await;
     let principal = |t: &str, u: &str, role: Role| proto::Principal {
         tenant: t.into(),

@@ -12,8 +12,7 @@ fn expect(r: Result<impl std::fmt::Debug, tonic::Status>, code: Code, needle: &s
 
 #[tokio::test]
 async fn invalid_writes_are_rejected_with_clear_statuses_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let before = applied(&mut c).await;
     let ok = || text_cube(scope("acme", "alice"), "fine");
@@ -71,10 +70,16 @@ async fn invalid_writes_are_rejected_with_clear_statuses_and_write_nothing() {
 
 #[tokio::test]
 async fn bad_reads_and_state_violations_get_their_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
-    let cube = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "a"), "x")), request_id: String::new() }).await.unwrap().into_inner().cube.unwrap();
+    let cube = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "a"), "x")), request_id: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .cube
+        .unwrap();
     let get = |id: &str| GetRequest { id: id.into(), ..Default::default() };
 
     expect(c.memory.get(get("not-a-ulid")).await, Code::InvalidArgument, "id: not a valid cube id");
@@ -93,7 +98,11 @@ async fn bad_reads_and_state_violations_get_their_codes() {
     let mut tags = UpdateRequest { id: cube.id.clone(), ..Default::default() };
     tags.add_tags = (0..65).map(|i| format!("t{i}")).collect();
     expect(c.memory.update(tags).await, Code::InvalidArgument, "limit is 64");
-    expect(c.memory.rollback(RollbackRequest { id: cube.id.clone(), to_version: 0, ..Default::default() }).await, Code::InvalidArgument, "to_version");
+    expect(
+        c.memory.rollback(RollbackRequest { id: cube.id.clone(), to_version: 0, ..Default::default() }).await,
+        Code::InvalidArgument,
+        "to_version",
+    );
     let cur = c.memory.get(get(&cube.id)).await.unwrap().into_inner().cube.unwrap();
     assert_eq!(cur, cube, "rejected updates changed nothing");
 

@@ -146,7 +146,10 @@ fn cli_tokens_and_grants_from_the_command_line() {
     let (ok, t) = memmesh(a, &["--token", "boot-cli", "auth", "create-token", "--tenant", "acme", "--user", "bob"]);
     assert!(ok);
     let bob = t["token"].as_str().unwrap().to_string();
-    let (ok, c) = memmesh(a, &["--token", &alice, "put", "--tenant", "acme", "--user", "alice", "--text", "for bob", "--reader", "bob", "--writer", "/planner"]);
+    let (ok, c) = memmesh(
+        a,
+        &["--token", &alice, "put", "--tenant", "acme", "--user", "alice", "--text", "for bob", "--reader", "bob", "--writer", "/planner"],
+    );
     assert!(ok, "{c}");
     assert_eq!(c["acl"]["readers"][0]["user"], "bob");
     assert_eq!(c["acl"]["writers"][0]["agent"], "planner");

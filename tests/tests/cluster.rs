@@ -97,7 +97,8 @@ async fn killing_the_leader_under_8_writers_loses_no_acknowledged_write() {
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let req = PutRequest { cube: Some(text_cube(scope("acme", &format!("w{w}")), &format!("w{w} item {i}"))), request_id: format!("w{w}-{i}") };
+                let req =
+                    PutRequest { cube: Some(text_cube(scope("acme", &format!("w{w}")), &format!("w{w} item {i}"))), request_id: format!("w{w}-{i}") };
                 if let Some(r) = put_anywhere(&addrs, w, req, Duration::from_secs(15)).await {
                     acked.lock().unwrap().push((r.cube.unwrap(), Instant::now()));
                 }
@@ -183,7 +184,8 @@ async fn membership_grows_1_3_5_shrinks_to_3_and_replaces_a_node_without_losing_
     let mut c = cl.client(0).await;
     let mut cubes = Vec::new();
     let write = |c: &mut Client, n: usize, tag: &str| {
-        let reqs: Vec<PutRequest> = (0..n).map(|k| PutRequest { cube: Some(text_cube(scope("acme", "m"), &format!("{tag} {k}"))), request_id: String::new() }).collect();
+        let reqs: Vec<PutRequest> =
+            (0..n).map(|k| PutRequest { cube: Some(text_cube(scope("acme", "m"), &format!("{tag} {k}"))), request_id: String::new() }).collect();
         let mut c = c.clone();
         async move {
             let mut out = Vec::new();
@@ -354,7 +356,8 @@ async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss(
     // Thaw: the old leader must step down, not lead alongside the new one.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
     for _ in 0..100 {
-        let roles: Vec<String> = futures::future::join_all(cl.live().into_iter().map(|i| cl.status(i))).await.into_iter().flatten().map(|s| s.role).collect();
+        let roles: Vec<String> =
+            futures::future::join_all(cl.live().into_iter().map(|i| cl.status(i))).await.into_iter().flatten().map(|s| s.role).collect();
         if roles.iter().filter(|r| *r == "leader").count() == 1 && roles.len() == 3 && cl.status(old).await.unwrap().role != "leader" {
             break;
         }
@@ -382,7 +385,8 @@ async fn concurrent_reads_and_writes_stay_linearizable_while_the_leader_is_cut_o
     let mut c = cl.client(leader).await;
     let mut keys = Vec::new();
     for k in 0..3 {
-        let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "lin"), &format!("k{k}-v0"))), request_id: String::new() }).await.unwrap();
+        let w =
+            c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "lin"), &format!("k{k}-v0"))), request_id: String::new() }).await.unwrap();
         keys.push(w.into_inner().cube.unwrap().id);
     }
     let start = Instant::now();

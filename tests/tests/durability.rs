@@ -98,13 +98,15 @@ async fn restart_after_snapshot_and_log_purge_keeps_everything() {
     let mut c = node.client().await;
     let mut ids = Vec::new();
     for i in 0..300 {
-        let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "s"), &format!("snap {i}"))), request_id: format!("s{i}") }).await.unwrap();
+        let w =
+            c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "s"), &format!("snap {i}"))), request_id: format!("s{i}") }).await.unwrap();
         ids.push(w.into_inner().cube.unwrap().id);
     }
     // Give the snapshot task a moment, then check that a snapshot exists.
     let mut snap_files = 0;
     for _ in 0..50 {
-        snap_files = std::fs::read_dir(data.join("snapshots")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".snap")).count();
+        snap_files =
+            std::fs::read_dir(data.join("snapshots")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".snap")).count();
         if snap_files > 0 {
             break;
         }
@@ -123,8 +125,7 @@ async fn restart_after_snapshot_and_log_purge_keeps_everything() {
 
 #[tokio::test]
 async fn sigterm_stops_the_node_promptly_even_with_idle_clients_connected() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = NodeProc::start_with_env(&dir.path().join("n1"), &[("MEMMESH__NODE__SHUTDOWN_GRACE_MS", "300")]);
+    let mut node = TestNode::start_with_env(&[("MEMMESH__NODE__SHUTDOWN_GRACE_MS", "300")]);
     let mut c = node.client().await;
     c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "x")), request_id: String::new() }).await.unwrap();
     // `c` stays connected (idle HTTP/2) while the node is asked to stop.

@@ -7,20 +7,13 @@ use memmesh_tests::proto::*;
 use memmesh_tests::*;
 use tonic::Code;
 
-async fn put(c: &mut memmesh_client::Client, s: Scope, text: &str) -> MemCube {
-    c.memory.put(PutRequest { cube: Some(text_cube(s, text)), request_id: String::new() }).await.unwrap().into_inner().cube.unwrap()
-}
-
 #[tokio::test]
 async fn crud_round_trip_keeps_every_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
 
-    let mut input = text_cube(
-        Scope { tenant: "acme".into(), user: "alice".into(), agent: "planner".into(), run: "r1".into() },
-        "prefers window seats",
-    );
+    let mut input =
+        text_cube(Scope { tenant: "acme".into(), user: "alice".into(), agent: "planner".into(), run: "r1".into() }, "prefers window seats");
     input.memory_type = MemoryType::Preference as i32;
     input.tags = vec!["travel".into(), "seating".into()];
     input.attributes = [("airline".to_string(), "any".to_string())].into();
@@ -64,18 +57,20 @@ async fn crud_round_trip_keeps_every_field() {
     assert_eq!(d.cube.as_ref().unwrap().state, CubeState::Deleted as i32);
     let listed = list_all(&mut c, ListRequest { scope: Some(scope("acme", "alice")), ..Default::default() }).await;
     assert!(listed.is_empty(), "deleted cubes are not listed by default");
-    let listed = list_all(
-        &mut c,
-        ListRequest { scope: Some(scope("acme", "alice")), states: vec![CubeState::Deleted as i32], ..Default::default() },
-    )
-    .await;
+    let listed =
+        list_all(&mut c, ListRequest { scope: Some(scope("acme", "alice")), states: vec![CubeState::Deleted as i32], ..Default::default() }).await;
     assert_eq!(listed.len(), 1);
 
     let r = c.memory.restore(RestoreRequest { id: cube.id.clone(), ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(r.cube.as_ref().unwrap().state, CubeState::Active as i32);
     assert_eq!(r.cube.as_ref().unwrap().version, 4);
 
-    let p = c.memory.purge(PurgeRequest { target: Some(purge_request::Target::Id(cube.id.clone())), request_id: String::new() }).await.unwrap().into_inner();
+    let p = c
+        .memory
+        .purge(PurgeRequest { target: Some(purge_request::Target::Id(cube.id.clone())), request_id: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(p.purged, 1);
     let e = c.memory.get(GetRequest { id: cube.id.clone(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
@@ -85,10 +80,9 @@ async fn crud_round_trip_keeps_every_field() {
 
 #[tokio::test]
 async fn history_lists_every_version_and_rollback_makes_a_new_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
-    let v1 = put(&mut c, scope("acme", "bob"), "first").await;
+    let v1 = put_text(&mut c, scope("acme", "bob"), "first").await;
     let mut revs = vec![v1.revision];
     for t in ["second", "third"] {
         let u = c
@@ -127,16 +121,13 @@ async fn history_lists_every_version_and_rollback_makes_a_new_one() {
 
 #[tokio::test]
 async fn pagination_over_2600_cubes_loses_and_repeats_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let mut all_ids = Vec::new();
     let mut alice_ids = Vec::new();
     for b in 0..3 {
         let n = if b == 2 { 600 } else { 1000 };
-        let cubes = (0..n)
-            .map(|i| text_cube(scope("acme", if i % 3 == 0 { "alice" } else { "bob" }), &format!("memory {b}-{i}")))
-            .collect();
+        let cubes = (0..n).map(|i| text_cube(scope("acme", if i % 3 == 0 { "alice" } else { "bob" }), &format!("memory {b}-{i}"))).collect();
         let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner();
         assert_eq!(r.cubes.len(), n);
         assert!(r.cubes.iter().all(|c| c.revision == r.revision), "one batch = one revision");
@@ -160,7 +151,7 @@ async fn pagination_over_2600_cubes_loses_and_repeats_nothing() {
             pages += 1;
             // Writes between pages must not shift the pages (cursor = last id, not an offset).
             if pages == 3 {
-                put(&mut c, scope("acme", "carol"), "written while paging").await;
+                put_text(&mut c, scope("acme", "carol"), "written while paging").await;
             }
             if r.next_page_token.is_empty() {
                 break;
@@ -189,8 +180,7 @@ async fn pagination_over_2600_cubes_loses_and_repeats_nothing() {
 
 #[tokio::test]
 async fn retried_writes_with_the_same_request_id_write_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let req = PutRequest { cube: Some(text_cube(scope("acme", "dora"), "likes jazz")), request_id: "req-42".into() };
     let first = c.memory.put(req.clone()).await.unwrap().into_inner();
@@ -243,10 +233,7 @@ async fn retried_writes_with_the_same_request_id_write_once() {
     assert_eq!(h.len(), 2);
 
     // A batch retried is one batch.
-    let batch = PutBatchRequest {
-        cubes: (0..5).map(|i| text_cube(scope("acme", "fred"), &format!("b{i}"))).collect(),
-        request_id: "batch-1".into(),
-    };
+    let batch = PutBatchRequest { cubes: (0..5).map(|i| text_cube(scope("acme", "fred"), &format!("b{i}"))).collect(), request_id: "batch-1".into() };
     let b1 = c.memory.put_batch(batch.clone()).await.unwrap().into_inner();
     let b2 = c.memory.put_batch(batch).await.unwrap().into_inner();
     assert_eq!(b1.cubes, b2.cubes);
@@ -257,10 +244,9 @@ async fn retried_writes_with_the_same_request_id_write_once() {
 
 #[tokio::test]
 async fn expected_version_mismatch_is_aborted_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
-    let v1 = put(&mut c, scope("acme", "gil"), "v1").await;
+    let v1 = put_text(&mut c, scope("acme", "gil"), "v1").await;
     let ok = c
         .memory
         .update(UpdateRequest { id: v1.id.clone(), expected_version: 1, importance: Some(0.1), ..Default::default() })
@@ -280,13 +266,12 @@ async fn expected_version_mismatch_is_aborted_and_changes_nothing() {
 
 #[tokio::test]
 async fn purge_scope_forgets_one_user_and_nobody_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     for i in 0..30 {
-        put(&mut c, scope("acme", if i % 2 == 0 { "hana" } else { "ivan" }), &format!("m{i}")).await;
+        put_text(&mut c, scope("acme", if i % 2 == 0 { "hana" } else { "ivan" }), &format!("m{i}")).await;
     }
-    put(&mut c, scope("acme2", "hana"), "other tenant, same user id").await;
+    put_text(&mut c, scope("acme2", "hana"), "other tenant, same user id").await;
     let p = c
         .memory
         .purge(PurgeRequest { target: Some(purge_request::Target::Scope(scope("acme", "hana"))), request_id: "forget-hana".into() })
@@ -303,10 +288,9 @@ async fn purge_scope_forgets_one_user_and_nobody_else() {
 
 #[tokio::test]
 async fn record_access_counts_reads_without_a_new_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
-    let v1 = put(&mut c, scope("acme", "jo"), "x").await;
+    let v1 = put_text(&mut c, scope("acme", "jo"), "x").await;
     for _ in 0..3 {
         c.memory.get(GetRequest { id: v1.id.clone(), record_access: true, ..Default::default() }).await.unwrap();
     }

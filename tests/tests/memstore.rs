@@ -38,21 +38,16 @@ fn assert_strictly_increasing(batches: &[EventBatch]) {
     assert!(batches.windows(2).all(|w| w[0].revision < w[1].revision), "revisions strictly increase, none repeated");
 }
 
-async fn put(c: &mut Client, s: Scope, text: &str, rid: &str) -> WriteResponse {
-    c.memory.put(PutRequest { cube: Some(text_cube(s, text)), request_id: rid.into() }).await.unwrap().into_inner()
-}
-
 #[tokio::test]
 async fn every_change_arrives_once_in_revision_order_and_a_batch_is_one_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let mut feed = sub(&mut c, scope("acme", ""), 0).await;
     // The first message is a bookmark: where the stream starts.
     let first = feed.message().await.unwrap().unwrap();
     assert!(matches!(first.kind, Some(subscribe_response::Kind::Progress(_))));
 
-    let a = put(&mut c, scope("acme", "u1"), "a", "rq-a").await;
+    let a = try_put(&mut c, text_cube(scope("acme", "u1"), "a"), "rq-a").await.unwrap();
     let id = a.cube.unwrap().id;
     let batch = PutBatchRequest { cubes: (0..50).map(|i| text_cube(scope("acme", "u2"), &format!("b{i}"))).collect(), request_id: "rq-b".into() };
     let b = c.memory.put_batch(batch).await.unwrap().into_inner();
@@ -66,8 +61,9 @@ async fn every_change_arrives_once_in_revision_order_and_a_batch_is_one_message(
     c.memory.rollback(RollbackRequest { id: id.clone(), to_version: 1, ..Default::default() }).await.unwrap();
     // A failed write and a deduplicated retry change nothing, so they produce no event.
     let _ = c.memory.restore(RestoreRequest { id: id.clone(), ..Default::default() }).await.unwrap_err();
-    put(&mut c, scope("acme", "u1"), "a", "rq-a").await;
-    let p = c.memory.purge(PurgeRequest { target: Some(purge_request::Target::Id(id.clone())), request_id: String::new() }).await.unwrap().into_inner();
+    try_put(&mut c, text_cube(scope("acme", "u1"), "a"), "rq-a").await.unwrap();
+    let p =
+        c.memory.purge(PurgeRequest { target: Some(purge_request::Target::Id(id.clone())), request_id: String::new() }).await.unwrap().into_inner();
 
     got.extend(batches_until(&mut feed, p.revision).await);
     assert_strictly_increasing(&got);
@@ -75,12 +71,23 @@ async fn every_change_arrives_once_in_revision_order_and_a_batch_is_one_message(
     use EventType::*;
     assert_eq!(
         kinds,
-        vec![(1, Created as i32), (50, Created as i32), (1, Updated as i32), (1, Deleted as i32), (1, Restored as i32), (1, RolledBack as i32), (1, Purged as i32)]
+        vec![
+            (1, Created as i32),
+            (50, Created as i32),
+            (1, Updated as i32),
+            (1, Deleted as i32),
+            (1, Restored as i32),
+            (1, RolledBack as i32),
+            (1, Purged as i32)
+        ]
     );
     assert_eq!(got[0].revision, a.revision);
     assert_eq!(got[0].events[0].request_id, "rq-a");
     assert_eq!(got[1].revision, b.revision, "the whole batch at its one revision");
-    assert_eq!(got[1].events.iter().map(|e| e.cube.as_ref().unwrap().id.clone()).collect::<Vec<_>>(), b.cubes.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        got[1].events.iter().map(|e| e.cube.as_ref().unwrap().id.clone()).collect::<Vec<_>>(),
+        b.cubes.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+    );
     assert_eq!(got[2].events[0].cube.as_ref().unwrap(), u.cube.as_ref().unwrap(), "the cube after the change");
     let purged = got[6].events[0].cube.as_ref().unwrap();
     assert_eq!((purged.id.as_str(), purged.content.is_none()), (id.as_str(), true), "a purged cube keeps only its identity");
@@ -88,18 +95,17 @@ async fn every_change_arrives_once_in_revision_order_and_a_batch_is_one_message(
 
 #[tokio::test]
 async fn resuming_from_last_plus_one_delivers_exactly_what_was_missed() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let mut revs = Vec::new();
     for i in 0..100 {
-        revs.push(put(&mut c, scope("acme", "r"), &format!("m{i}"), "").await.revision);
+        revs.push(try_put(&mut c, text_cube(scope("acme", "r"), &format!("m{i}")), "").await.unwrap().revision);
     }
     let mut feed = sub(&mut c, scope("acme", "r"), 1).await;
     let first = batches_until(&mut feed, revs[39]).await;
     drop(feed);
     for i in 100..160 {
-        revs.push(put(&mut c, scope("acme", "r"), &format!("m{i}"), "").await.revision);
+        revs.push(try_put(&mut c, text_cube(scope("acme", "r"), &format!("m{i}")), "").await.unwrap().revision);
     }
     let last = first.last().unwrap().revision;
     let mut feed = sub(&mut c, scope("acme", "r"), last + 1).await;
@@ -110,8 +116,7 @@ async fn resuming_from_last_plus_one_delivers_exactly_what_was_missed() {
 
 #[tokio::test]
 async fn a_10000_event_backlog_is_delivered_gap_free() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let mut ids = Vec::new();
     let mut last = 0;
@@ -130,8 +135,7 @@ async fn a_10000_event_backlog_is_delivered_gap_free() {
 
 #[tokio::test]
 async fn a_hundred_subscribers_each_see_exactly_their_filter() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let start = applied(&mut c).await + 1;
     let mut feeds = Vec::new();
@@ -154,8 +158,8 @@ async fn a_hundred_subscribers_each_see_exactly_their_filter() {
             .collect();
         last = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner().revision;
     }
-    put(&mut c, scope("other", "u1"), "another tenant", "").await;
-    let final_rev = put(&mut c, scope("acme", "nobody"), "marker", "").await.revision;
+    try_put(&mut c, text_cube(scope("other", "u1"), "another tenant"), "").await.unwrap();
+    let final_rev = try_put(&mut c, text_cube(scope("acme", "nobody"), "marker"), "").await.unwrap().revision;
     assert!(final_rev > last);
     for (i, feed) in feeds.iter_mut().enumerate() {
         // Subscribers get a bookmark per request only at start; read until the last of their
@@ -170,14 +174,13 @@ async fn a_hundred_subscribers_each_see_exactly_their_filter() {
 
 #[tokio::test]
 async fn progress_reports_the_revision_even_when_nothing_matches() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&dir.path().join("n1"));
+    let node = TestNode::start();
     let mut c = node.client().await;
     let req = SubscribeRequest { scope: Some(scope("quiet", "")), progress_notify_ms: 20, ..Default::default() };
     let mut feed = c.memstore.subscribe(req).await.unwrap().into_inner();
     let mut last = 0;
     for i in 0..5 {
-        last = put(&mut c, scope("busy", ""), &format!("{i}"), "").await.revision;
+        last = try_put(&mut c, text_cube(scope("busy", ""), &format!("{i}")), "").await.unwrap().revision;
     }
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), feed.message()).await.unwrap().unwrap().unwrap();
@@ -191,11 +194,10 @@ async fn progress_reports_the_revision_even_when_nothing_matches() {
 
 #[tokio::test]
 async fn a_start_below_the_compacted_revision_is_out_of_range_and_list_then_watch_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), &[("MEMMESH__FEED__RETENTION_REVISIONS", "10")]);
+    let node = TestNode::start_with_env(&[("MEMMESH__FEED__RETENTION_REVISIONS", "10")]);
     let mut c = node.client().await;
     for i in 0..40 {
-        put(&mut c, scope("acme", "cmp"), &format!("{i}"), "").await;
+        try_put(&mut c, text_cube(scope("acme", "cmp"), &format!("{i}")), "").await.unwrap();
     }
     // Compaction runs once a second.
     let mut err = None;
@@ -219,7 +221,7 @@ async fn a_start_below_the_compacted_revision_is_out_of_range_and_list_then_watc
     let page = c.memory.list(ListRequest { scope: Some(scope("acme", "cmp")), page_size: 1000, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(page.cubes.len(), 40);
     let mut feed = sub(&mut c, scope("acme", "cmp"), page.read_revision + 1).await;
-    let w = put(&mut c, scope("acme", "cmp"), "after", "").await;
+    let w = try_put(&mut c, text_cube(scope("acme", "cmp"), "after"), "").await.unwrap();
     let got = batches_until(&mut feed, w.revision).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].revision, w.revision);
@@ -244,7 +246,7 @@ async fn a_slow_subscriber_blocks_no_writer_and_catches_up_gap_free() {
         tokio::spawn(async move {
             let mut revs = Vec::new();
             for i in 0..300 {
-                revs.push(put(&mut c, scope("acme", &format!("w{w}")), &format!("{i} {pad}"), "").await.revision);
+                revs.push(try_put(&mut c, text_cube(scope("acme", &format!("w{w}")), &format!("{i} {pad}")), "").await.unwrap().revision);
             }
             revs
         })
@@ -272,7 +274,7 @@ async fn the_client_stream_resumes_across_a_node_crash_without_loss_or_repeats()
     assert!(matches!(stream.next().await.unwrap().unwrap(), FeedItem::Progress(_)));
     let mut revs = Vec::new();
     for i in 0..20 {
-        revs.push(put(&mut c, scope("acme", "x"), &format!("{i}"), "").await.revision);
+        revs.push(try_put(&mut c, text_cube(scope("acme", "x"), &format!("{i}")), "").await.unwrap().revision);
     }
     // Read a few, then crash the node with the rest undelivered to us.
     let mut seen = Vec::new();
@@ -285,7 +287,7 @@ async fn the_client_stream_resumes_across_a_node_crash_without_loss_or_repeats()
     let node = NodeProc::start_on(&data, &addr, &[]);
     let mut c = node.client().await;
     for i in 20..40 {
-        revs.push(put(&mut c, scope("acme", "x"), &format!("{i}"), "").await.revision);
+        revs.push(try_put(&mut c, text_cube(scope("acme", "x"), &format!("{i}")), "").await.unwrap().revision);
     }
     while seen.last() != revs.last() {
         match tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("stream resumed").unwrap().unwrap() {
@@ -312,7 +314,7 @@ async fn memmesh_watch_prints_one_json_line_per_event() {
     // seen three, with the first three texts marking what it must print.
     let mut written = Vec::new();
     for i in 0..200 {
-        written.push(put(&mut c, scope("acme", "w"), &format!("w{i}"), "").await.revision);
+        written.push(try_put(&mut c, text_cube(scope("acme", "w"), &format!("w{i}")), "").await.unwrap().revision);
         if watch.try_wait().unwrap().is_some() {
             break;
         }
@@ -344,13 +346,15 @@ fn memmesh_sync(addr: &str, dir: &std::path::Path, user: &str) -> serde_json::Va
 /// The mirror holds exactly the server's cubes of the scope (every state), each at its version.
 async fn assert_mirror_matches(c: &mut Client, dir: &std::path::Path, user: &str) -> usize {
     let server = list_all(c, ListRequest { scope: Some(scope("acme", user)), states: vec![1, 2, 3], page_size: 1000, ..Default::default() }).await;
-    let mut files: Vec<String> = std::fs::read_dir(dir.join("cubes")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(dir.join("cubes")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     files.sort();
     let mut want: Vec<String> = server.iter().map(|c| format!("{}.json", c.id)).collect();
     want.sort();
     assert_eq!(files, want, "the mirror holds exactly the scope's cubes");
     for cube in &server {
-        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cubes").join(format!("{}.json", cube.id))).unwrap()).unwrap();
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cubes").join(format!("{}.json", cube.id))).unwrap()).unwrap();
         assert_eq!(f["version"].as_u64(), Some(cube.version), "{}", cube.id);
         assert_eq!(f["content"]["text"].as_str(), Some(text_of(cube)));
         assert_eq!(f["state"], memmesh_client::json::state(cube.state));
@@ -366,7 +370,7 @@ async fn sync_mirror_converges_after_being_offline_while_1000_changes_happen() {
     let mirror = dir.path().join("mirror");
     let mut ids = Vec::new();
     for i in 0..50 {
-        ids.push(put(&mut c, scope("acme", "alice"), &format!("a{i}"), "").await.cube.unwrap().id);
+        ids.push(try_put(&mut c, text_cube(scope("acme", "alice"), &format!("a{i}")), "").await.unwrap().cube.unwrap().id);
     }
     let first = memmesh_sync(&node.addr, &mirror, "alice");
     assert_eq!((first["mode"].as_str(), first["cubes"].as_u64()), (Some("full"), Some(50)));
@@ -375,7 +379,9 @@ async fn sync_mirror_converges_after_being_offline_while_1000_changes_happen() {
     let mut changes = 0;
     for b in 0..3 {
         let cubes = (0..100).map(|i| text_cube(scope("acme", "alice"), &format!("n{b}-{i}"))).collect();
-        ids.extend(c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner().cubes.into_iter().map(|c| c.id));
+        ids.extend(
+            c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner().cubes.into_iter().map(|c| c.id),
+        );
         changes += 100;
     }
     for i in 0..400 {
@@ -397,7 +403,7 @@ async fn sync_mirror_converges_after_being_offline_while_1000_changes_happen() {
         changes += 1;
     }
     for i in 0..50 {
-        put(&mut c, scope("acme", "bob"), &format!("b{i}"), "").await;
+        try_put(&mut c, text_cube(scope("acme", "bob"), &format!("b{i}")), "").await.unwrap();
         changes += 1;
     }
     assert_eq!(changes, 1000);
@@ -416,11 +422,11 @@ async fn sync_falls_back_to_a_full_listing_when_its_revision_was_compacted() {
     let node = NodeProc::start_with_env(&dir.path().join("n1"), &[("MEMMESH__FEED__RETENTION_REVISIONS", "5")]);
     let mut c = node.client().await;
     let mirror = dir.path().join("mirror");
-    put(&mut c, scope("acme", "carol"), "c0", "").await;
+    try_put(&mut c, text_cube(scope("acme", "carol"), "c0"), "").await.unwrap();
     assert_eq!(memmesh_sync(&node.addr, &mirror, "carol")["mode"], "full");
     let mut purge_me = String::new();
     for i in 1..40 {
-        let w = put(&mut c, scope("acme", "carol"), &format!("c{i}"), "").await;
+        let w = try_put(&mut c, text_cube(scope("acme", "carol"), &format!("c{i}")), "").await.unwrap();
         if i == 1 {
             purge_me = w.cube.unwrap().id;
         }

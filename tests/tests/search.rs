@@ -39,8 +39,7 @@ const FACTS: [&str; 6] = [
 
 #[tokio::test]
 async fn semantic_search_finds_paraphrases_that_share_no_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let node = TestNode::start_with_env(EMBEDDING_ON);
     let mut c = node.client().await;
     let s = scope("acme", "u1");
     for f in FACTS {
@@ -77,8 +76,7 @@ async fn semantic_search_finds_paraphrases_that_share_no_words() {
 
 #[tokio::test]
 async fn scope_filters_are_exact_with_many_users_in_one_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let node = TestNode::start_with_env(EMBEDDING_ON);
     let mut c = node.client().await;
     // 40 users share tenant acme, each with 3 memories, 2 of which are word-for-word the same
     // as every other user's; plus a foreign tenant holding identical text.
@@ -259,8 +257,7 @@ async fn every_replica_stores_the_leaders_vector_and_answers_identically() {
 
 #[tokio::test]
 async fn search_context_finds_a_reply_by_the_words_it_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let node = TestNode::start_with_env(EMBEDDING_ON);
     let mut c = node.client().await;
     let s = scope("acme", "u1");
     let mut reply = text_cube(s.clone(), "Yes, twice a week at the club.");
@@ -285,8 +282,7 @@ async fn search_context_finds_a_reply_by_the_words_it_answers() {
 
 #[tokio::test]
 async fn hybrid_fusion_is_convex_by_default_and_rrf_on_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
+    let node = TestNode::start_with_env(EMBEDDING_ON);
     let mut c = node.client().await;
     let s = scope("acme", "u1");
     for f in FACTS {
