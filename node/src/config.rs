@@ -76,32 +76,7 @@ impl Default for NodeConfig {
     }
 }
 
-/// Input limits. Requests beyond them are rejected with INVALID_ARGUMENT before anything is
-/// proposed, so nothing partial is ever written.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest payload (text or bytes) of one cube.
-    pub max_content_bytes: usize,
-    pub max_tags: usize,
-    pub max_attributes: usize,
-    /// Most cubes in one `PutBatch`.
-    pub max_batch: usize,
-    /// Largest gRPC request the server decodes.
-    pub max_request_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_content_bytes: 256 * 1024,
-            max_tags: 64,
-            max_attributes: 64,
-            max_batch: 1000,
-            max_request_bytes: 64 * 1024 * 1024,
-        }
-    }
-}
+pub use crate::model::Limits;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -186,13 +161,12 @@ impl Config {
 mod tests {
     use super::*;
 
+    // figment's `Jail` closures return its (large) error type.
     #[test]
+    #[allow(clippy::result_large_err)]
     fn layers_apply_in_order_defaults_file_env_flags() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "node.toml",
-                "[node]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/from-file\"\n[limits]\nmax_tags = 7\n",
-            )?;
+            jail.create_file("node.toml", "[node]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/from-file\"\n[limits]\nmax_tags = 7\n")?;
             jail.set_env("MEMMESH__NODE__DATA_DIR", "/from-env");
             jail.set_env("MEMMESH__LIMITS__MAX_BATCH", "12");
             jail.set_env("MEMMESH__NODE__WORKER_THREADS", "1");
@@ -209,6 +183,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn unknown_keys_are_rejected() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "[limits]\nmax_tagz = 7\n")?;

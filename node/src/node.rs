@@ -12,28 +12,28 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use memmesh_proto::admin_server::AdminServer;
 use memmesh_proto::cluster_client::ClusterClient;
 use memmesh_proto::cluster_server::ClusterServer;
-use memmesh_proto::raft_peer_client::RaftPeerClient;
-use memmesh_proto::raft_peer_server::RaftPeerServer;
-use tonic::transport::Channel;
+use memmesh_proto::mem_store_server::MemStoreServer;
 use memmesh_proto::memory_server::MemoryServer;
+use memmesh_proto::raft_peer_server::RaftPeerServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::api::admin::AdminService;
+use crate::api::authn::{Authenticate, PeerSecret};
 use crate::api::cluster::ClusterService;
-use memmesh_proto::admin_server::AdminServer;
-use tonic::service::interceptor::InterceptedService;
 use crate::api::memory::MemoryService;
 use crate::api::memstore::MemStoreService;
 use crate::api::raft_peer::RaftPeerService;
-use crate::api::ApiError;
-use crate::raft::network::{peer_client, MAX_PEER_MESSAGE};
-use memmesh_proto::mem_store_server::MemStoreServer;
-use crate::config::{Config, Limits};
+use crate::config::Config;
+use crate::engine::denials::DenialLog;
+use crate::engine::write::{inflight_slots, run_proposer};
+use crate::engine::Core;
 use crate::index::SearchIndex;
-use crate::raft::network::Network;
+use crate::raft::network::{Network, MAX_PEER_MESSAGE};
 use crate::raft::{NodeId, Raft};
 use crate::store::{self, Feed, LogStore, Reader, StateMachine, StoreError};
 
@@ -46,8 +46,9 @@ pub enum NodeError {
     NodeIdCorrupt { path: String, content: String },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// Boxed: openraft's error is large, and every start-up step returns this type.
     #[error("raft configuration: {0}")]
-    RaftConfig(#[from] openraft::ConfigError),
+    RaftConfig(Box<openraft::ConfigError>),
     #[error("raft: {0}")]
     Raft(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -58,95 +59,6 @@ pub enum NodeError {
     Embedding(#[from] crate::embed::EmbedError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-}
-
-/// What the request handlers share.
-pub struct Core {
-    pub id: NodeId,
-    /// The address this node advertises.
-    pub addr: String,
-    pub raft: Raft,
-    pub reader: Reader,
-    /// The change feed: live broadcast and stored history.
-    pub feed: Feed,
-    pub limits: Limits,
-    /// Bound on waiting for a quorum (`raft.request_timeout_ms`).
-    pub request_timeout: Duration,
-    /// Bound on waiting for a new member to catch up (`raft.catch_up_timeout_ms`).
-    pub catch_up_timeout: Duration,
-    /// Fault rules of this node's outgoing peer traffic (tests only; empty in production).
-    pub faults: Arc<crate::raft::faults::Faults>,
-    /// How far this node's Raft log is on disk (see `store::durable`).
-    pub durable: crate::store::durable::Durable,
-    /// Queue of the group-commit proposer (see `api::write`).
-    pub proposals: tokio::sync::mpsc::Sender<crate::api::write::Pending>,
-    /// Slots of proposals committing at once (see `api::write`).
-    pub inflight: Arc<tokio::sync::Semaphore>,
-    /// Clients of other nodes' `RaftPeer` service, by address (forwarded writes, read index).
-    pub peers: std::sync::Mutex<std::collections::HashMap<String, RaftPeerClient<Channel>>>,
-    /// Tenant quotas (`[quotas]`).
-    pub quotas: crate::quota::QuotaConfig,
-    /// Refused requests, on their way to the audit log.
-    pub denials: crate::auth::denials::DenialLog,
-    /// Sent with this node's peer calls (`auth.cluster_secret`).
-    pub cluster_secret: Option<String>,
-    /// Client TLS settings for calls to peers (`None` = plaintext).
-    pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
-    /// The embedding workers; `None` when `embedding.enabled = false`.
-    pub embedder: Option<crate::embed::EmbedPool>,
-    /// What `Memory.Search` queries; kept current by the state machine.
-    pub index: Arc<SearchIndex>,
-    /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
-    /// within one millisecond or if the clock steps back — and a client's sequential writes list
-    /// in the order it made them.
-    pub ids: std::sync::Mutex<ulid::Generator>,
-}
-
-impl Core {
-    /// The current leader, as this node knows it.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
-    }
-
-    /// The address of a cluster member.
-    pub fn member_addr(&self, id: NodeId) -> Option<String> {
-        self.raft.metrics().borrow().membership_config.membership().get_node(&id).map(|n| n.addr.clone())
-    }
-
-    /// A (pooled, lazily connecting) client of the peer at `addr`.
-    pub fn peer(&self, addr: &str) -> Result<RaftPeerClient<Channel>, ApiError> {
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = peers.get(addr) {
-            return Ok(c.clone());
-        }
-        let c = peer_client(addr, self.peer_tls.as_ref()).map_err(|e| ApiError::Unavailable(format!("peer address {addr}: {e}")))?;
-        peers.insert(addr.to_string(), c.clone());
-        Ok(c)
-    }
-
-    /// Calls the leader's `RaftPeer` service (a forwarded write or a read index) and decodes its
-    /// `Result<T, PeerError>` reply.
-    pub async fn call_leader<T: serde::de::DeserializeOwned>(&self, leader: NodeId, call: LeaderCall, data: Vec<u8>) -> Result<T, ApiError> {
-        let addr = self.member_addr(leader).ok_or(ApiError::NotLeader { leader_id: Some(leader), leader_addr: None })?;
-        self.faults.check(leader).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let mut peer = self.peer(&addr)?;
-        let mut msg = tonic::Request::new(memmesh_proto::PeerMessage { data });
-        crate::raft::network::with_secret(&mut msg, self.cluster_secret.as_deref());
-        let (what, reply) = match call {
-            LeaderCall::Propose => ("forwarding the write to", peer.propose(msg).await),
-            LeaderCall::ReadIndex => ("getting the read index from", peer.read_index(msg).await),
-        };
-        let reply = reply.map_err(|s| ApiError::Unavailable(format!("{what} leader {leader} at {addr} failed: {}", s.message())))?;
-        let res: Result<T, crate::raft::wire::PeerError> = crate::raft::wire::decode(&reply.into_inner().data)
-            .map_err(|e| ApiError::Unavailable(format!("undecodable reply from leader {leader}: {e}")))?;
-        Ok(res?)
-    }
-}
-
-/// What [`Core::call_leader`] asks the leader for.
-pub enum LeaderCall {
-    Propose,
-    ReadIndex,
 }
 
 /// Reads the node id, or creates one if the directory holds no data yet. Returns the id and
@@ -183,7 +95,7 @@ fn node_id(data_dir: &Path) -> Result<(NodeId, bool), NodeError> {
     }
 }
 
-fn raft_config(cfg: &Config) -> Result<openraft::Config, openraft::ConfigError> {
+fn raft_config(cfg: &Config) -> Result<openraft::Config, NodeError> {
     openraft::Config {
         cluster_name: "memmesh".into(),
         heartbeat_interval: cfg.raft.heartbeat_interval_ms,
@@ -194,6 +106,7 @@ fn raft_config(cfg: &Config) -> Result<openraft::Config, openraft::ConfigError> 
         ..Default::default()
     }
     .validate()
+    .map_err(|e| NodeError::RaftConfig(Box::new(e)))
 }
 
 /// Asks the cluster that `seed` belongs to to add this node, following leader hints, until it
@@ -207,29 +120,28 @@ async fn join_cluster(core: Arc<Core>, seed: String, learner: bool, token: Optio
         if let Some(v) = token.as_ref().and_then(|t| format!("Bearer {t}").parse().ok()) {
             call.metadata_mut().insert("authorization", v);
         }
-        let ep = crate::raft::network::peer_endpoint(&target, core.peer_tls.as_ref());
-        let res = match ep {
-            Ok(ep) => match ep.connect().await {
-                Ok(ch) => ClusterClient::new(ch).add_member(call).await,
-                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-            },
-            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        let channel = match crate::raft::network::peer_endpoint(&target, core.peer_tls.as_ref()) {
+            Ok(ep) => ep.connect().await,
+            Err(e) => Err(e),
         };
-        match res {
-            Ok(r) => {
-                tracing::info!(node_id = core.id, revision = r.into_inner().revision, learner, "joined the cluster");
-                return;
-            }
-            Err(s) if s.code() == tonic::Code::Unavailable => {
-                if let Some(leader) = s.metadata().get(crate::api::error::LEADER_METADATA).and_then(|v| v.to_str().ok()) {
-                    target = leader.to_string();
+        match channel {
+            Err(e) => tracing::info!(%target, error = %e, "join: cannot reach the seed yet; retrying"),
+            Ok(ch) => match ClusterClient::new(ch).add_member(call).await {
+                Ok(r) => {
+                    tracing::info!(node_id = core.id, revision = r.into_inner().revision, learner, "joined the cluster");
+                    return;
                 }
-                tracing::info!(%target, error = s.message(), "join: retrying");
-            }
-            Err(s) => {
-                tracing::error!(code = ?s.code(), error = s.message(), "join refused; not retrying");
-                return;
-            }
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    if let Some(leader) = s.metadata().get(crate::api::error::LEADER_METADATA).and_then(|v| v.to_str().ok()) {
+                        target = leader.to_string();
+                    }
+                    tracing::info!(%target, error = s.message(), "join: retrying");
+                }
+                Err(s) => {
+                    tracing::error!(code = ?s.code(), error = s.message(), "join refused; not retrying");
+                    return;
+                }
+            },
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -282,7 +194,7 @@ pub struct Node {
     join: Option<String>,
     learner: bool,
     /// Authentication of every client-facing service.
-    auth: crate::auth::interceptor::Authenticate,
+    auth: Authenticate,
     bootstrap_token: Option<String>,
     server_tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -327,10 +239,9 @@ impl Node {
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone(), durable.clone())?;
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
-        let network = Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from), tls.as_ref().map(|t| t.peer.clone()), durable.clone());
-        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), network, log, sm)
-            .await
-            .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let network =
+            Network::new(faults.clone(), cfg.auth.cluster_secret.as_deref().map(Arc::from), tls.as_ref().map(|t| t.peer.clone()), durable.clone());
+        let raft = Raft::new(id, Arc::new(raft_config(cfg)?), network, log, sm).await.map_err(|e| NodeError::Raft(e.to_string()))?;
 
         let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft(e.to_string()))?;
         let join = match (&cfg.node.join, initialized) {
@@ -365,8 +276,8 @@ impl Node {
             }
         }
         let (proposals, proposals_rx) = tokio::sync::mpsc::channel(4096);
-        let denials = crate::auth::denials::DenialLog::new(proposals.clone());
-        let inflight = crate::api::write::inflight_slots();
+        let denials = DenialLog::new(proposals.clone());
+        let inflight = inflight_slots();
         let core = Arc::new(Core {
             id,
             addr,
@@ -390,13 +301,12 @@ impl Node {
             ids: Default::default(),
         });
         spawn_feed_compaction(&core, cfg.feed.retention_revisions.max(1));
-        tokio::spawn(crate::api::write::run_proposer(Arc::downgrade(&core), inflight, proposals_rx));
+        tokio::spawn(run_proposer(Arc::downgrade(&core), inflight, proposals_rx));
         let required = cfg.auth.required(&local_addr);
         if required {
             tracing::info!(bootstrap_token = cfg.auth.bootstrap_token.is_some(), "authentication required (auth.enabled)");
         }
-        let auth =
-            crate::auth::interceptor::Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref(), core.denials.clone(), cfg.quotas.clone());
+        let auth = Authenticate::new(core.reader.clone(), required, cfg.auth.bootstrap_token.as_deref(), core.denials.clone(), cfg.quotas.clone());
         spawn_audit_trim(&core, cfg.auth.audit_retention_records.max(1));
         Ok(Node {
             core,
@@ -452,7 +362,7 @@ impl Node {
                 RaftPeerServer::new(RaftPeerService::new(self.core.clone()))
                     .max_decoding_message_size(MAX_PEER_MESSAGE)
                     .max_encoding_message_size(MAX_PEER_MESSAGE),
-                crate::auth::interceptor::PeerSecret::new(self.core.cluster_secret.as_deref()),
+                PeerSecret::new(self.core.cluster_secret.as_deref()),
             ))
             .serve_with_incoming_shutdown(incoming, shutdown);
         if let Some(seed) = self.join.clone() {

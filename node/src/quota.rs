@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::raft::Quota;
+use crate::model::Quota;
 
 /// The `[quotas]` section: defaults for every tenant, and per-tenant overrides
 /// (`[quotas.tenants.acme]`). 0 = unlimited.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memmesh_node::config::Config;
-use memmesh_node::node::{Core, Node};
+use memmesh_node::engine::Core;
+use memmesh_node::node::Node;
 use memmesh_proto::memory_client::MemoryClient;
 use memmesh_proto::*;
 use openraft::ServerState;
@@ -56,7 +57,8 @@ impl InProc {
     }
 
     fn leader(&self) -> Option<usize> {
-        let leaders: Vec<usize> = (0..self.nodes.len()).filter(|i| self.nodes[*i].core.raft.metrics().borrow().state == ServerState::Leader).collect();
+        let leaders: Vec<usize> =
+            (0..self.nodes.len()).filter(|i| self.nodes[*i].core.raft.metrics().borrow().state == ServerState::Leader).collect();
         (leaders.len() == 1).then(|| leaders[0])
     }
 
@@ -148,7 +150,9 @@ async fn a_partitioned_follower_misses_nothing_once_healed() {
     let before = c.applied(f);
     let mut acked = Vec::new();
     for k in 0..30 {
-        acked.push(put_any(&c, &[l], put_req(&format!("p{k}"), &format!("p{k}")), Duration::from_secs(5)).await.expect("the majority commits").cube.unwrap());
+        acked.push(
+            put_any(&c, &[l], put_req(&format!("p{k}"), &format!("p{k}")), Duration::from_secs(5)).await.expect("the majority commits").cube.unwrap(),
+        );
     }
     assert_eq!(c.applied(f), before, "the partitioned follower received nothing");
     c.heal();
@@ -177,14 +181,22 @@ async fn an_isolated_leader_cannot_commit_and_the_majority_elects_a_new_one() {
     let w = put_any(&c, &majority, put_req("on the majority side", "majority-1"), Duration::from_secs(5)).await.expect("majority commits");
     // Heal: one leader remains, and the old leader's unreplicated entry is discarded.
     c.heal();
-    c.wait(|c| c.leader().is_some() && c.applied_everywhere() && c.nodes[old].core.raft.metrics().borrow().state != ServerState::Leader, "one leader after healing").await;
+    c.wait(
+        |c| c.leader().is_some() && c.applied_everywhere() && c.nodes[old].core.raft.metrics().borrow().state != ServerState::Leader,
+        "one leader after healing",
+    )
+    .await;
     let rev = w.revision;
     for i in 0..3 {
         assert_eq!(read_at(&c, i, &w.cube.as_ref().unwrap().id, rev).await.content.unwrap().text, "on the majority side");
         let list = c
             .client(i)
             .await
-            .list(ListRequest { scope: Some(Scope { tenant: "acme".into(), ..Default::default() }), read: Some(ReadOptions { consistency: 2, min_revision: rev }), ..Default::default() })
+            .list(ListRequest {
+                scope: Some(Scope { tenant: "acme".into(), ..Default::default() }),
+                read: Some(ReadOptions { consistency: 2, min_revision: rev }),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -234,7 +246,12 @@ async fn lossy_slow_links_lose_no_acknowledged_write_and_duplicate_none() {
         let list = c
             .client(i)
             .await
-            .list(ListRequest { scope: Some(Scope { tenant: "acme".into(), ..Default::default() }), page_size: 1000, read: Some(ReadOptions { consistency: 2, min_revision: last }), ..Default::default() })
+            .list(ListRequest {
+                scope: Some(Scope { tenant: "acme".into(), ..Default::default() }),
+                page_size: 1000,
+                read: Some(ReadOptions { consistency: 2, min_revision: last }),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -246,7 +263,7 @@ async fn lossy_slow_links_lose_no_acknowledged_write_and_duplicate_none() {
     }
 }
 
-/// The leader's own log is fsynced in parallel with replication (see `store::durable`); this
+/// The leader's own log is fsynced in parallel with replication (see `raft::durable`); this
 /// checks the rule that makes that safe: with the leader's fsync held back, followers hold the
 /// new entry on disk, yet the leader counts neither follower's acknowledgement of it, commits
 /// nothing and answers no client — until its own disk has the entry.
@@ -262,14 +279,21 @@ async fn a_leader_counts_no_acknowledgement_before_its_own_fsync() {
     leader.durable.hold_flushes(true);
     let mut m = c.client(l).await;
     let write = tokio::spawn(async move { m.put(put_req("held back", "held-1")).await });
-    c.wait(|c| last() > before && (0..3).all(|i| c.nodes[i].core.raft.metrics().borrow().last_log_index.unwrap_or(0) >= last()), "every follower holds the new entry")
-        .await;
+    c.wait(
+        |c| last() > before && (0..3).all(|i| c.nodes[i].core.raft.metrics().borrow().last_log_index.unwrap_or(0) >= last()),
+        "every follower holds the new entry",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The leader's own entry is in the map at once: its append was reported before the fsync.
     let progress = leader.raft.metrics().borrow().replication.clone().unwrap();
     assert_eq!(progress[&leader.id].map(|m| m.index), Some(last()));
     let matched: Vec<u64> = progress.iter().filter(|(id, _)| **id != leader.id).map(|(_, m)| m.map_or(0, |m| m.index)).collect();
-    assert!(matched.len() == 2 && matched.iter().all(|m| *m < last()), "a follower's acknowledgement was counted before the leader's fsync: {matched:?} vs {}", last());
+    assert!(
+        matched.len() == 2 && matched.iter().all(|m| *m < last()),
+        "a follower's acknowledgement was counted before the leader's fsync: {matched:?} vs {}",
+        last()
+    );
     assert!(!write.is_finished(), "the write was answered before the leader's fsync");
     assert!((0..3).all(|i| c.applied(i) == before), "something was applied before the leader's fsync");
     leader.durable.hold_flushes(false);

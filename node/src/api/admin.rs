@@ -7,14 +7,13 @@ use memmesh_proto::*;
 use tonic::{Request, Response, Status};
 use ulid::Ulid;
 
-use super::write::now_ms;
+use super::authn::caller;
 use super::{invalid, ApiError};
-use crate::auth::interceptor::caller;
-use crate::auth::tokens::{generate, TokenRecord};
+use crate::auth::tokens::generate;
 use crate::auth::Need;
-use crate::model::{self, expires_at};
-use crate::node::Core;
-use crate::raft::{Op, Pb};
+use crate::engine::Core;
+use crate::model::{self, expires_at, now_ms, Pb, TokenRecord};
+use crate::raft::Op;
 
 pub struct AdminService {
     core: Arc<Core>,

@@ -11,8 +11,8 @@ use openraft::{BasicNode, ChangeMembers, ServerState};
 use tonic::{Request, Response, Status};
 
 use super::ApiError;
+use crate::engine::Core;
 use crate::model::{ApplyError, ValidationError};
-use crate::node::Core;
 
 pub struct ClusterService {
     core: Arc<Core>,
@@ -104,7 +104,10 @@ impl ClusterService {
         self.core
             .raft
             .wait(Some(self.core.catch_up_timeout))
-            .metrics(move |m| m.replication.as_ref().and_then(|r| r.get(&id).copied().flatten()).is_some_and(|l| l.index >= index), "learner caught up")
+            .metrics(
+                move |m| m.replication.as_ref().and_then(|r| r.get(&id).copied().flatten()).is_some_and(|l| l.index >= index),
+                "learner caught up",
+            )
             .await
             .map(|_| ())
             .map_err(|_| self.not_caught_up(id))
@@ -129,7 +132,7 @@ impl Cluster for ClusterService {
     }
 
     async fn add_member(&self, req: Request<AddMemberRequest>) -> Result<Response<MembershipResponse>, Status> {
-        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
+        self.core.authorize_cluster_admin(&super::authn::caller(&req)?)?;
         let req = req.into_inner();
         if req.node_id == 0 {
             return Err(ValidationError::new("node_id", "must not be 0").into());
@@ -158,7 +161,7 @@ impl Cluster for ClusterService {
     }
 
     async fn promote_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
-        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
+        self.core.authorize_cluster_admin(&super::authn::caller(&req)?)?;
         let id = req.into_inner().node_id;
         self.require_leader()?;
         self.require_member(id)?;
@@ -168,25 +171,23 @@ impl Cluster for ClusterService {
     }
 
     async fn remove_member(&self, req: Request<MemberRequest>) -> Result<Response<MembershipResponse>, Status> {
-        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
+        self.core.authorize_cluster_admin(&super::authn::caller(&req)?)?;
         let id = req.into_inner().node_id;
         self.require_leader()?;
         self.require_member(id)?;
-        let changes = if self.is_voter(id) {
-            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-        } else {
-            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-        };
+        let changes =
+            if self.is_voter(id) { ChangeMembers::RemoveVoters(BTreeSet::from([id])) } else { ChangeMembers::RemoveNodes(BTreeSet::from([id])) };
         Ok(Response::new(self.change(changes).await?))
     }
 
     async fn transfer_leader(&self, req: Request<MemberRequest>) -> Result<Response<StatusResponse>, Status> {
-        self.core.authorize_cluster_admin(&crate::auth::interceptor::caller(&req)?)?;
+        self.core.authorize_cluster_admin(&super::authn::caller(&req)?)?;
         let id = req.into_inner().node_id;
         if id != self.core.id {
             // Ask the target itself: only it can start its own election.
             let addr = self.core.member_addr(id).ok_or_else(|| ApiError::NotFound(format!("member {id}")))?;
-            let mut c = ClusterClient::connect(format!("http://{addr}")).await.map_err(|e| ApiError::Unavailable(format!("node {id} at {addr}: {e}")))?;
+            let mut c =
+                ClusterClient::connect(format!("http://{addr}")).await.map_err(|e| ApiError::Unavailable(format!("node {id} at {addr}: {e}")))?;
             return c.transfer_leader(MemberRequest { node_id: id }).await;
         }
         if !self.is_voter(id) {

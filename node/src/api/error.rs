@@ -1,4 +1,5 @@
-//! The single mapping from MemMesh errors to gRPC status codes.
+//! The single mapping from MemMesh errors to gRPC status codes: every `tonic::Status` the node
+//! sends is made here, from an [`ApiError`].
 //!
 //! | error | code |
 //! |---|---|
@@ -13,10 +14,13 @@
 //! | Raft stopped | `UNAVAILABLE` |
 //! | search mode needs an embedding model this node does not run | `FAILED_PRECONDITION` |
 //! | embedding workers stopped | `UNAVAILABLE` |
-//! | storage failure, inference failure | `INTERNAL` |
+//! | no or bad token, peer call without the cluster secret | `UNAUTHENTICATED` |
+//! | undecodable peer message | `INVALID_ARGUMENT` |
+//! | storage failure, inference failure, internal error | `INTERNAL` |
 
 use tonic::{Code, Status};
 
+use crate::engine::ApiError;
 use crate::model::{ApplyError, ValidationError};
 use crate::store::StoreError;
 
@@ -24,48 +28,6 @@ use crate::store::StoreError;
 pub const LEADER_METADATA: &str = "x-memmesh-leader";
 /// Metadata key carrying the compacted revision on a subscription's `OUT_OF_RANGE`.
 pub const COMPACT_METADATA: &str = "x-memmesh-compact-revision";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("invalid argument: {0}")]
-    Invalid(#[from] ValidationError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    #[error("storage error: {0}")]
-    Store(#[from] StoreError),
-    #[error("cube {0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    OutOfRange(String),
-    #[error("this node is not the leader{}", leader_hint(.leader_id, .leader_addr))]
-    NotLeader { leader_id: Option<u64>, leader_addr: Option<String> },
-    #[error("raft is unavailable: {0}")]
-    RaftStopped(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error(
-        "revision {requested} is compacted: the change history starts at revision {} (compact_revision {compacted}); \
-         List the scope, then subscribe from its read_revision + 1",
-        compacted + 1
-    )]
-    Compacted { requested: u64, compacted: u64 },
-    #[error("embedding: {0}")]
-    Embedding(#[from] crate::embed::EmbedError),
-    #[error("{0}")]
-    Precondition(String),
-    #[error("permission denied: {0}")]
-    PermissionDenied(String),
-    #[error("unauthenticated: {0}")]
-    Unauthenticated(String),
-}
-
-fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {
-    match (id, addr) {
-        (Some(id), Some(addr)) => format!("; the leader is node {id} at {addr}"),
-        (Some(id), None) => format!("; the leader is node {id}"),
-        _ => "; no leader is known yet (election in progress), retry shortly".into(),
-    }
-}
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
@@ -96,6 +58,10 @@ impl From<ApiError> for Status {
             ApiError::Precondition(_) => Status::failed_precondition(msg),
             ApiError::PermissionDenied(_) => Status::permission_denied(msg),
             ApiError::Unauthenticated(_) => Status::unauthenticated(msg),
+            ApiError::Internal(_) => {
+                tracing::error!(error = %msg, "internal error");
+                Status::internal(msg)
+            }
             ApiError::Embedding(crate::embed::EmbedError::Stopped) => Status::unavailable(msg),
             ApiError::Embedding(_) => {
                 tracing::error!(error = %msg, "inference failure");
@@ -121,68 +87,6 @@ impl From<StoreError> for Status {
         ApiError::from(e).into()
     }
 }
-
-impl<E: std::error::Error> From<openraft::error::RaftError<u64, E>> for ApiError
-where
-    E: Into<ApiError>,
-{
-    fn from(e: openraft::error::RaftError<u64, E>) -> Self {
-        match e {
-            openraft::error::RaftError::APIError(api) => api.into(),
-            openraft::error::RaftError::Fatal(f) => ApiError::RaftStopped(f.to_string()),
-        }
-    }
-}
-
-impl From<crate::raft::wire::PeerError> for ApiError {
-    fn from(e: crate::raft::wire::PeerError) -> Self {
-        match e {
-            crate::raft::wire::PeerError::NotLeader { leader_id, leader_addr } => ApiError::NotLeader { leader_id, leader_addr },
-            crate::raft::wire::PeerError::Unavailable(m) => ApiError::Unavailable(m),
-        }
-    }
-}
-
-impl From<openraft::error::CheckIsLeaderError<u64, openraft::BasicNode>> for ApiError {
-    fn from(e: openraft::error::CheckIsLeaderError<u64, openraft::BasicNode>) -> Self {
-        match e {
-            openraft::error::CheckIsLeaderError::ForwardToLeader(f) => {
-                ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
-            }
-            openraft::error::CheckIsLeaderError::QuorumNotEnough(q) => ApiError::Unavailable(format!("cannot confirm leadership: {q}")),
-        }
-    }
-}
-
-impl From<crate::store::feed::HistoryError> for ApiError {
-    fn from(e: crate::store::feed::HistoryError) -> Self {
-        match e {
-            crate::store::feed::HistoryError::Compacted(c) => ApiError::Compacted { requested: c.requested, compacted: c.compacted },
-            crate::store::feed::HistoryError::Store(s) => s.into(),
-        }
-    }
-}
-
-impl From<openraft::error::ClientWriteError<u64, openraft::BasicNode>> for ApiError {
-    fn from(e: openraft::error::ClientWriteError<u64, openraft::BasicNode>) -> Self {
-        match e {
-            openraft::error::ClientWriteError::ForwardToLeader(f) => {
-                ApiError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
-            }
-            // Another change still committing (two nodes joining at once): retrying shortly
-            // succeeds, so it is UNAVAILABLE — which is what makes a joining node retry.
-            openraft::error::ClientWriteError::ChangeMembershipError(c @ openraft::error::ChangeMembershipError::InProgress(_)) => {
-                ApiError::Unavailable(format!("another membership change is still being committed; retry: {c}"))
-            }
-            // Any other refused membership change (e.g. it would leave no voter) is the request's
-            // fault, not an outage: retrying as is will not help.
-            openraft::error::ClientWriteError::ChangeMembershipError(c) => {
-                ApiError::Apply(ApplyError::Precondition(format!("membership change refused: {c}")))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,13 +11,13 @@ use memmesh_proto::*;
 use tonic::{Request, Response, Status};
 use ulid::Ulid;
 
-use super::write::{fingerprint, now_ms, Written};
-use super::{invalid, opt_ms, ApiError};
-use crate::auth::interceptor::caller;
+use super::authn::caller;
+use super::{invalid, ApiError};
 use crate::auth::{Caller, Need};
-use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube};
-use crate::node::Core;
-use crate::raft::{Op, Pb};
+use crate::engine::write::{fingerprint, Written};
+use crate::engine::Core;
+use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, now_ms, Filter, FilterSpec, Pb};
+use crate::raft::Op;
 use crate::store::reader::ListQuery;
 
 pub struct MemoryService {
@@ -81,11 +81,7 @@ impl MemoryService {
     }
 
     fn one(w: Written) -> WriteResponse {
-        WriteResponse {
-            cube: w.outcome.cubes.into_iter().next().map(|c| c.0),
-            revision: w.revision,
-            deduplicated: w.outcome.deduplicated,
-        }
+        WriteResponse { cube: w.outcome.cubes.into_iter().next().map(|c| c.0), revision: w.revision, deduplicated: w.outcome.deduplicated }
     }
 
     /// Validates cube inputs and gives each a fresh id; all must share one tenant (the
@@ -111,7 +107,9 @@ impl MemoryService {
         let out = out
             .into_iter()
             .map(|input| {
-                let id = gen.generate_from_datetime(when).map_err(|e| ApiError::Unavailable(format!("cube id space for this millisecond exhausted ({e}); retry")))?;
+                let id = gen
+                    .generate_from_datetime(when)
+                    .map_err(|e| ApiError::Unavailable(format!("cube id space for this millisecond exhausted ({e}); retry")))?;
                 Ok(Pb(new_cube(input, id, at_ms, request_id)))
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
@@ -311,16 +309,17 @@ impl Memory for MemoryService {
         let req = req.into_inner();
         let scope = model::check_scope("scope", req.scope.as_ref())?;
         let access = self.core.authorize_read(&who, &scope)?;
-        for (i, t) in req.memory_types.iter().enumerate() {
-            model::check_memory_type(&format!("memory_types[{i}]"), *t)?;
-        }
-        let mut states = Vec::with_capacity(req.states.len());
-        for (i, s) in req.states.iter().enumerate() {
-            states.push(model::check_state(&format!("states[{i}]"), *s)? as i32);
-        }
-        if states.is_empty() {
-            states.push(CubeState::Active as i32);
-        }
+        let filter = Filter::build(&FilterSpec {
+            memory_types: &req.memory_types,
+            tags: &req.tags,
+            states: &req.states,
+            created_after_ms: req.created_after_ms,
+            created_before_ms: req.created_before_ms,
+            updated_after_ms: req.updated_after_ms,
+            updated_before_ms: req.updated_before_ms,
+            ..Default::default()
+        })?
+        .active_by_default();
         let order = ListOrder::try_from(req.order).map_err(|_| invalid("order", format!("unknown enum value {}", req.order)))?;
         let newest_first = order != ListOrder::OldestFirst;
         let page_size = match req.page_size {
@@ -329,23 +328,7 @@ impl Memory for MemoryService {
             n => n,
         };
         let after = if req.page_token.is_empty() { None } else { Some(decode_token(&req.page_token, newest_first)?) };
-        let mut tags = req.tags.clone();
-        tags.sort();
-        tags.dedup();
-        let q = ListQuery {
-            scope,
-            memory_types: req.memory_types.clone(),
-            tags,
-            states,
-            created_after: opt_ms(req.created_after_ms),
-            created_before: opt_ms(req.created_before_ms),
-            updated_after: opt_ms(req.updated_after_ms),
-            updated_before: opt_ms(req.updated_before_ms),
-            newest_first,
-            page_size: page_size as usize,
-            after,
-            shared_only: !access.whole,
-        };
+        let q = ListQuery { scope, filter, newest_first, page_size: page_size as usize, after, shared_only: !access.whole };
         self.core.read_barrier(req.read.as_ref()).await?;
         let page = self.core.reader.list(&q, |c| access.sees(c)).map_err(ApiError::from)?;
         Ok(Response::new(ListResponse {

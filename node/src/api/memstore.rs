@@ -21,13 +21,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use ulid::Ulid;
 
-use super::authz::ReadAccess;
 use super::ApiError;
 use crate::auth::Caller;
-use crate::model::{self, ValidationError};
-use crate::node::Core;
-use crate::store::feed::{FeedMsg, RevisionEvents};
-use crate::store::keys::scope_matches;
+use crate::engine::Core;
+use crate::engine::ReadAccess;
+use crate::model::{self, scope_matches, Filter, FilterSpec, ValidationError};
+use crate::store::feed::{EventRecord, FeedMsg, RevisionEvents};
 
 /// Messages buffered per subscriber before its task waits for the client.
 const STREAM_BUFFER: usize = 64;
@@ -43,34 +42,31 @@ impl MemStoreService {
     }
 }
 
-/// A validated subscription filter.
+/// What a subscription selects: a scope, the cube filter (memory types only: an event record
+/// carries no other facet, see [`FilterSpec`]) and event types.
 #[derive(Clone, Debug)]
-struct Filter {
+struct Selection {
     scope: Scope,
+    cubes: Filter,
     event_types: Vec<i32>,
-    memory_types: Vec<i32>,
     prev_cube: bool,
 }
 
-impl Filter {
-    fn from_request(req: &SubscribeRequest) -> Result<Filter, ValidationError> {
+impl Selection {
+    fn from_request(req: &SubscribeRequest) -> Result<Selection, ValidationError> {
         let scope = model::check_scope("scope", req.scope.as_ref())?;
         for (i, t) in req.event_types.iter().enumerate() {
             EventType::try_from(*t).map_err(|_| ValidationError::new(format!("event_types[{i}]"), format!("unknown enum value {t}")))?;
         }
-        for (i, t) in req.memory_types.iter().enumerate() {
-            model::check_memory_type(&format!("memory_types[{i}]"), *t)?;
-        }
+        let cubes = Filter::build(&FilterSpec { memory_types: &req.memory_types, ..Default::default() })?;
         if req.progress_notify_ms != 0 && req.progress_notify_ms < MIN_PROGRESS_MS {
             return Err(ValidationError::new("progress_notify_ms", format!("must be 0 (off) or at least {MIN_PROGRESS_MS}")));
         }
-        Ok(Filter { scope, event_types: req.event_types.clone(), memory_types: req.memory_types.clone(), prev_cube: req.prev_cube })
+        Ok(Selection { scope, cubes, event_types: req.event_types.clone(), prev_cube: req.prev_cube })
     }
 
-    fn matches(&self, e: &crate::store::feed::EventRecord) -> bool {
-        scope_matches(&self.scope, &e.scope.0)
-            && (self.event_types.is_empty() || self.event_types.contains(&e.kind))
-            && (self.memory_types.is_empty() || self.memory_types.contains(&e.memory_type))
+    fn matches(&self, e: &EventRecord) -> bool {
+        scope_matches(&self.scope, &e.scope.0) && (self.event_types.is_empty() || self.event_types.contains(&e.kind)) && self.cubes.accepts(e)
     }
 }
 
@@ -85,14 +81,14 @@ struct Subscription {
     /// Who subscribed: its access is checked again for every batch delivered, so revoking its
     /// token or the grant it relied on ends the stream, and each cube's ACL is honoured.
     who: Caller,
-    filter: Filter,
+    filter: Selection,
     next: u64,
     tx: Tx,
 }
 
 impl Subscription {
     /// The cube as of an event. A cube purged since keeps only its identity.
-    fn cube_at(&self, rec: &crate::store::feed::EventRecord, version: u64, revision: u64) -> Result<MemCube, ApiError> {
+    fn cube_at(&self, rec: &EventRecord, version: u64, revision: u64) -> Result<MemCube, ApiError> {
         let stored = match Ulid::from_string(&rec.id) {
             Ok(id) => self.core.reader.get_version(id, version)?,
             Err(_) => None,
@@ -116,7 +112,7 @@ impl Subscription {
             return Ok(None);
         }
         if !self.who.token_id.is_empty() {
-            let live = self.core.reader.token_by_id(&self.who.token_id)?.is_some_and(|t| t.live_at(super::write::now_ms()));
+            let live = self.core.reader.token_by_id(&self.who.token_id)?.is_some_and(|t| t.live_at(crate::model::now_ms()));
             if !live {
                 return Err(ApiError::Unauthenticated("the subscription's token was revoked or has expired".into()));
             }
@@ -219,9 +215,9 @@ impl MemStore for MemStoreService {
     type SubscribeStream = ReceiverStream<Result<SubscribeResponse, Status>>;
 
     async fn subscribe(&self, req: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
-        let who = crate::auth::interceptor::caller(&req)?;
+        let who = super::authn::caller(&req)?;
         let req = req.into_inner();
-        let filter = Filter::from_request(&req)?;
+        let filter = Selection::from_request(&req)?;
         let scope = req.scope.clone().unwrap_or_default();
         self.core.authorize_read(&who, &scope)?;
         // Subscribe to the broadcast before reading the applied revision: every revision after
@@ -253,15 +249,15 @@ mod tests {
     #[test]
     fn filter_rejects_unknown_enums_and_tiny_progress_intervals() {
         let ok = SubscribeRequest { scope: Some(Scope { tenant: "t".into(), ..Default::default() }), ..Default::default() };
-        assert!(Filter::from_request(&ok).is_ok());
+        assert!(Selection::from_request(&ok).is_ok());
         let mut bad = ok.clone();
         bad.event_types = vec![99];
-        assert_eq!(Filter::from_request(&bad).unwrap_err().field, "event_types[0]");
+        assert_eq!(Selection::from_request(&bad).unwrap_err().field, "event_types[0]");
         let mut bad = ok.clone();
         bad.memory_types = vec![MemoryType::Fact as i32, 77];
-        assert_eq!(Filter::from_request(&bad).unwrap_err().field, "memory_types[1]");
+        assert_eq!(Selection::from_request(&bad).unwrap_err().field, "memory_types[1]");
         let mut bad = ok;
         bad.progress_notify_ms = 1;
-        assert_eq!(Filter::from_request(&bad).unwrap_err().field, "progress_notify_ms");
+        assert_eq!(Selection::from_request(&bad).unwrap_err().field, "progress_notify_ms");
     }
 }

@@ -1,26 +1,15 @@
-//! The gRPC API: one module per service, and [`error`] — the one place where internal errors
-//! become `tonic::Status` codes.
+//! The gRPC API: one module per service. Each handler decodes its request, authorizes it,
+//! calls the [`crate::engine`] and encodes the answer; [`error`] is the one place where
+//! errors become `tonic::Status` codes, and [`authn`] turns a bearer token into the request's
+//! caller.
 
 pub mod admin;
-mod authz;
+pub mod authn;
 pub mod cluster;
-mod embedding;
 pub mod error;
 pub mod memory;
 pub mod memstore;
 pub mod raft_peer;
-mod read;
 mod search;
-pub mod write;
 
-pub use error::ApiError;
-
-/// An INVALID_ARGUMENT naming the request field at fault.
-pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
-    crate::model::ValidationError::new(field, reason).into()
-}
-
-/// A time bound of a request: 0 means none.
-pub(crate) fn opt_ms(v: i64) -> Option<i64> {
-    (v != 0).then_some(v)
-}
+pub(crate) use crate::engine::{invalid, ApiError};

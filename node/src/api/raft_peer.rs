@@ -12,7 +12,9 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::node::Core;
+use super::ApiError;
+use crate::engine::Core;
+use crate::model::ValidationError;
 use crate::raft::wire::{decode, encode, PeerError};
 use crate::raft::{NodeId, TypeConfig};
 
@@ -27,7 +29,7 @@ impl RaftPeerService {
 }
 
 fn undecodable(e: postcard::Error) -> Status {
-    Status::invalid_argument(format!("undecodable peer message: {e}"))
+    ApiError::from(ValidationError::new("data", format!("undecodable peer message: {e}"))).into()
 }
 
 fn reply<T: serde::Serialize>(v: &T) -> Result<Response<PeerMessage>, Status> {

@@ -2,17 +2,17 @@
 //!
 //! - [`policy`]: principals and the rules — a principal owns its scope and everything below it,
 //!   grants share scopes with other principals, nobody crosses tenants.
-//! - [`tokens`]: API tokens: generated at random, stored only as SHA-256 hashes (in the
-//!   replicated state, column family `auth`), looked up on every request.
-//! - [`interceptor`]: the gRPC interceptor that turns `authorization: Bearer …` into the
-//!   request's [`Caller`].
+//! - [`tokens`]: API token secrets: generated at random, known only as SHA-256 hashes.
+//!
+//! Authentication (the bearer token → [`Caller`]) is the gRPC layer's (`api::authn`);
+//! authorization of requests, with refusals recorded in the audit log, is the engine's
+//! (`engine::authz`). This module holds only the rules, so that the search index can apply them
+//! inside its scans.
 //!
 //! Enforcement happens in the handlers, inside the query paths: a search's scopes are narrowed
 //! to what the caller may read *before* the index is queried, and a cube the caller may not
 //! read is reported exactly like a cube that does not exist.
 
-pub mod denials;
-pub mod interceptor;
 pub mod policy;
 pub mod tokens;
 

@@ -42,7 +42,7 @@ pub struct Caller {
 /// Whether `inner` lies inside `outer`. Works for requested scopes too: an empty field in
 /// `inner` is a wildcard, so it lies inside `outer` only where `outer` leaves that field open.
 fn within(inner: &Scope, outer: &Scope) -> bool {
-    crate::store::keys::scope_matches(outer, inner)
+    crate::model::scope_matches(outer, inner)
 }
 
 fn role(p: &Principal) -> Role {

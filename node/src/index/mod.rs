@@ -5,7 +5,8 @@
 //!
 //! - [`dense`]: exact vector scan over per-scope contiguous vectors.
 //! - [`lexical`]: BM25 over cube text, per tenant.
-//! - this module: the documents (what is indexed of each cube) and the filters.
+//! - this module: the documents (what is indexed of each cube; filtered by [`Filter`], the one
+//!   cube filter of `model`) and the queries.
 //! - [`query`]: running a query: both scans and the fusion of their rankings.
 //!
 //! Scope and filters are applied *inside* both scans — a document outside the caller's scopes
@@ -22,13 +23,13 @@ mod query;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
-use memmesh_proto::{Acl, CubeState, MemCube, Scope};
+use memmesh_proto::{Acl, MemCube, Scope};
 use ulid::Ulid;
 
 use self::dense::Bucket;
 use self::lexical::{term_counts, Lexical};
 use crate::auth::{Caller, Need};
-use crate::store::keys::scope_matches;
+use crate::model::{scope_matches, Facets, Filter};
 
 /// How a hybrid search combines its two rankings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,22 +46,6 @@ pub enum Mode {
     Dense,
     Lexical,
     Hybrid,
-}
-
-/// Conditions a document must meet (besides scope). Empty lists mean "any".
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub memory_types: Vec<i32>,
-    /// The document must carry all of these.
-    pub tags: Vec<String>,
-    /// Any of these; the caller fills the default (ACTIVE).
-    pub states: Vec<i32>,
-    pub sources: Vec<i32>,
-    pub created_after: Option<i64>,
-    pub created_before: Option<i64>,
-    pub updated_after: Option<i64>,
-    pub updated_before: Option<i64>,
-    pub attributes: BTreeMap<String, String>,
 }
 
 /// Who searches, for the per-cube ACL checks made inside the scan.
@@ -158,16 +143,27 @@ pub struct SearchIndex {
     inner: RwLock<Inner>,
 }
 
-impl Filter {
-    fn accepts(&self, d: &Doc) -> bool {
-        let within = |v: i64, after: Option<i64>, before: Option<i64>| after.is_none_or(|a| v >= a) && before.is_none_or(|b| v < b);
-        (self.states.is_empty() || self.states.contains(&d.state))
-            && (self.memory_types.is_empty() || self.memory_types.contains(&d.memory_type))
-            && (self.sources.is_empty() || self.sources.contains(&d.source))
-            && self.tags.iter().all(|t| d.tags.binary_search(t).is_ok())
-            && within(d.created, self.created_after, self.created_before)
-            && within(d.updated, self.updated_after, self.updated_before)
-            && self.attributes.iter().all(|(k, v)| d.attributes.get(k) == Some(v))
+impl Facets for Doc {
+    fn memory_type(&self) -> i32 {
+        self.memory_type
+    }
+    fn state(&self) -> Option<i32> {
+        Some(self.state)
+    }
+    fn source(&self) -> Option<i32> {
+        Some(self.source)
+    }
+    fn tags(&self) -> Option<&[String]> {
+        Some(&self.tags)
+    }
+    fn created_at_ms(&self) -> Option<i64> {
+        Some(self.created)
+    }
+    fn updated_at_ms(&self) -> Option<i64> {
+        Some(self.updated)
+    }
+    fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
     }
 }
 
@@ -359,9 +355,4 @@ impl Inner {
             self.tenants.remove(&doc.scope.tenant);
         }
     }
-}
-
-/// The default state filter: only ACTIVE cubes.
-pub fn default_states() -> Vec<i32> {
-    vec![CubeState::Active as i32]
 }

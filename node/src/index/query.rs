@@ -172,7 +172,8 @@ fn lexical_scores(tenant: &Tenant, docs: &[Option<Doc>], q: &Query, terms: &[Str
         let scores = tenant.lexical.score(terms, |s| doc(s).map_or(0, |d| d.len), |s| doc(s).is_some_and(|d| q.admits(d)));
         return scores.into_iter().collect();
     }
-    let in_scopes = matching(&tenant.members, &q.scopes).into_iter().flat_map(|(_, m)| m.iter()).filter(|&&s| doc(s).is_some_and(|d| q.admits_in_scopes(d)));
+    let in_scopes =
+        matching(&tenant.members, &q.scopes).into_iter().flat_map(|(_, m)| m.iter()).filter(|&&s| doc(s).is_some_and(|d| q.admits_in_scopes(d)));
     // `extra` holds admitted documents only.
     in_scopes
         .chain(extra)
@@ -202,8 +203,8 @@ mod tests {
 
     use super::*;
     use crate::auth::Caller;
-    use crate::index::{default_states, Filter, Viewer};
-    use crate::store::keys::scope_matches;
+    use crate::index::Viewer;
+    use crate::model::{scope_matches, Filter};
 
     const WORDS: [&str; 12] = ["apple", "river", "stone", "music", "garden", "rocket", "violin", "harbor", "winter", "candle", "forest", "copper"];
     const DIMS: usize = 8;
@@ -230,7 +231,7 @@ mod tests {
     }
 
     fn query(scopes: Vec<Scope>, text: &str, mode: Mode) -> Query {
-        let filter = Filter { states: default_states(), ..Default::default() };
+        let filter = Filter::default().active_by_default();
         let vector = Some(vec![0.3, -0.2, 0.9, 0.1, 0.0, -0.5, 0.4, 0.2]);
         Query { scopes, viewer: None, filter, k: 10, mode, fusion: Fusion::Convex { dense_weight: 0.5 }, text: text.into(), vector }
     }
@@ -322,13 +323,20 @@ mod tests {
 
     fn random_acl(rng: &mut Lcg) -> Option<Acl> {
         match rng.next(4) {
-            0 => Some(Acl { readers: vec![AclEntry { user: format!("u{}", rng.next(5)), agent: String::new() }], writers: vec![], restricted: rng.next(2) == 0 }),
+            0 => Some(Acl {
+                readers: vec![AclEntry { user: format!("u{}", rng.next(5)), agent: String::new() }],
+                writers: vec![],
+                restricted: rng.next(2) == 0,
+            }),
             _ => None,
         }
     }
 
     fn user(u: &str) -> Caller {
-        Caller { principal: Principal { tenant: "t".into(), user: u.into(), role: Role::Writer as i32, ..Default::default() }, token_id: String::new() }
+        Caller {
+            principal: Principal { tenant: "t".into(), user: u.into(), role: Role::Writer as i32, ..Default::default() },
+            token_id: String::new(),
+        }
     }
 
     /// Tests every document of a small index against the rule itself, for every mode and both

@@ -1,11 +1,25 @@
-//! The MemCube model: validation of client input, construction and patching of cubes, and the
-//! errors a write can meet when it is applied. Everything here is pure (no I/O), so it is
-//! unit-tested directly and behaves identically on every replica.
+//! The shared vocabulary of every layer: the MemCube rules (validation, building and patching
+//! cubes), the scope rule, the one cube filter, the records carried in log entries, the errors
+//! of input and of apply, input limits and the clock. Everything here is pure (no I/O) — the
+//! clock aside — so it is unit-tested directly and behaves identically on every replica.
+//! Nothing here imports from another module of the crate.
 
+mod clock;
 mod cube;
 mod error;
+pub mod filter;
+mod limits;
+mod pb;
+mod records;
+mod scope;
 mod validate;
 
+pub use clock::*;
 pub use cube::*;
 pub use error::*;
+pub use filter::{Facets, Filter, FilterSpec};
+pub use limits::*;
+pub use pb::*;
+pub use records::*;
+pub use scope::*;
 pub use validate::*;

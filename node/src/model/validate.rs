@@ -6,8 +6,8 @@
 
 use memmesh_proto::{Acl, Content, CubeInput, CubeKind, CubeState, MemoryType, Scope, Source, UpdateRequest};
 
+use super::Limits;
 use super::ValidationError;
-use crate::config::Limits;
 
 pub const MAX_ID_LEN: usize = 128;
 pub const MAX_TAG_LEN: usize = 64;
@@ -154,11 +154,7 @@ fn check_tags(field: &str, tags: &[String], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-fn check_attributes<'a>(
-    field: &str,
-    attrs: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
-    limits: &Limits,
-) -> Result<()> {
+fn check_attributes<'a>(field: &str, attrs: impl ExactSizeIterator<Item = (&'a String, &'a String)>, limits: &Limits) -> Result<()> {
     if attrs.len() > limits.max_attributes {
         return err(field, format!("{} attributes given, limit is {}", attrs.len(), limits.max_attributes));
     }
@@ -373,10 +369,7 @@ mod tests {
         assert_eq!(c(&|i| i.scope = None), "cube.scope");
         assert_eq!(c(&|i| i.tags = vec!["a".into(), "b".into(), "c".into()]), "cube.tags");
         assert_eq!(c(&|i| i.tags = vec!["".into()]), "cube.tags[0]");
-        assert_eq!(
-            c(&|i| i.attributes = [("a".into(), "1".into()), ("b".into(), "2".into())].into()),
-            "cube.attributes"
-        );
+        assert_eq!(c(&|i| i.attributes = [("a".into(), "1".into()), ("b".into(), "2".into())].into()), "cube.attributes");
         assert_eq!(c(&|i| i.memory_type = 99), "cube.memory_type");
         assert_eq!(c(&|i| i.kind = 42), "cube.kind");
         assert_eq!(c(&|i| i.source = -1), "cube.source");

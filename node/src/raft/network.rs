@@ -19,10 +19,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+use super::durable::Durable;
 use super::faults::Faults;
 use super::wire::{decode, encode};
 use super::{NodeId, TypeConfig};
-use crate::store::durable::Durable;
 use std::sync::Arc;
 
 /// Largest peer message (snapshot chunks and large batches).
@@ -54,7 +54,7 @@ pub struct Network {
     /// Sent with every peer call when the cluster has a secret (`auth.cluster_secret`).
     secret: Option<Arc<str>>,
     tls: Option<ClientTlsConfig>,
-    /// How far this node's own log is on disk (see [`crate::store::durable`]).
+    /// How far this node's own log is on disk (see [`crate::raft::durable`]).
     durable: Durable,
 }
 
@@ -105,6 +105,9 @@ struct PeerFailure {
 
 type PeerResult<R, E> = Result<R, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
 
+// The errors here are openraft's `RPCError`, which its `RaftNetwork` trait makes these
+// helpers return; its size is openraft's choice, not ours to box.
+#[allow(clippy::result_large_err)]
 impl PeerClient {
     fn fail(&self, detail: impl Into<String>) -> PeerFailure {
         PeerFailure { target: self.target, addr: self.addr.clone(), detail: detail.into() }
@@ -177,8 +180,12 @@ impl PeerClient {
     /// This node's own log may still be on its way to disk (a leader's appends are fsynced in
     /// parallel with replication), so the commit index sent is held at the durable mark, and
     /// a success is handed to openraft — which counts it towards a commit — only once this
-    /// node has the acknowledged entries on disk too. See [`crate::store::durable`].
-    async fn append(&mut self, mut rpc: AppendEntriesRequest<TypeConfig>, option: &RPCOption) -> PeerResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+    /// node has the acknowledged entries on disk too. See [`crate::raft::durable`].
+    async fn append(
+        &mut self,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
+        option: &RPCOption,
+    ) -> PeerResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
         self.check_faults().await?;
         rpc.leader_commit = self.durable.clamp(rpc.leader_commit);
         let sent_upto = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);

@@ -4,12 +4,11 @@
 //! embeddings are chosen by the node that received the write, so `apply` is a pure function of
 //! the entry and the prior state and every replica ends bit-identical.
 
-use std::fmt;
-
 use memmesh_proto::{Embedding, MemCube, Scope, UpdateRequest};
 use serde::{Deserialize, Serialize};
 
-use crate::model::ApplyError;
+pub use crate::model::Pb;
+use crate::model::{ApplyError, AuditRecord, GrantRecord, Quota, TokenRecord};
 
 openraft::declare_raft_types!(
     /// MemMesh's openraft configuration.
@@ -30,41 +29,6 @@ pub type StorageError = openraft::StorageError<NodeId>;
 pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
 pub type Entry = openraft::Entry<TypeConfig>;
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
-
-/// A protobuf message carried inside a serde-encoded log entry as its protobuf bytes.
-///
-/// Why: the API types are prost messages; encoding them as protobuf keeps the log compact (no
-/// per-field serde encoding of large payloads) and deterministic (maps are `BTreeMap`s).
-#[derive(Clone, PartialEq, Default)]
-pub struct Pb<T>(pub T);
-
-impl<T: fmt::Debug> fmt::Debug for Pb<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl<T: prost::Message> Serialize for Pb<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0.encode_to_vec())
-    }
-}
-
-impl<'de, T: prost::Message + Default> Deserialize<'de> for Pb<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<T: prost::Message + Default> serde::de::Visitor<'_> for V<T> {
-            type Value = Pb<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("protobuf bytes")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Pb<T>, E> {
-                T::decode(v).map(Pb).map_err(E::custom)
-            }
-        }
-        d.deserialize_bytes(V(std::marker::PhantomData))
-    }
-}
 
 /// What one Raft entry carries: one or more client writes, applied in order at the entry's
 /// log index — their shared revision. Concurrent writes are grouped by the proposer (group
@@ -96,35 +60,59 @@ pub struct Request {
     pub op: Op,
 }
 
-/// Storage limits of a tenant; 0 = unlimited.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Quota {
-    pub max_cubes: u64,
-    pub max_bytes: u64,
-}
-
 /// The change a [`Request`] makes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Op {
     /// Create cubes (fully formed except `version`/`revision`, which apply assigns).
-    Put { cubes: Vec<Pb<MemCube>> },
+    Put {
+        cubes: Vec<Pb<MemCube>>,
+    },
     /// Partial update; the patch was validated before proposing. When it changes the text,
     /// `embedding` is the new text's vector (computed before proposing; `None` = none).
-    Update { patch: Pb<UpdateRequest>, embedding: Option<Pb<Embedding>> },
-    Delete { id: String, expected_version: u64 },
-    Restore { id: String, expected_version: u64 },
-    Rollback { id: String, to_version: u64, expected_version: u64 },
+    Update {
+        patch: Pb<UpdateRequest>,
+        embedding: Option<Pb<Embedding>>,
+    },
+    Delete {
+        id: String,
+        expected_version: u64,
+    },
+    Restore {
+        id: String,
+        expected_version: u64,
+    },
+    Rollback {
+        id: String,
+        to_version: u64,
+        expected_version: u64,
+    },
     /// Count one access in the cube's usage (not a new version).
-    Touch { id: String },
-    PurgeCube { id: String },
-    PurgeScope { scope: Pb<Scope> },
+    Touch {
+        id: String,
+    },
+    PurgeCube {
+        id: String,
+    },
+    PurgeScope {
+        scope: Pb<Scope>,
+    },
     /// Store an API token (its hash; the secret never enters the log).
-    PutToken { token: crate::auth::tokens::TokenRecord },
-    RevokeToken { id: String },
-    PutGrant { grant: crate::auth::tokens::GrantRecord },
-    RevokeGrant { id: String },
+    PutToken {
+        token: TokenRecord,
+    },
+    RevokeToken {
+        id: String,
+    },
+    PutGrant {
+        grant: GrantRecord,
+    },
+    RevokeGrant {
+        id: String,
+    },
     /// Record a refused request in the audit log (nothing else changes).
-    Audit { record: crate::store::audit::AuditRecord },
+    Audit {
+        record: AuditRecord,
+    },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.

@@ -5,37 +5,22 @@
 //! effects or none. Decisions depend only on the entry and the prior state (no clocks, no
 //! configuration), so every replica decides the same.
 //!
-//! Idempotency: a successful write with a request id leaves a [`DedupeRecord`] keyed by
-//! (tenant, request id). A later entry with the same key — a client retry, even one that raced
-//! the original through Raft — is answered from the record and changes nothing. The table keeps
-//! the [`DEDUPE_CAPACITY`] most recent records; it is a compiled-in constant, not configuration,
-//! because replicas with different capacities would evict differently and diverge.
+//! Beside the ops here: a write with a request id is answered from the idempotency table when
+//! it is a retry ([`super::dedupe`]), and growth is charged against the tenant's quota as it is
+//! staged ([`super::usage::Charge`]).
 
 use memmesh_proto::{CubeState, EventType, MemCube, Scope};
 use rocksdb::{WriteBatch, DB};
-use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
+use super::dedupe::{self, DEDUPE_CAPACITY};
 use super::feed::EventRecord;
-use super::keys::{cube_key, dedupe_key, scope_index_keys, scope_matches, shared_index_keys, scope_prefix, u64_key, version_key, ID_LEN};
-use super::{cf, decode, decode_cube, encode, StoreError, CF_CUBES, CF_DEDUPE, CF_DEDUPE_ORDER, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
-use crate::model::{apply_patch, rolled_back, ApplyError};
-use crate::raft::{Op, Outcome, Pb, Request, Response, Quota};
-
-/// How many request ids the idempotency table remembers (the most recent ones).
-pub const DEDUPE_CAPACITY: u64 = 100_000;
-
-pub(crate) const KEY_DEDUPE_COUNT: &[u8] = b"dedupe_count";
-
-/// The remembered result of a write with a request id.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DedupeRecord {
-    pub fingerprint: [u8; 32],
-    pub revision: u64,
-    /// (cube id, version) of every cube the write produced; replayed from the version history.
-    pub cubes: Vec<(String, u64)>,
-    pub purged: u64,
-}
+use super::keys::{cube_key, id_from_index_key, scope_index_keys, scope_prefix, shared_index_keys, version_key};
+use super::reader::{load_cube, load_version};
+use super::usage::{cube_bytes, Charge};
+use super::{cf, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_VERSIONS};
+use crate::model::{apply_patch, rolled_back, scope_matches, ApplyError, Pb};
+use crate::raft::{Op, Outcome, Request, Response};
 
 type ApplyResult = Result<Outcome, ApplyError>;
 
@@ -55,12 +40,12 @@ pub(crate) fn apply_with_capacity(
     capacity: u64,
 ) -> Result<(Response, Vec<EventRecord>), StoreError> {
     if !req.request_id.is_empty() {
-        if let Some(rec) = load_dedupe(db, &req.tenant, &req.request_id)? {
+        if let Some(rec) = dedupe::load(db, &req.tenant, &req.request_id)? {
             if rec.fingerprint != req.fingerprint {
                 let err = ApplyError::RequestIdReused { request_id: req.request_id.clone() };
                 return Ok((Response { revision, result: Err(err) }, Vec::new()));
             }
-            return Ok((Response { revision: rec.revision, result: Ok(replay(db, &rec)?) }, Vec::new()));
+            return Ok((Response { revision: rec.revision, result: Ok(dedupe::replay(db, &rec)?) }, Vec::new()));
         }
     }
     let mut a = Applier {
@@ -70,10 +55,7 @@ pub(crate) fn apply_with_capacity(
         at_ms: req.at_ms,
         request_id: &req.request_id,
         events: Vec::new(),
-        quota: req.quota,
-        tenant: &req.tenant,
-        usage: None,
-        delta: (0, 0),
+        charge: Charge::new(&req.tenant, req.quota),
     };
     let result = match &req.op {
         Op::Put { cubes } => a.put(cubes)?,
@@ -91,100 +73,14 @@ pub(crate) fn apply_with_capacity(
         // The record itself is staged with every request's, in `state_machine`.
         Op::Audit { .. } => Ok(Outcome::default()),
     };
-    if let (true, Some(usage)) = (result.is_ok() && a.delta != (0, 0), a.usage) {
-        let used = ((usage.0 as i64 + a.delta.0).max(0) as u64, (usage.1 as i64 + a.delta.1).max(0) as u64);
-        super::auth::stage_usage(db, a.batch, &req.tenant, used);
+    if result.is_ok() {
+        a.charge.stage(db, a.batch);
     }
     let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
     if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {
-        record_dedupe(db, batch, req, revision, outcome, capacity)?;
+        dedupe::record(db, batch, req, revision, outcome, capacity)?;
     }
     Ok((Response { revision, result }, events))
-}
-
-fn load_dedupe(db: &DB, tenant: &str, request_id: &str) -> Result<Option<DedupeRecord>, StoreError> {
-    match db.get_cf(cf(db, CF_DEDUPE), dedupe_key(tenant, request_id))? {
-        Some(b) => Ok(Some(decode(CF_DEDUPE, &b)?)),
-        None => Ok(None),
-    }
-}
-
-/// Looks up the remembered result of `request_id`, for the pre-proposal fast path.
-pub fn lookup_dedupe(db: &DB, tenant: &str, request_id: &str) -> Result<Option<(DedupeRecord, Outcome)>, StoreError> {
-    match load_dedupe(db, tenant, request_id)? {
-        Some(rec) => {
-            let out = replay(db, &rec)?;
-            Ok(Some((rec, out)))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Rebuilds the original outcome from the version history. A cube purged since is left out.
-fn replay(db: &DB, rec: &DedupeRecord) -> Result<Outcome, StoreError> {
-    let mut cubes = Vec::with_capacity(rec.cubes.len());
-    for (id, version) in &rec.cubes {
-        let Ok(ulid) = Ulid::from_string(id) else { continue };
-        if let Some(c) = load_version(db, ulid, *version)? {
-            cubes.push(Pb(c));
-        }
-    }
-    Ok(Outcome { cubes, purged: rec.purged, deduplicated: true })
-}
-
-fn record_dedupe(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64, out: &Outcome, capacity: u64) -> Result<(), StoreError> {
-    let rec = DedupeRecord {
-        fingerprint: req.fingerprint,
-        revision,
-        cubes: out.cubes.iter().map(|c| (c.0.id.clone(), c.0.version)).collect(),
-        purged: out.purged,
-    };
-    let key = dedupe_key(&req.tenant, &req.request_id);
-    batch.put_cf(cf(db, CF_DEDUPE), &key, encode(&rec));
-    batch.put_cf(cf(db, CF_DEDUPE_ORDER), u64_key(revision), &key);
-
-    let count: u64 = match db.get_cf(cf(db, CF_SM_META), KEY_DEDUPE_COUNT)? {
-        Some(b) => decode(CF_SM_META, &b)?,
-        None => 0,
-    } + 1;
-    let excess = count.saturating_sub(capacity);
-    let mut it = db.raw_iterator_cf(cf(db, CF_DEDUPE_ORDER));
-    it.seek_to_first();
-    for _ in 0..excess {
-        let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
-        batch.delete_cf(cf(db, CF_DEDUPE_ORDER), k);
-        batch.delete_cf(cf(db, CF_DEDUPE), v);
-        it.next();
-    }
-    it.status()?;
-    batch.put_cf(cf(db, CF_SM_META), KEY_DEDUPE_COUNT, encode(&(count - excess)));
-    Ok(())
-}
-
-/// Reads the current version of a cube.
-pub fn load_cube(db: &DB, id: Ulid) -> Result<Option<MemCube>, StoreError> {
-    match db.get_cf(cf(db, CF_CUBES), cube_key(id))? {
-        Some(b) => Ok(Some(decode_cube(CF_CUBES, &b)?)),
-        None => Ok(None),
-    }
-}
-
-/// Reads one version of a cube: a past one from `versions`, the current one from `cubes`.
-/// (Data written before the current version stopped being copied into `versions` has it in
-/// both; either copy is the same.)
-pub fn load_version(db: &DB, id: Ulid, version: u64) -> Result<Option<MemCube>, StoreError> {
-    let past = || -> Result<Option<MemCube>, StoreError> {
-        db.get_cf(cf(db, CF_VERSIONS), version_key(id, version))?.map(|b| decode_cube(CF_VERSIONS, &b)).transpose()
-    };
-    if let Some(c) = past()? {
-        return Ok(Some(c));
-    }
-    match load_cube(db, id)? {
-        Some(c) if c.version == version => Ok(Some(c)),
-        // A write applied between the two reads may have just moved it into `versions`.
-        Some(c) if c.version > version => past(),
-        _ => Ok(None),
-    }
 }
 
 struct Applier<'a> {
@@ -194,39 +90,13 @@ struct Applier<'a> {
     at_ms: i64,
     request_id: &'a str,
     events: Vec<EventRecord>,
-    /// The tenant's limits as the proposing node knew them (carried in the entry, so every
-    /// replica decides alike), its usage before this write, and this write's change to it.
-    quota: Quota,
-    tenant: &'a str,
-    /// Read on the first charge: most writes never change usage.
-    usage: Option<(u64, u64)>,
-    delta: (i64, i64),
-}
-
-/// What a cube costs against the tenant's byte quota: its payload and search context.
-pub fn cube_bytes(c: &MemCube) -> i64 {
-    let content = c.content.as_ref().map_or(0, |c| c.text.len() + c.data.len());
-    (content + c.context.len()) as i64
+    /// This write's change to its tenant's usage, checked against the quota in the entry.
+    charge: Charge<'a>,
 }
 
 impl Applier<'_> {
-    /// Adds `(cubes, bytes)` to the write's usage change, unless it takes the tenant past its
-    /// quota (growth only: shrinking is always allowed).
     fn charge(&mut self, cubes: i64, bytes: i64) -> Result<Result<(), ApplyError>, StoreError> {
-        let usage = match self.usage {
-            Some(u) => u,
-            None => *self.usage.insert(super::auth::usage(self.db, self.tenant)?),
-        };
-        let after = |used: u64, d: i64| used as i64 + d;
-        let (c, b) = (after(usage.0, self.delta.0 + cubes), after(usage.1, self.delta.1 + bytes));
-        if cubes > 0 && self.quota.max_cubes > 0 && c > self.quota.max_cubes as i64 {
-            return Ok(Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} cubes; this write would make {c}", self.quota.max_cubes))));
-        }
-        if bytes > 0 && self.quota.max_bytes > 0 && b > self.quota.max_bytes as i64 {
-            return Ok(Err(ApplyError::QuotaExceeded(format!("the tenant may hold {} bytes of content; this write would make {b}", self.quota.max_bytes))));
-        }
-        self.delta = (self.delta.0 + cubes, self.delta.1 + bytes);
-        Ok(Ok(()))
+        self.charge.add(self.db, cubes, bytes)
     }
 
     /// The current version of `id`, or the error a write to a missing cube gets.
@@ -319,7 +189,11 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn update(&mut self, patch: &Pb<memmesh_proto::UpdateRequest>, embedding: Option<&Pb<memmesh_proto::Embedding>>) -> Result<ApplyResult, StoreError> {
+    fn update(
+        &mut self,
+        patch: &Pb<memmesh_proto::UpdateRequest>,
+        embedding: Option<&Pb<memmesh_proto::Embedding>>,
+    ) -> Result<ApplyResult, StoreError> {
         let patch = &patch.0;
         let (ulid, mut cube) = match self.current(&patch.id)? {
             Ok(c) => c,
@@ -433,8 +307,7 @@ impl Applier<'_> {
             if !k.starts_with(&prefix) {
                 break;
             }
-            let id_bytes: [u8; ID_LEN] = k[k.len() - ID_LEN..].try_into().expect("slice of ID_LEN");
-            victims.push(Ulid::from_bytes(id_bytes));
+            victims.push(id_from_index_key(CF_SCOPE_IDX, k)?);
             it.next();
         }
         it.status()?;

@@ -6,32 +6,26 @@
 //! authorization) are proposed as audit-only entries. Records are replicated through the log
 //! and carried in snapshots; each node trims its copy to `audit.retention_records`.
 //!
-//! Key: revision (u64 BE) ++ position in the entry (u32 BE) → postcard [`AuditRecord`].
+//! Key: revision (u64 BE) ++ position in the entry (u32 BE) → postcard [`AuditRecord`] (defined in `model`: it also travels in log entries).
 
-use memmesh_proto::AuditEntry;
 use rocksdb::{IteratorMode, WriteBatch, DB};
-use serde::{Deserialize, Serialize};
 
 use super::{cf, decode, encode, StoreError, CF_AUDIT};
+use crate::model::AuditRecord;
 use crate::raft::{Op, Request, Response};
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct AuditRecord {
-    /// Empty for requests that named no tenant (e.g. an unauthenticated call).
-    pub tenant: String,
-    pub actor: String,
-    pub operation: String,
-    pub target: String,
-    /// "ok", or why it failed / was refused.
-    pub outcome: String,
-    pub at_ms: i64,
-}
 
 fn key(revision: u64, sub: u32) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..8].copy_from_slice(&revision.to_be_bytes());
     k[8..].copy_from_slice(&sub.to_be_bytes());
     k
+}
+
+/// (revision, position) of a key; a key of another length is a corruption error.
+fn parse_key(k: &[u8]) -> Result<(u64, u32), StoreError> {
+    let k: &[u8; 12] = k.try_into().map_err(|_| StoreError::Corrupt { cf: CF_AUDIT, detail: format!("audit key of {} bytes, want 12", k.len()) })?;
+    let (rev, pos) = k.split_at(8);
+    Ok((u64::from_be_bytes(rev.try_into().unwrap_or_default()), u32::from_be_bytes(pos.try_into().unwrap_or_default())))
 }
 
 /// What an operation is called in the log, and what it acted on.
@@ -84,15 +78,15 @@ pub fn stage(db: &DB, batch: &mut WriteBatch, revision: u64, sub: u32, req: &Req
 
 /// Records after `after` (exclusive; (0, 0) = from the start), of one tenant or (None) all,
 /// at most `limit`. Returns the records with their keys.
-pub fn list(db: &DB, tenant: Option<&str>, after: (u64, u32), limit: usize) -> Result<Vec<((u64, u32), AuditRecord)>, StoreError> {
+/// Audit records with their (revision, position), in log order.
+pub type AuditPage = Vec<((u64, u32), AuditRecord)>;
+
+pub fn list(db: &DB, tenant: Option<&str>, after: (u64, u32), limit: usize) -> Result<AuditPage, StoreError> {
     let start = key(after.0, after.1);
     let mut out = Vec::new();
     for item in db.iterator_cf(cf(db, CF_AUDIT), IteratorMode::From(&start, rocksdb::Direction::Forward)) {
         let (k, v) = item?;
-        if k.len() != 12 {
-            continue;
-        }
-        let at = (u64::from_be_bytes(k[..8].try_into().expect("8 bytes")), u32::from_be_bytes(k[8..].try_into().expect("4 bytes")));
+        let at = parse_key(&k)?;
         if at <= after {
             continue;
         }
@@ -124,19 +118,4 @@ pub fn trim(db: &DB, keep: u64) -> Result<u64, StoreError> {
     // Unlogged like the records themselves (see `store`).
     db.write_opt(batch, &super::unlogged())?;
     Ok(n)
-}
-
-impl AuditRecord {
-    pub fn to_proto(&self, at: (u64, u32)) -> AuditEntry {
-        AuditEntry {
-            revision: at.0,
-            position: at.1,
-            tenant: self.tenant.clone(),
-            actor: self.actor.clone(),
-            operation: self.operation.clone(),
-            target: self.target.clone(),
-            outcome: self.outcome.clone(),
-            at_ms: self.at_ms,
-        }
-    }
 }

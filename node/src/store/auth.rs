@@ -1,13 +1,21 @@
-//! Tokens and grants in the replicated state: what `apply` does with them and how they are
-//! read back (key layout in [`crate::auth::tokens`]).
+//! Tokens and grants in the replicated state (column family `auth`): what `apply` does with
+//! them and how they are read back.
+//!
+//! | key | value |
+//! |---|---|
+//! | `t` ++ SHA-256(token) | postcard [`TokenRecord`] |
+//! | `i` ++ token id | SHA-256(token) (to revoke by id) |
+//! | `g` ++ tenant ++ `\0` ++ grant id | protobuf `Grant` |
+//! | `h` ++ grant id | tenant (to revoke by id) |
+//!
+//! Tenant usage counters (for quotas) live in [`super::usage`].
 
 use memmesh_proto::Grant;
 use rocksdb::{WriteBatch, DB};
 
 use super::{cf, decode, encode, StoreError, CF_AUTH};
-use crate::auth::tokens::{grant_id_key, grant_key, grant_prefix, token_id_key, token_key, TokenRecord};
-use crate::model::ApplyError;
-use crate::raft::{Outcome, Pb};
+use crate::model::{ApplyError, Pb, TokenRecord};
+use crate::raft::Outcome;
 
 type ApplyResult = Result<Outcome, ApplyError>;
 
@@ -48,28 +56,14 @@ pub fn revoke_grant(db: &DB, batch: &mut WriteBatch, id: &str) -> Result<ApplyRe
     Ok(Ok(Outcome::default()))
 }
 
-fn usage_key(tenant: &str) -> Vec<u8> {
-    [b"u".as_slice(), tenant.as_bytes()].concat()
-}
-
-/// A tenant's (cubes, content bytes), kept by `apply` for quotas.
-pub fn usage(db: &DB, tenant: &str) -> Result<(u64, u64), StoreError> {
-    Ok(db.get_cf(cf(db, CF_AUTH), usage_key(tenant))?.map(|b| decode(CF_AUTH, &b)).transpose()?.unwrap_or((0, 0)))
-}
-
-pub fn stage_usage(db: &DB, batch: &mut WriteBatch, tenant: &str, used: (u64, u64)) {
-    batch.put_cf(cf(db, CF_AUTH), usage_key(tenant), encode(&used));
-}
-
 pub fn token(db: &DB, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
     db.get_cf(cf(db, CF_AUTH), token_key(hash))?.map(|b| decode(CF_AUTH, &b)).transpose()
 }
 
 pub fn token_by_id(db: &DB, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-    match db.get_cf(cf(db, CF_AUTH), token_id_key(id))? {
-        Some(h) if h.len() == 32 => token(db, h.as_slice().try_into().expect("32 bytes")),
-        _ => Ok(None),
-    }
+    let Some(h) = db.get_cf(cf(db, CF_AUTH), token_id_key(id))? else { return Ok(None) };
+    let h: [u8; 32] = h.as_slice().try_into().map_err(|_| StoreError::Corrupt { cf: CF_AUTH, detail: format!("token hash of {} bytes", h.len()) })?;
+    token(db, &h)
 }
 
 /// Every token record (optionally of one tenant).
@@ -106,4 +100,24 @@ pub fn grant_by_id(db: &DB, id: &str) -> Result<Option<Grant>, StoreError> {
     let c = cf(db, CF_AUTH);
     let Some(tenant) = db.get_cf(c, grant_id_key(id))? else { return Ok(None) };
     db.get_cf(c, grant_key(&String::from_utf8_lossy(&tenant), id))?.map(|b| decode::<Pb<Grant>>(CF_AUTH, &b).map(|p| p.0)).transpose()
+}
+
+fn token_key(hash: &[u8; 32]) -> Vec<u8> {
+    [b"t".as_slice(), hash].concat()
+}
+
+fn token_id_key(id: &str) -> Vec<u8> {
+    [b"i".as_slice(), id.as_bytes()].concat()
+}
+
+fn grant_prefix(tenant: &str) -> Vec<u8> {
+    [b"g".as_slice(), tenant.as_bytes(), b"\0"].concat()
+}
+
+fn grant_key(tenant: &str, id: &str) -> Vec<u8> {
+    [grant_prefix(tenant), id.as_bytes().to_vec()].concat()
+}
+
+fn grant_id_key(id: &str) -> Vec<u8> {
+    [b"h".as_slice(), id.as_bytes()].concat()
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, Options, DB};
 
+use super::meta::KEY_WAL_PADDING;
 use super::{cf, cf_options, flush, synced, StoreError, ALL_CFS, CF_RAFT_META, LOG_CFS};
 
 /// A node's two RocksDB databases: the Raft log and the state it produces.
@@ -104,7 +105,6 @@ fn open_log_db(path: &Path) -> Result<DB, StoreError> {
 const WAL_RECYCLE_FILES: usize = 2;
 /// The size of the write-ahead log file a node starts with.
 pub(super) const WAL_PREALLOCATED: usize = 16 << 20;
-const KEY_WAL_PADDING: &[u8] = b"wal_padding";
 
 /// Starts the log database on a write-ahead log file that is already written to its full
 /// size, so that the fsync of every Raft append is an overwrite in place.
@@ -141,4 +141,3 @@ fn preallocate_wal(db: &DB) -> Result<(), StoreError> {
     }
     Ok(())
 }
-

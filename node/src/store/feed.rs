@@ -19,11 +19,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::keys::{u64_from_key, u64_key};
+use super::meta::KEY_EVENTS_COMPACTED;
 use super::{cf, decode, encode, StoreError, CF_EVENTS, CF_SM_META};
-use crate::raft::Pb;
-
-pub(crate) const KEY_EVENTS_COMPACTED: &[u8] = b"events_compacted";
-
+use crate::model::{Facets, Pb};
 
 /// One change to one cube (see the `EventType` enum in `memstore.proto`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +48,13 @@ impl EventRecord {
             memory_type: cube.memory_type,
             request_id: request_id.to_string(),
         }
+    }
+}
+
+/// A record carries the cube's memory type and nothing else a filter looks at.
+impl Facets for EventRecord {
+    fn memory_type(&self) -> i32 {
+        self.memory_type
     }
 }
 

@@ -17,6 +17,8 @@
 use memmesh_proto::Scope;
 use ulid::Ulid;
 
+use super::StoreError;
+
 pub const ID_LEN: usize = 16;
 
 pub fn u64_key(v: u64) -> [u8; 8] {
@@ -25,6 +27,13 @@ pub fn u64_key(v: u64) -> [u8; 8] {
 
 pub fn u64_from_key(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(k.get(..8)?.try_into().ok()?))
+}
+
+/// The cube id at the end of a scope-index key (see the module docs). A key too short to hold
+/// one is a corruption error, never a panic.
+pub fn id_from_index_key(cf: &'static str, k: &[u8]) -> Result<Ulid, StoreError> {
+    let tail = k.len().checked_sub(ID_LEN).and_then(|at| k.get(at..)).and_then(|t| <[u8; ID_LEN]>::try_from(t).ok());
+    tail.map(Ulid::from_bytes).ok_or_else(|| StoreError::Corrupt { cf, detail: format!("index key of {} bytes holds no cube id", k.len()) })
 }
 
 pub fn cube_key(id: Ulid) -> [u8; ID_LEN] {
@@ -99,15 +108,6 @@ pub fn scope_prefix(scope: &Scope) -> (Vec<u8>, bool) {
     (level_prefix(&fields), set > fields.len())
 }
 
-/// Whether `cube_scope` lies inside the `filter` scope (every set filter field equal).
-pub fn scope_matches(filter: &Scope, cube_scope: &Scope) -> bool {
-    let eq = |f: &str, c: &str| f.is_empty() || f == c;
-    filter.tenant == cube_scope.tenant
-        && eq(&filter.user, &cube_scope.user)
-        && eq(&filter.agent, &cube_scope.agent)
-        && eq(&filter.run, &cube_scope.run)
-}
-
 pub fn dedupe_key(tenant: &str, request_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.len() + 1 + request_id.len());
     k.extend_from_slice(tenant.as_bytes());
@@ -137,10 +137,7 @@ mod tests {
         let id = Ulid::from_parts(5, 7);
         let s = scope("acme", "alice", "planner", "r1");
         let keys = scope_index_keys(&s, id);
-        for (depth, f) in [scope("acme", "", "", ""), scope("acme", "alice", "", ""), scope("acme", "alice", "planner", "")]
-            .iter()
-            .enumerate()
-        {
+        for (depth, f) in [scope("acme", "", "", ""), scope("acme", "alice", "", ""), scope("acme", "alice", "planner", "")].iter().enumerate() {
             let (p, needs_filter) = scope_prefix(f);
             assert!(!needs_filter);
             assert!(keys[depth].starts_with(&p));
@@ -161,8 +158,18 @@ mod tests {
         let (p, needs_filter) = scope_prefix(&scope("acme", "", "planner", ""));
         assert!(needs_filter);
         assert_eq!(p, level_prefix(&["acme"]));
-        assert!(scope_matches(&scope("acme", "", "planner", ""), &scope("acme", "bob", "planner", "x")));
-        assert!(!scope_matches(&scope("acme", "", "planner", ""), &scope("acme", "bob", "other", "x")));
+        assert!(crate::model::scope_matches(&scope("acme", "", "planner", ""), &scope("acme", "bob", "planner", "x")));
+        assert!(!crate::model::scope_matches(&scope("acme", "", "planner", ""), &scope("acme", "bob", "other", "x")));
+    }
+
+    #[test]
+    fn a_short_index_key_is_a_corruption_error_not_a_panic() {
+        let id = Ulid::from_parts(5, 7);
+        let key = &scope_index_keys(&scope("t", "u", "", ""), id)[1];
+        assert_eq!(id_from_index_key("scope_idx", key).unwrap(), id);
+        for short in [&key[..3], &[][..]] {
+            assert!(matches!(id_from_index_key("scope_idx", short), Err(StoreError::Corrupt { cf: "scope_idx", .. })));
+        }
     }
 
     #[test]

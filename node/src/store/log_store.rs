@@ -4,7 +4,7 @@
 //! before `save_vote` returns, and nothing this node has not fsynced counts towards a commit.
 //! A follower's append is written synced before it is reported flushed — its acknowledgement
 //! is the promise. A leader's own append is reported at once and fsynced by a flusher thread
-//! (one fsync for everything pending), in parallel with replication; [`super::durable`] explains
+//! (one fsync for everything pending), in parallel with replication; [`crate::raft::durable`] explains
 //! why that is safe and what keeps the leader from committing ahead of its disk.
 
 use std::fmt::Debug;
@@ -16,14 +16,11 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{EntryPayload, LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use rocksdb::{WriteBatch, DB};
 
-use super::durable::Durable;
 use super::keys::{u64_from_key, u64_key};
+use super::meta::{KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE};
 use super::{cf, decode, encode, synced, Dbs, StoreError, CF_RAFT_LOG, CF_RAFT_META};
+use crate::raft::durable::Durable;
 use crate::raft::{Entry, LogId, NodeId, StorageError, TypeConfig};
-
-const KEY_VOTE: &[u8] = b"vote";
-const KEY_COMMITTED: &[u8] = b"committed";
-const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
 /// Ranges up to this many entries are read with point lookups instead of an iterator.
 const POINT_READS: u64 = 16;
@@ -84,10 +81,7 @@ impl LogStore {
         // Weak: the thread must not keep the database (and its lock) open once the stores are
         // dropped; it exits when the last sender goes.
         let (fdb, durable) = (Arc::downgrade(&store.db), store.durable.clone());
-        std::thread::Builder::new()
-            .name("memmesh-wal-sync".into())
-            .spawn(move || flusher_loop(fdb, rx, durable))
-            .expect("spawn WAL flusher thread");
+        std::thread::Builder::new().name("memmesh-wal-sync".into()).spawn(move || flusher_loop(fdb, rx, durable)).expect("spawn WAL flusher thread");
         Ok(store)
     }
 
@@ -165,10 +159,7 @@ fn bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(&mut self, range: RB) -> Result<Vec<Entry>, StorageError> {
         let (start, end) = bounds(&range);
         let mut out = Vec::new();
         // The common reads — replication and apply of the newest entries — ask for a few
@@ -244,7 +235,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         let mark = self.durable.get();
         if mark.failed {
-            return Err(write_err(super::durable::FsyncFailed));
+            return Err(write_err(crate::raft::durable::FsyncFailed));
         }
         let mut batch = WriteBatch::default();
         let log = cf(&self.db, CF_RAFT_LOG);

@@ -4,25 +4,37 @@
 //! | column family | key | value |
 //! |---|---|---|
 //! | `raft_log` (log db) | log index (u64 BE) | postcard `Entry` |
-//! | `raft_meta` (log db) | `vote` / `committed` / `last_purged` | postcard |
-//! | `sm_meta` | `applied` / `membership` / `snapshot` / `dedupe_count` / `retired` / `events_compacted` | postcard |
+//! | `raft_meta` (log db) | see [`meta`] | postcard |
+//! | `sm_meta` | see [`meta`] | postcard |
 //! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
 //! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (a past version; the current one is only in `cubes`) |
 //! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |
-//! | `dedupe` | tenant `\0` request id | postcard [`apply::DedupeRecord`] |
+//! | `dedupe` | tenant `\0` request id | postcard [`dedupe::DedupeRecord`] |
 //! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |
 //! | `events` | revision (u64 BE) | postcard `Vec<feed::EventRecord>` (node-local change history) |
-//! | `auth` | see [`crate::auth::tokens`] | API tokens (hashed) and grants |
-//! | `audit` | revision ++ position (u32 BE) | postcard [`audit::AuditRecord`] |
+//! | `auth` | see [`auth`] and [`usage`] | API tokens (hashed), grants, tenant usage |
+//! | `audit` | revision ++ position (u32 BE) | postcard [`crate::model::AuditRecord`] |
 //!
-//! Modules: [`dbs`] (opening the two databases), [`log_store`] (openraft `RaftLogStorage`), [`durable`] (how far the log is on disk,
-//! and why a leader need not wait for it), [`state_machine`] (`RaftStateMachine`),
-//! [`apply`] (what each command does to the data), [`snapshot`] (build/install), [`reader`]
-//! (queries served from the local replica).
+//! Modules, one concept each:
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`dbs`] | opening the two databases; the log's preallocated write-ahead log |
+//! | [`log_store`] | the Raft log: openraft `RaftLogStorage` (appends fsynced by a helper thread, see [`crate::raft::durable`]) |
+//! | [`state_machine`] | openraft `RaftStateMachine`: applies entries, builds and installs snapshots |
+//! | [`apply`] | what each operation of a log entry does to the data |
+//! | [`dedupe`] | the idempotency table (request ids) |
+//! | [`usage`] | tenant usage counters and quota charging |
+//! | [`auth`] | tokens and grants in the replicated state |
+//! | [`audit`] | the audit log |
+//! | [`feed`] | change-feed events, live broadcast and stored history |
+//! | [`snapshot`] | the snapshot file format |
+//! | [`reader`] | queries served from the local replica |
+//! | [`keys`] | key encodings; [`meta`]: every metadata key |
 //!
 //! Durability: the Raft log is the only record that must survive a crash on its own. Log
 //! appends and votes go through RocksDB's write-ahead log and are fsynced before anything
-//! counts on them (a leader's own appends in parallel with replication — see [`durable`]; into
+//! counts on them (a leader's own appends in parallel with replication — see [`crate::raft::durable`]; into
 //! a preallocated log file — see [`dbs`]). State-machine writes (`apply`) skip the
 //! write-ahead log altogether
 //! ([`unlogged`]): they live in memtables until RocksDB flushes them to table files, and a crash
@@ -45,13 +57,15 @@ pub mod apply;
 pub mod audit;
 pub mod auth;
 mod dbs;
-pub mod durable;
+pub mod dedupe;
 pub mod feed;
 pub mod keys;
 pub mod log_store;
+pub mod meta;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;
+pub mod usage;
 
 #[cfg(test)]
 mod tests;

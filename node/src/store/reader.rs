@@ -10,27 +10,19 @@ use rocksdb::DB;
 use tokio::sync::watch;
 use ulid::Ulid;
 
-use super::apply::{load_cube, load_version, lookup_dedupe, DedupeRecord};
-use super::keys::{cube_key, scope_matches, scope_prefix, version_key, ID_LEN, SHARED_MARK};
-use super::snapshot::{KEY_APPLIED, KEY_RETIRED};
+use super::dedupe::{self, DedupeRecord};
+use super::keys::{cube_key, id_from_index_key, scope_prefix, version_key, SHARED_MARK};
+use super::meta::{KEY_APPLIED, KEY_RETIRED};
 use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
+use crate::model::{scope_matches, Filter};
 use crate::raft::{LogId, Outcome};
 
-/// A normalised `List` query.
+/// A `List` query: a scope, the cube filter, and where the page starts.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub scope: Scope,
-    /// Any of (empty = all).
-    pub memory_types: Vec<i32>,
-    /// All of.
-    pub tags: Vec<String>,
-    /// Any of (never empty after normalisation).
-    pub states: Vec<i32>,
-    /// Inclusive lower / exclusive upper bounds in ms; `None` = unbounded.
-    pub created_after: Option<i64>,
-    pub created_before: Option<i64>,
-    pub updated_after: Option<i64>,
-    pub updated_before: Option<i64>,
+    /// Applied to every cube the scan reaches; its created-at range also bounds the scan.
+    pub filter: Filter,
     pub newest_first: bool,
     pub page_size: usize,
     /// Resume strictly after this id (in the query's order).
@@ -42,13 +34,7 @@ pub struct ListQuery {
 
 impl ListQuery {
     fn matches(&self, c: &MemCube) -> bool {
-        let in_range = |v: i64, lo: Option<i64>, hi: Option<i64>| lo.is_none_or(|lo| v >= lo) && hi.is_none_or(|hi| v < hi);
-        scope_matches(&self.scope, c.scope.as_ref().unwrap_or(&Scope::default()))
-            && (self.memory_types.is_empty() || self.memory_types.contains(&c.memory_type))
-            && self.tags.iter().all(|t| c.tags.binary_search(t).is_ok())
-            && self.states.contains(&c.state)
-            && in_range(c.created_at_ms, self.created_after, self.created_before)
-            && in_range(c.updated_at_ms, self.updated_after, self.updated_before)
+        scope_matches(&self.scope, c.scope.as_ref().unwrap_or(&Scope::default())) && self.filter.accepts(c)
     }
 }
 
@@ -58,6 +44,32 @@ pub struct ListPage {
     /// Id of the last cube, when more may follow.
     pub next_after: Option<Ulid>,
     pub read_revision: u64,
+}
+
+/// Reads the current version of a cube.
+pub(crate) fn load_cube(db: &DB, id: Ulid) -> Result<Option<MemCube>, StoreError> {
+    match db.get_cf(cf(db, CF_CUBES), cube_key(id))? {
+        Some(b) => Ok(Some(decode_cube(CF_CUBES, &b)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads one version of a cube: a past one from `versions`, the current one from `cubes`.
+/// (Data written before the current version stopped being copied into `versions` has it in
+/// both; either copy is the same.)
+pub(crate) fn load_version(db: &DB, id: Ulid, version: u64) -> Result<Option<MemCube>, StoreError> {
+    let past = || -> Result<Option<MemCube>, StoreError> {
+        db.get_cf(cf(db, CF_VERSIONS), version_key(id, version))?.map(|b| decode_cube(CF_VERSIONS, &b)).transpose()
+    };
+    if let Some(c) = past()? {
+        return Ok(Some(c));
+    }
+    match load_cube(db, id)? {
+        Some(c) if c.version == version => Ok(Some(c)),
+        // A write applied between the two reads may have just moved it into `versions`.
+        Some(c) if c.version > version => past(),
+        _ => Ok(None),
+    }
 }
 
 /// Read access to the replica. Cheap to clone.
@@ -153,21 +165,21 @@ impl Reader {
     }
 
     /// The token with this hash, if it exists (expiry is the caller's to check).
-    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<crate::auth::tokens::TokenRecord>, StoreError> {
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<crate::model::TokenRecord>, StoreError> {
         super::auth::token(&self.db, hash)
     }
 
-    pub fn token_by_id(&self, id: &str) -> Result<Option<crate::auth::tokens::TokenRecord>, StoreError> {
+    pub fn token_by_id(&self, id: &str) -> Result<Option<crate::model::TokenRecord>, StoreError> {
         super::auth::token_by_id(&self.db, id)
     }
 
-    pub fn tokens(&self, tenant: Option<&str>) -> Result<Vec<crate::auth::tokens::TokenRecord>, StoreError> {
+    pub fn tokens(&self, tenant: Option<&str>) -> Result<Vec<crate::model::TokenRecord>, StoreError> {
         super::auth::tokens(&self.db, tenant)
     }
 
     /// The tenant's grants that have not expired at `now_ms`.
     pub fn live_grants(&self, tenant: &str, now_ms: i64) -> Result<Vec<memmesh_proto::Grant>, StoreError> {
-        Ok(super::auth::grants(&self.db, tenant)?.into_iter().filter(|g| crate::auth::tokens::grant_live_at(g, now_ms)).collect())
+        Ok(super::auth::grants(&self.db, tenant)?.into_iter().filter(|g| crate::model::grant_live_at(g, now_ms)).collect())
     }
 
     pub fn grant_by_id(&self, id: &str) -> Result<Option<memmesh_proto::Grant>, StoreError> {
@@ -175,7 +187,7 @@ impl Reader {
     }
 
     /// Audit records after `after`, of one tenant or all; see [`super::audit::list`].
-    pub fn audit(&self, tenant: Option<&str>, after: (u64, u32), limit: usize) -> Result<Vec<((u64, u32), super::audit::AuditRecord)>, StoreError> {
+    pub fn audit(&self, tenant: Option<&str>, after: (u64, u32), limit: usize) -> Result<super::audit::AuditPage, StoreError> {
         super::audit::list(&self.db, tenant, after, limit)
     }
 
@@ -185,7 +197,7 @@ impl Reader {
 
     /// The remembered result of an earlier write with this request id, if any.
     pub fn dedupe(&self, tenant: &str, request_id: &str) -> Result<Option<(DedupeRecord, Outcome)>, StoreError> {
-        lookup_dedupe(&self.db, tenant, request_id)
+        dedupe::lookup(&self.db, tenant, request_id)
     }
 
     /// One page of the cubes matching `q` that `sees` lets the caller see (tested inside the
@@ -206,8 +218,8 @@ impl Reader {
             k
         };
         // [lower, upper) bounds of the scan, from the created-at range and the page cursor.
-        let mut lower = q.created_after.map_or_else(|| prefix.clone(), |ms| key_at(ulid_floor(ms)));
-        let mut upper = q.created_before.map_or_else(
+        let mut lower = q.filter.created.after.map_or_else(|| prefix.clone(), |ms| key_at(ulid_floor(ms)));
+        let mut upper = q.filter.created.before.map_or_else(
             || {
                 let mut p = prefix.clone();
                 *p.last_mut().expect("prefix ends with a separator") += 1;
@@ -240,7 +252,7 @@ impl Reader {
             if k < lower.as_slice() || k >= upper.as_slice() {
                 break;
             }
-            let id = Ulid::from_bytes(k[k.len() - ID_LEN..].try_into().expect("slice of ID_LEN"));
+            let id = id_from_index_key(CF_SCOPE_IDX, k)?;
             if let Some(b) = snap.get_cf(cf(&self.db, CF_CUBES), cube_key(id))? {
                 let c = decode_cube(CF_CUBES, &b)?;
                 if q.matches(&c) && sees(&c) {

@@ -12,17 +12,12 @@ use std::path::Path;
 use rocksdb::{WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 
-use super::apply::KEY_DEDUPE_COUNT;
+use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_DEDUPE_COUNT, KEY_MEMBERSHIP, KEY_RETIRED};
 use super::{cf, decode, StoreError, CF_SM_META, DATA_CFS};
 use crate::raft::{LogId, StoredMembership};
 
 const MAGIC: &[u8] = b"MMSNAP1\n";
 const END: u8 = 0xFF;
-pub(crate) const KEY_APPLIED: &[u8] = b"applied";
-pub(crate) const KEY_MEMBERSHIP: &[u8] = b"membership";
-pub(crate) const KEY_RETIRED: &[u8] = b"retired";
-/// (log index, sub-index) of the last write applied from a multi-write entry.
-pub(crate) const KEY_APPLIED_SUB: &[u8] = b"applied_sub";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Header {

@@ -10,16 +10,16 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, Storag
 use rocksdb::{WriteBatch, DB};
 use tokio::sync::watch;
 
-use super::apply::{apply_request, load_cube, KEY_DEDUPE_COUNT};
-use super::durable::Durable;
+use super::apply::apply_request;
 use super::feed::{Feed, FeedMsg, RevisionEvents};
-use super::snapshot::{self as snap, KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED};
-use super::{cf, decode, decode_cube, encode, synced, unlogged, StoreError, CF_CUBES, CF_SM_META};
+use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_DEDUPE_COUNT, KEY_MEMBERSHIP, KEY_RETIRED, KEY_SNAPSHOT};
+use super::reader::load_cube;
+use super::snapshot as snap;
+use super::{cf, decode_cube, encode, synced, unlogged, StoreError, CF_CUBES, CF_SM_META};
 use crate::index::SearchIndex;
 use crate::model::ApplyError;
+use crate::raft::durable::Durable;
 use crate::raft::{Entry, LogId, Proposal, Response, Responses, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-
-const KEY_SNAPSHOT: &[u8] = b"snapshot";
 
 /// The state machine. Clones share the database; the applied-revision watch lets readers wait
 /// for (and report) how far this replica has applied.
@@ -31,7 +31,7 @@ pub struct StateMachine {
     feed: Feed,
     /// The search index, kept current as writes apply (derived state; rebuilt at start).
     index: Arc<SearchIndex>,
-    /// How far the log is on disk: nothing is applied before it is (see [`super::durable`]).
+    /// How far the log is on disk: nothing is applied before it is (see [`crate::raft::durable`]).
     durable: Durable,
 }
 
@@ -91,10 +91,7 @@ impl StateMachine {
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.db.get_cf(cf(&self.db, CF_SM_META), key)? {
-            Some(b) => Ok(Some(decode(CF_SM_META, &b)?)),
-            None => Ok(None),
-        }
+        super::meta::get(&self.db, key)
     }
 
     fn snapshot_path(&self, id: &str) -> PathBuf {
@@ -304,10 +301,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let tmp = self.snapshot_dir.join(format!("build-{}.tmp", ulid::Ulid::new()));
         let (db, tmp2) = (self.db.clone(), tmp.clone());
-        let header = tokio::task::spawn_blocking(move || snap::write(&db, &tmp2))
-            .await
-            .map_err(snap_err)?
-            .map_err(snap_err)?;
+        let header = tokio::task::spawn_blocking(move || snap::write(&db, &tmp2)).await.map_err(snap_err)?.map_err(snap_err)?;
         let id = match header.last_applied {
             Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, ulid::Ulid::new()),
             None => format!("0-0-{}", ulid::Ulid::new()),

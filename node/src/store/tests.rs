@@ -9,9 +9,9 @@ use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
 use tempfile::TempDir;
 
 use super::dbs::{open_state_db, WAL_PREALLOCATED};
-use super::durable::Durable;
 use super::*;
 use crate::model::new_cube;
+use crate::raft::durable::Durable;
 use crate::raft::{Entry, LogId, Op, Pb, Proposal, Request, StorageError, TypeConfig};
 
 struct Builder;
@@ -55,7 +55,15 @@ fn cube(tenant: &str, user: &str, text: &str, ms: u64) -> Pb<MemCube> {
 }
 
 fn entry(index: u64, op: Op, request_id: &str) -> Entry {
-    let req = Request { tenant: "t".into(), request_id: request_id.into(), fingerprint: [index as u8; 32], at_ms: 1000 + index as i64, actor: String::new(), quota: Default::default(), op };
+    let req = Request {
+        tenant: "t".into(),
+        request_id: request_id.into(),
+        fingerprint: [index as u8; 32],
+        at_ms: 1000 + index as i64,
+        actor: String::new(),
+        quota: Default::default(),
+        op,
+    };
     Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(Proposal { requests: vec![req] }) }
 }
 
@@ -84,7 +92,7 @@ async fn apply_writes_data_and_applied_id_and_is_idempotent_by_request_id() {
     let reader = Reader::new(db.clone(), sm.applied_watch());
     let q = reader::ListQuery {
         scope: Scope { tenant: "t".into(), ..Default::default() },
-        states: vec![1],
+        filter: crate::model::Filter { states: vec![1], ..Default::default() },
         page_size: 100,
         ..Default::default()
     };
@@ -104,7 +112,8 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
         request_id: rid.into(),
         fingerprint: [fp; 32],
         at_ms: 1,
-        actor: String::new(), quota: Default::default(),
+        actor: String::new(),
+        quota: Default::default(),
         op: Op::Put { cubes: vec![cube("t", "u", rid, 1)] },
     };
     for (i, rid) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
@@ -113,7 +122,7 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
         assert!(!r.result.unwrap().deduplicated);
         db.write(batch).unwrap();
     }
-    let count: u64 = decode(CF_SM_META, &db.get_cf(cf(&db, CF_SM_META), apply::KEY_DEDUPE_COUNT).unwrap().unwrap()).unwrap();
+    let count: u64 = decode(CF_SM_META, &db.get_cf(cf(&db, CF_SM_META), super::meta::KEY_DEDUPE_COUNT).unwrap().unwrap()).unwrap();
     assert_eq!(count, 3);
     let remembered = |rid: &str| db.get_cf(cf(&db, CF_DEDUPE), keys::dedupe_key("t", rid)).unwrap().is_some();
     assert_eq!(["r1", "r2", "r3", "r4", "r5"].map(remembered), [false, false, true, true, true], "oldest two evicted");
@@ -132,9 +141,7 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
 async fn snapshot_built_on_one_store_installs_identically_on_another() {
     let (_d1, db1, mut sm1) = stores();
     sm1.apply([entry(1, Op::Put { cubes: (0..50).map(|i| cube("t", "u", &format!("m{i}"), i + 1)).collect() }, "r1")]).await.unwrap();
-    sm1.apply([entry(2, Op::PurgeScope { scope: Pb(Scope { tenant: "t".into(), user: "nobody".into(), ..Default::default() }) }, "")])
-        .await
-        .unwrap();
+    sm1.apply([entry(2, Op::PurgeScope { scope: Pb(Scope { tenant: "t".into(), user: "nobody".into(), ..Default::default() }) }, "")]).await.unwrap();
     let snap = sm1.build_snapshot().await.unwrap();
     assert_eq!(snap.meta.last_log_id.unwrap().index, 2);
 
@@ -274,10 +281,22 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     let (_d, db, mut sm) = stores();
     let a = cube("t", "u", "a", 1);
     let id = a.0.id.clone();
-    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 5, actor: String::new(), quota: Default::default(), op };
+    let req = |op: Op| Request {
+        tenant: "t".into(),
+        request_id: String::new(),
+        fingerprint: [0; 32],
+        at_ms: 5,
+        actor: String::new(),
+        quota: Default::default(),
+        op,
+    };
     let patch = memmesh_proto::UpdateRequest { id: id.clone(), importance: Some(0.5), ..Default::default() };
     let proposal = Proposal {
-        requests: vec![req(Op::Put { cubes: vec![a] }), req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] })],
+        requests: vec![
+            req(Op::Put { cubes: vec![a] }),
+            req(Op::Update { patch: Pb(patch), embedding: None }),
+            req(Op::Put { cubes: vec![cube("t", "u", "b", 2)] }),
+        ],
     };
     // The crash: only the first write of entry 7 reached RocksDB (with its progress marker).
     let first = Proposal { requests: proposal.requests[..1].to_vec() };
@@ -290,7 +309,12 @@ async fn an_entry_applied_partly_before_a_crash_is_finished_without_repeating_a_
     let reader = Reader::new(db.clone(), sm.applied_watch());
     let ulid = ulid::Ulid::from_string(&id).unwrap();
     assert_eq!(reader.history(ulid).unwrap().len(), 2, "versions 1 and 2 — no version 3");
-    let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, states: vec![1], page_size: 10, ..Default::default() };
+    let q = reader::ListQuery {
+        scope: Scope { tenant: "t".into(), ..Default::default() },
+        filter: crate::model::Filter { states: vec![1], ..Default::default() },
+        page_size: 10,
+        ..Default::default()
+    };
     assert_eq!(reader.list(&q, |_| true).unwrap().cubes.len(), 2);
     let (applied, _) = sm.applied_state().await.unwrap();
     assert_eq!(applied.unwrap().index, 7);
@@ -308,10 +332,19 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
     let a = cube("t", "u", "a", 1);
     let a_id = a.0.id.clone();
     sm1.apply([entry(4, Op::Put { cubes: vec![a] }, "")]).await.unwrap();
-    let req = |op: Op| Request { tenant: "t".into(), request_id: String::new(), fingerprint: [0; 32], at_ms: 9, actor: String::new(), quota: Default::default(), op };
+    let req = |op: Op| Request {
+        tenant: "t".into(),
+        request_id: String::new(),
+        fingerprint: [0; 32],
+        at_ms: 9,
+        actor: String::new(),
+        quota: Default::default(),
+        op,
+    };
     // An update (repeating it would make a third version) and a put.
     let patch = memmesh_proto::UpdateRequest { id: a_id.clone(), importance: Some(0.5), ..Default::default() };
-    let five = Proposal { requests: vec![req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
+    let five =
+        Proposal { requests: vec![req(Op::Update { patch: Pb(patch), embedding: None }), req(Op::Put { cubes: vec![cube("t", "u", "c", 3)] })] };
     // Entry 5 half applied (its first write only) when the snapshot is taken.
     sm1.apply_proposal(&Proposal { requests: five.requests[..1].to_vec() }, 5, None).unwrap();
     let snap = sm1.build_snapshot().await.unwrap();
@@ -332,7 +365,12 @@ async fn a_snapshot_taken_mid_entry_installs_without_repeating_or_splitting_that
         assert_eq!(dump(&db1), dump(&db2), "{name}: same state as the node that applied entry 5 whole");
     }
     let reader = Reader::new(db2.clone(), sm2.applied_watch());
-    let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, states: vec![1], page_size: 10, ..Default::default() };
+    let q = reader::ListQuery {
+        scope: Scope { tenant: "t".into(), ..Default::default() },
+        filter: crate::model::Filter { states: vec![1], ..Default::default() },
+        page_size: 10,
+        ..Default::default()
+    };
     assert_eq!(reader.list(&q, |_| true).unwrap().cubes.len(), 2, "a and c");
     assert_eq!(reader.history(ulid::Ulid::from_string(&a_id).unwrap()).unwrap().len(), 2, "the update applied once: versions 1 and 2");
     // This node never saw revision 5 whole, so its change history starts after it.
@@ -359,7 +397,8 @@ async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_
     let dbs = open(dir.path()).unwrap();
     let db = dbs.state.clone();
     let mut log = LogStore::new(&dbs, 1).unwrap();
-    let mut sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
+    let mut sm =
+        StateMachine::new(db.clone(), dir.path().join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
     let entries: Vec<Entry> = (1..=5).map(|i| entry(i, Op::Put { cubes: vec![cube("t", "u", &format!("c{i}"), i)] }, "")).collect();
     openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries.clone()).await.unwrap();
     sm.apply(entries.clone()).await.unwrap();
@@ -367,7 +406,8 @@ async fn unlogged_applied_state_is_rebuilt_from_the_log_and_made_durable_before_
         let dbs = open(&path).unwrap();
         let db = dbs.state.clone();
         let log = LogStore::new(&dbs, 1).unwrap();
-        let sm = StateMachine::new(db.clone(), path.join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
+        let sm =
+            StateMachine::new(db.clone(), path.join("snapshots"), Feed::new(db.clone(), 16).unwrap(), Default::default(), log.durable()).unwrap();
         (db, sm, log)
     };
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::api::write::{now_ms, Pending};
+use super::write::Pending;
+use crate::model::{now_ms, AuditRecord};
 use crate::raft::{Op, Request};
-use crate::store::audit::AuditRecord;
 
 const PER_SECOND: u64 = 100;
 
@@ -55,8 +55,15 @@ impl DenialLog {
         let outcome = if skipped > 0 { format!("{reason} (+{skipped} earlier refusals not recorded)") } else { reason };
         let at_ms = now_ms();
         let record = AuditRecord { tenant: tenant.into(), actor: actor.into(), operation: "denied".into(), target, outcome, at_ms };
-        let req =
-            Request { tenant: tenant.into(), request_id: String::new(), fingerprint: [0; 32], at_ms, actor: actor.into(), quota: Default::default(), op: Op::Audit { record } };
+        let req = Request {
+            tenant: tenant.into(),
+            request_id: String::new(),
+            fingerprint: [0; 32],
+            at_ms,
+            actor: actor.into(),
+            quota: Default::default(),
+            op: Op::Audit { record },
+        };
         // A full queue means the node is saturated with writes; the refusal is then only logged.
         if self.proposals.try_send(Pending::detached(req)).is_err() {
             tracing::warn!(actor, "audit record of a refused request dropped: proposal queue full");

@@ -4,11 +4,9 @@
 
 use memmesh_proto::{CubeKind, Embedding, MemCube};
 
-use super::ApiError;
+use super::{ApiError, Core};
 use crate::embed::model::normalize;
-use crate::model::ValidationError;
-use crate::node::Core;
-use crate::raft::Pb;
+use crate::model::{Pb, ValidationError};
 
 fn is_text(c: &MemCube) -> bool {
     matches!(CubeKind::try_from(c.kind), Ok(CubeKind::Plaintext | CubeKind::Unspecified))

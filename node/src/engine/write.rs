@@ -13,9 +13,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::ApiError;
+use super::{ApiError, Core, LeaderCall};
 use crate::model::ApplyError;
-use crate::node::{Core, LeaderCall};
 use crate::raft::wire::encode;
 use crate::raft::{Op, Outcome, Proposal, Request, Response, Responses};
 
@@ -39,11 +38,6 @@ pub fn fingerprint(op: &str, msg: &impl prost::Message) -> [u8; 32] {
     h.update([0]);
     h.update(msg.encode_to_vec());
     h.finalize().into()
-}
-
-/// Milliseconds since the Unix epoch at this node.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The slots of proposals committing at once, shared by the proposer task and lone writers.
@@ -138,7 +132,15 @@ impl Core {
                 return Ok(Written { revision: rec.revision, outcome });
             }
         }
-        let req = Request { tenant: tenant.to_string(), request_id: request_id.to_string(), fingerprint, at_ms, actor: actor.to_string(), quota: self.quotas.storage(tenant), op };
+        let req = Request {
+            tenant: tenant.to_string(),
+            request_id: request_id.to_string(),
+            fingerprint,
+            at_ms,
+            actor: actor.to_string(),
+            quota: self.quotas.storage(tenant),
+            op,
+        };
         let timed_out = || {
             ApiError::Unavailable(format!(
                 "the write was not committed within {} ms (no quorum reachable?); it may still commit — retry with the same request_id",

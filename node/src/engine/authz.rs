@@ -3,10 +3,9 @@
 
 use memmesh_proto::{Acl, Grant, MemCube, Scope};
 
-use super::write::now_ms;
-use super::ApiError;
+use super::{ApiError, Core};
 use crate::auth::{Caller, Need};
-use crate::node::Core;
+use crate::model::now_ms;
 
 impl Core {
     /// The tenant's live grants that may matter for `caller` (none are needed for admins).

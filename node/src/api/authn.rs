@@ -7,8 +7,12 @@
 
 use tonic::{Request, Status};
 
-use super::tokens::{hash, TOKEN_PREFIX};
-use super::Caller;
+use super::ApiError;
+use crate::auth::tokens::{hash, TOKEN_PREFIX};
+use crate::auth::Caller;
+use crate::engine::denials::DenialLog;
+use crate::model::{now_ms, ApplyError};
+use crate::quota::{QuotaConfig, RateLimiter};
 use crate::store::Reader;
 
 #[derive(Clone)]
@@ -16,21 +20,21 @@ pub struct Authenticate {
     reader: Reader,
     required: bool,
     bootstrap: Option<[u8; 32]>,
-    denials: super::denials::DenialLog,
-    quotas: std::sync::Arc<(crate::quota::QuotaConfig, crate::quota::RateLimiter)>,
+    denials: DenialLog,
+    quotas: std::sync::Arc<(QuotaConfig, RateLimiter)>,
 }
 
 impl Authenticate {
-    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>, denials: super::denials::DenialLog, quotas: crate::quota::QuotaConfig) -> Self {
-        let quotas = std::sync::Arc::new((quotas, crate::quota::RateLimiter::default()));
+    pub fn new(reader: Reader, required: bool, bootstrap_token: Option<&str>, denials: DenialLog, quotas: QuotaConfig) -> Self {
+        let quotas = std::sync::Arc::new((quotas, RateLimiter::default()));
         Self { reader, required, bootstrap: bootstrap_token.filter(|t| !t.is_empty()).map(hash), denials, quotas }
     }
 
-    fn caller(&self, req: &Request<()>) -> Result<Caller, Status> {
+    fn caller(&self, req: &Request<()>) -> Result<Caller, ApiError> {
         if !self.required {
             return Ok(Caller::cluster_admin());
         }
-        let denied = || Status::unauthenticated("a valid API token is required: send `authorization: Bearer <token>`");
+        let denied = || ApiError::Unauthenticated("a valid API token is required: send `authorization: Bearer <token>`".into());
         let header = req.metadata().get("authorization").ok_or_else(denied)?.to_str().map_err(|_| denied())?;
         let token = header.strip_prefix("Bearer ").map(str::trim).ok_or_else(denied)?;
         let h = hash(token);
@@ -40,8 +44,8 @@ impl Authenticate {
         if !token.starts_with(TOKEN_PREFIX) {
             return Err(denied());
         }
-        let rec = self.reader.token(&h).map_err(|e| Status::internal(format!("token lookup: {e}")))?.ok_or_else(denied)?;
-        if !rec.live_at(crate::api::write::now_ms()) {
+        let rec = self.reader.token(&h)?.ok_or_else(denied)?;
+        if !rec.live_at(now_ms()) {
             return Err(denied());
         }
         Ok(Caller { principal: rec.principal.0, token_id: rec.id })
@@ -52,7 +56,8 @@ impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
         let caller = match self.caller(&req) {
             Ok(c) => c,
-            Err(s) => {
+            Err(e) => {
+                let s = Status::from(e);
                 let from = req.remote_addr().map_or("unknown address".to_string(), |a| a.to_string());
                 self.denials.record("", "unauthenticated", format!("request from {from}"), s.message().to_string());
                 return Err(s);
@@ -63,10 +68,9 @@ impl tonic::service::Interceptor for Authenticate {
             let (cfg, limiter) = &*self.quotas;
             let rate = cfg.rate(&caller.principal.tenant);
             if !limiter.admit(&caller.principal.tenant, rate) {
-                return Err(Status::resource_exhausted(format!(
-                    "quota exceeded: tenant {:?} may make {rate} requests per second on this node; retry later",
-                    caller.principal.tenant
-                )));
+                let tenant = &caller.principal.tenant;
+                let e = ApplyError::QuotaExceeded(format!("tenant {tenant:?} may make {rate} requests per second on this node; retry later"));
+                return Err(ApiError::from(e).into());
             }
         }
         req.extensions_mut().insert(caller);
@@ -76,7 +80,7 @@ impl tonic::service::Interceptor for Authenticate {
 
 /// The caller of a request that went through [`Authenticate`].
 pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
-    req.extensions().get::<Caller>().cloned().ok_or_else(|| Status::internal("request was not authenticated (no interceptor?)"))
+    req.extensions().get::<Caller>().cloned().ok_or_else(|| ApiError::Internal("request was not authenticated (no interceptor?)".into()).into())
 }
 
 /// Authentication of peer (Raft) calls: the cluster secret, when one is configured.
@@ -96,7 +100,7 @@ impl tonic::service::Interceptor for PeerSecret {
         if given == Some(want) {
             Ok(req)
         } else {
-            Err(Status::unauthenticated("peer call without the cluster secret"))
+            Err(ApiError::Unauthenticated("peer call without the cluster secret".into()).into())
         }
     }
 }

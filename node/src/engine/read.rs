@@ -12,9 +12,8 @@ use std::time::Duration;
 use memmesh_proto::{ReadConsistency, ReadOptions};
 use openraft::error::RaftError;
 
-use super::ApiError;
+use super::{ApiError, Core, LeaderCall};
 use crate::model::ValidationError;
-use crate::node::{Core, LeaderCall};
 use crate::raft::wire::encode;
 
 /// How long a read waits for this node to apply up to the revision it needs.
