@@ -6,7 +6,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; nothing else reads the environment concurrently.
     unsafe { std::env::set_var("PROTOC", protoc) };
 
-    let files = ["memmesh/v1/cube.proto", "memmesh/v1/memory.proto", "memmesh/v1/cluster.proto", "memmesh/v1/memstore.proto", "memmesh/v1/raft.proto", "memmesh/v1/admin.proto"];
+    let files = [
+        "memmesh/v1/cube.proto",
+        "memmesh/v1/memory.proto",
+        "memmesh/v1/cluster.proto",
+        "memmesh/v1/memstore.proto",
+        "memmesh/v1/raft.proto",
+        "memmesh/v1/admin.proto",
+    ];
     for f in &files {
         // tonic-prost-build 0.14 no longer emits rerun-if-changed itself.
         println!("cargo:rerun-if-changed={f}");

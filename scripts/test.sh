@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Set-up command 2: install dependencies, build, run the whole test suite, then each benchmark
-# as a short smoke run (so benches cannot rot; real figures come from running them directly).
+# Set-up command 2: install dependencies, check formatting and lints, build, run the whole test
+# suite, then each benchmark as a short smoke run (so benches cannot rot; real figures come from
+# running them directly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
+echo "== formatting (rustfmt.toml) and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 # Integration tests start the real binaries, so they must be current before the tests run.
 cargo build --locked --workspace --bins
 log=$(mktemp)

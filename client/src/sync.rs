@@ -137,7 +137,13 @@ impl Mirror {
     /// Full listing; returns the revision the mirror is then at.
     async fn relist(&self, c: &mut Client) -> Result<u64, SyncError> {
         let all_states = vec![CubeState::Active as i32, CubeState::Archived as i32, CubeState::Deleted as i32];
-        let mut req = ListRequest { scope: Some(self.scope.clone()), states: all_states, order: ListOrder::OldestFirst as i32, page_size: 1000, ..Default::default() };
+        let mut req = ListRequest {
+            scope: Some(self.scope.clone()),
+            states: all_states,
+            order: ListOrder::OldestFirst as i32,
+            page_size: 1000,
+            ..Default::default()
+        };
         let mut first_revision = None;
         let mut listed = HashSet::new();
         loop {
@@ -191,7 +197,8 @@ impl Mirror {
             if until_head && revision >= head {
                 break;
             }
-            let req = SubscribeRequest { scope: Some(self.scope.clone()), start_revision: revision + 1, progress_notify_ms: 50, ..Default::default() };
+            let req =
+                SubscribeRequest { scope: Some(self.scope.clone()), start_revision: revision + 1, progress_notify_ms: 50, ..Default::default() };
             let mut stream = subscribe(addrs.to_vec(), req);
             while let Some(item) = stream.next().await {
                 match item {

@@ -241,8 +241,8 @@ async fn main() {
         if smoke { " (smoke run)" } else { "" }
     );
     println!(
-        "  {:>4} | {:>34} | {:>34} | {:>10} {:>10} {:>10}   {}",
-        "N", "MemMesh w/s  p50   p99 ms  cpu us", "etcd w/s  p50   p99 ms  cpu us", "tput ratio", "p50 ratio", "cpu ratio", "tput ratio by slice (min–max)"
+        "  {:>4} | {:>34} | {:>34} | {:>10} {:>10} {:>10}   tput ratio by slice (min–max)",
+        "N", "MemMesh w/s  p50   p99 ms  cpu us", "etcd w/s  p50   p99 ms  cpu us", "tput ratio", "p50 ratio", "cpu ratio"
     );
     for &n in &ns {
         // Looked up for every N: on a loaded machine leadership can move during a run.

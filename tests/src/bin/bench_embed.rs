@@ -14,8 +14,8 @@
 
 use std::time::Instant;
 
-use memmesh_node::embed::{Embedder, EmbeddingConfig};
 use clap::Parser;
+use memmesh_node::embed::{Embedder, EmbeddingConfig};
 use memmesh_tests::bench::{sentence, Rng};
 use memmesh_tests::proto::*;
 use memmesh_tests::{repo_root, scope, text_cube, NodeProc, EMBEDDING_ON};

@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use memmesh_tests::proto::*;
 use clap::Parser;
 use memmesh_tests::bench::{ms, percentile as pct};
+use memmesh_tests::proto::*;
 use memmesh_tests::{scope, text_cube, NodeProc};
 
 async fn live(node: &NodeProc, subscribers: usize, writes: usize, tenant: &str) -> (Vec<Duration>, Vec<Duration>) {
@@ -46,7 +46,11 @@ async fn live(node: &NodeProc, subscribers: usize, writes: usize, tenant: &str) 
     let mut acks = Vec::with_capacity(writes);
     for i in 0..writes {
         let t0 = Instant::now();
-        let r = c.memory.put(PutRequest { cube: Some(text_cube(scope(tenant, "u"), &format!("{i} {payload}"))), request_id: String::new() }).await.unwrap();
+        let r = c
+            .memory
+            .put(PutRequest { cube: Some(text_cube(scope(tenant, "u"), &format!("{i} {payload}"))), request_id: String::new() })
+            .await
+            .unwrap();
         acks.push(t0.elapsed());
         sent.insert(r.into_inner().revision, t0);
     }
@@ -125,5 +129,8 @@ async fn main() {
     }
     assert_eq!(listed, backlog);
     let list_rate = listed as f64 / t.elapsed().as_secs_f64();
-    println!("  catch-up from history, {backlog} events: {catch_up:.0} events/s   (List of the same cubes: {list_rate:.0} cubes/s; ratio {:.2})", catch_up / list_rate);
+    println!(
+        "  catch-up from history, {backlog} events: {catch_up:.0} events/s   (List of the same cubes: {list_rate:.0} cubes/s; ratio {:.2})",
+        catch_up / list_rate
+    );
 }

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use memmesh_client::Client;
 use clap::Parser;
+use memmesh_client::Client;
 use memmesh_tests::proto::*;
 use memmesh_tests::{NodeProc, EMBEDDING_ON};
 use serde_json::Value;

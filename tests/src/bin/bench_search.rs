@@ -16,8 +16,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use memmesh_client::Client;
 use clap::Parser;
+use memmesh_client::Client;
 use memmesh_tests::bench::{ms, percentile, sentence, Rng};
 use memmesh_tests::proto::*;
 use memmesh_tests::{scope, text_cube, NodeProc, EMBEDDING_ON};

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memmesh_tests::proto::PutRequest;
 use clap::Parser;
 use memmesh_tests::bench::{ms, percentile};
+use memmesh_tests::proto::PutRequest;
 use memmesh_tests::{scope, text_cube, NodeProc};
 
 fn fsync_floor(dir: &std::path::Path, n: usize) -> Vec<Duration> {
@@ -85,7 +85,8 @@ async fn main() {
             let mut lat = Vec::new();
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let req = PutRequest { cube: Some(text_cube(scope("bench", &format!("c{w}")), &format!("{i} {payload}"))), request_id: String::new() };
+                let req =
+                    PutRequest { cube: Some(text_cube(scope("bench", &format!("c{w}")), &format!("{i} {payload}"))), request_id: String::new() };
                 let t = Instant::now();
                 c.memory.put(req).await.expect("put");
                 lat.push(t.elapsed());
@@ -106,8 +107,19 @@ async fn main() {
     let ceiling = 1.0 / fs50.as_secs_f64();
 
     println!("bench-write{} — one node, 1 KiB plaintext puts, fsync on every acknowledged write", if smoke { " (smoke run)" } else { "" });
-    println!("  fsync floor (1 KiB append + fdatasync, n={}): p50 {:.3} ms  p99 {:.3} ms  => {:.0} fsyncs/s sequential", fs.len(), ms(fs50), ms(fs99), ceiling);
-    println!("  1 client,  n={sequential}: put p50 {:.3} ms  p99 {:.3} ms   ratio p50/fsync_p50 = {:.2}", ms(p50), ms(p99), p50.as_secs_f64() / fs50.as_secs_f64());
+    println!(
+        "  fsync floor (1 KiB append + fdatasync, n={}): p50 {:.3} ms  p99 {:.3} ms  => {:.0} fsyncs/s sequential",
+        fs.len(),
+        ms(fs50),
+        ms(fs99),
+        ceiling
+    );
+    println!(
+        "  1 client,  n={sequential}: put p50 {:.3} ms  p99 {:.3} ms   ratio p50/fsync_p50 = {:.2}",
+        ms(p50),
+        ms(p99),
+        p50.as_secs_f64() / fs50.as_secs_f64()
+    );
     println!(
         "  {clients} clients, {seconds} s: {tput:.0} puts/s  (p50 {:.3} ms  p99 {:.3} ms)   ratio to fsync-per-write ceiling = {:.2}",
         ms(percentile(&mut all, 0.5)),
