@@ -148,6 +148,11 @@ pub fn write(w: &WriteResponse) -> Value {
     let mut v = w.cube.as_ref().map(cube).unwrap_or_else(|| json!({}));
     v["revision"] = w.revision.into();
     v["deduplicated"] = w.deduplicated.into();
+    if let Some(r) = &w.result {
+        v["outcome"] = enum_name(PutOutcome::try_from(r.outcome).ok().map(|o| o.as_str_name()), "PUT_OUTCOME_", r.outcome);
+        v["target_id"] = r.target_id.clone().into();
+        v["similarity"] = r.similarity.into();
+    }
     v
 }
 

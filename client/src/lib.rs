@@ -16,7 +16,7 @@
 //!     content: Some(proto::Content { text: "prefers window seats".into(), ..Default::default() }),
 //!     ..Default::default()
 //! };
-//! let written = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: "req-1".into() }).await?;
+//! let written = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: "req-1".into(), ..Default::default() }).await?;
 //! println!("revision {}", written.into_inner().revision);
 //! # Ok(()) }
 //! ```

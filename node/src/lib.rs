@@ -59,7 +59,8 @@
 //!    replicated (`raft::network`); `raft::durable` keeps anything from counting before a
 //!    majority, leader included, has it on disk.
 //! 5. Once committed, `store::state_machine` applies it: `store::apply::apply_request` per write
-//!    (retries answered from `store::dedupe`, quota charged by `store::usage`), with its audit
+//!    (retries answered from `store::dedupe`; a put's duplicates found through the index and
+//!    merged by `store::put`; quota charged by `store::usage`), with its audit
 //!    record (`store::audit`) and change-feed events (`store::feed`) in the same atomic RocksDB
 //!    batch; the entry's log index is the write's revision. The [`index`] is updated before the
 //!    revision is published as applied, then the feed broadcasts it.

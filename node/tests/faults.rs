@@ -118,6 +118,7 @@ fn put_req(text: &str, rid: &str) -> PutRequest {
             ..Default::default()
         }),
         request_id: rid.into(),
+        ..Default::default()
     }
 }
 

@@ -188,7 +188,7 @@ impl std::ops::DerefMut for TestNode {
 
 /// Puts one cube with `request_id` ("" = none): the node's answer, or its refusal.
 pub async fn try_put(c: &mut Client, cube: proto::CubeInput, request_id: &str) -> Result<proto::WriteResponse, tonic::Status> {
-    Ok(c.memory.put(proto::PutRequest { cube: Some(cube), request_id: request_id.into() }).await?.into_inner())
+    Ok(c.memory.put(proto::PutRequest { cube: Some(cube), request_id: request_id.into(), ..Default::default() }).await?.into_inner())
 }
 
 /// Puts a plaintext cube into `scope` and returns it as stored; panics if the node refuses.

@@ -23,7 +23,11 @@ fn within(inner: &proto::Scope, outer: &proto::Scope) -> bool {
 async fn try_op(c: &mut Client, op: &str, target: &proto::Scope, cube: &proto::MemCube, seen: &mut Vec<proto::Scope>) -> Option<Code> {
     let text = text_of(cube).to_string();
     match op {
-        "put" => code(c.memory.put(proto::PutRequest { cube: Some(text_cube(target.clone(), "new memory")), request_id: String::new() }).await),
+        "put" => code(
+            c.memory
+                .put(proto::PutRequest { cube: Some(text_cube(target.clone(), "new memory")), request_id: String::new(), ..Default::default() })
+                .await,
+        ),
         "get" => code(c.memory.get(proto::GetRequest { id: cube.id.clone(), ..Default::default() }).await),
         "update" => {
             let req = proto::UpdateRequest { id: cube.id.clone(), add_tags: vec!["touched".into()], ..Default::default() };
@@ -77,7 +81,11 @@ async fn isolation_matrix_every_principal_operation_and_target() {
     let mut cubes = Vec::new();
     for (name, s) in &targets {
         let text = format!("the private note of {name} says zebra-{name}-4711");
-        let r = boot.memory.put(proto::PutRequest { cube: Some(text_cube(s.clone(), &text)), request_id: String::new() }).await.unwrap();
+        let r = boot
+            .memory
+            .put(proto::PutRequest { cube: Some(text_cube(s.clone(), &text)), request_id: String::new(), ..Default::default() })
+            .await
+            .unwrap();
         cubes.push(r.into_inner().cube.unwrap());
     }
     // Who may touch which target (by index into `targets`).
@@ -180,7 +188,11 @@ async fn grants_share_memory_between_agents_until_revoked_or_expired() {
     let planner_scope = scope("acme", "alice", "planner");
     let note = planner
         .memory
-        .put(proto::PutRequest { cube: Some(text_cube(planner_scope.clone(), "the release is planned for Friday")), request_id: String::new() })
+        .put(proto::PutRequest {
+            cube: Some(text_cube(planner_scope.clone(), "the release is planned for Friday")),
+            request_id: String::new(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -263,7 +275,10 @@ async fn raft_calls_without_the_cluster_secret_are_rejected() {
     let cluster = TestCluster::start(3, &auth_env()).await;
     let leader = cluster.leader().await;
     let mut c = as_token(&cluster.addrs[leader], BOOT).await;
-    c.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "a", ""), "replicated")), request_id: String::new() }).await.unwrap();
+    c.memory
+        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "a", ""), "replicated")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap();
     // ...while an outsider's raw Raft message is refused, with or without a guessed secret.
     for secret in [None, Some("guess")] {
         let mut peer = proto::raft_peer_client::RaftPeerClient::connect(format!("http://{}", cluster.addrs[leader])).await.unwrap();
@@ -285,7 +300,10 @@ async fn raft_calls_without_the_cluster_secret_are_rejected() {
     req.metadata_mut().insert("x-memmesh-cluster-secret", "peer-secret-for-tests".parse().unwrap());
     let mut replies = peer.append(req).await.unwrap().into_inner();
     assert_eq!(code(replies.message().await), Some(Code::InvalidArgument));
-    c.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "a", ""), "still replicated")), request_id: String::new() }).await.unwrap();
+    c.memory
+        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "a", ""), "still replicated")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -297,7 +315,7 @@ async fn every_write_grant_token_change_and_refusal_is_audited() {
     let mut alice = as_token(&node.addr, &alice_tok).await;
     let cube = alice
         .memory
-        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "alice", ""), "audited")), request_id: String::new() })
+        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "alice", ""), "audited")), request_id: String::new(), ..Default::default() })
         .await
         .unwrap()
         .into_inner()
@@ -312,7 +330,10 @@ async fn every_write_grant_token_change_and_refusal_is_audited() {
         .into_inner();
     alice.admin.revoke_grant(proto::RevokeGrantRequest { id: g.id.clone() }).await.unwrap();
     // Refused: a write into bob's scope, and a call without a token.
-    let denied = alice.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "bob", ""), "x")), request_id: String::new() }).await;
+    let denied = alice
+        .memory
+        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "bob", ""), "x")), request_id: String::new(), ..Default::default() })
+        .await;
     assert_eq!(code(denied), Some(Code::PermissionDenied));
     let mut anon = Client::connect_with_token(&node.addr, None).await.unwrap();
     assert_eq!(
@@ -388,7 +409,8 @@ async fn tenant_quotas_refuse_growth_beyond_cubes_bytes_and_request_rate() {
     ]);
     let mut node = NodeProc::start_with_env(&dir.path().join("n1"), &env);
     let mut boot = as_token(&node.addr, BOOT).await;
-    let put = |t: &str, text: &str| proto::PutRequest { cube: Some(text_cube(scope(t, "u", ""), text)), request_id: String::new() };
+    let put =
+        |t: &str, text: &str| proto::PutRequest { cube: Some(text_cube(scope(t, "u", ""), text)), request_id: String::new(), ..Default::default() };
     let mut ids = Vec::new();
     for i in 0..3 {
         ids.push(boot.memory.put(put("acme", &format!("m{i}"))).await.unwrap().into_inner().cube.unwrap().id);
@@ -405,6 +427,7 @@ async fn tenant_quotas_refuse_growth_beyond_cubes_bytes_and_request_rate() {
     let batch = proto::PutBatchRequest {
         cubes: vec![text_cube(scope("acme", "u", ""), "a"), text_cube(scope("acme", "u", ""), "b")],
         request_id: String::new(),
+        ..Default::default()
     };
     assert_eq!(code(boot.memory.put_batch(batch).await), Some(Code::ResourceExhausted));
     let l = boot.memory.list(proto::ListRequest { scope: Some(scope("acme", "", "")), ..Default::default() }).await.unwrap().into_inner();

@@ -16,7 +16,7 @@ async fn invalid_writes_are_rejected_with_clear_statuses_and_write_nothing() {
     let mut c = node.client().await;
     let before = applied(&mut c).await;
     let ok = || text_cube(scope("acme", "alice"), "fine");
-    let put = |cube: CubeInput| PutRequest { cube: Some(cube), request_id: String::new() };
+    let put = |cube: CubeInput| PutRequest { cube: Some(cube), request_id: String::new(), ..Default::default() };
 
     let mut empty = ok();
     empty.content = Some(Content::default());
@@ -50,17 +50,25 @@ async fn invalid_writes_are_rejected_with_clear_statuses_and_write_nothing() {
     kind.kind = 42;
     expect(c.memory.put(put(kind)).await, Code::InvalidArgument, "cube.kind: unknown enum value 42");
 
-    let rid = PutRequest { cube: Some(ok()), request_id: "bad id!".into() };
+    let rid = PutRequest { cube: Some(ok()), request_id: "bad id!".into(), ..Default::default() };
     expect(c.memory.put(rid).await, Code::InvalidArgument, "request_id");
 
-    expect(c.memory.put_batch(PutBatchRequest { cubes: vec![], request_id: String::new() }).await, Code::InvalidArgument, "cubes: must not be empty");
-    let too_many = PutBatchRequest { cubes: (0..1001).map(|_| ok()).collect(), request_id: String::new() };
+    expect(
+        c.memory.put_batch(PutBatchRequest { cubes: vec![], request_id: String::new(), ..Default::default() }).await,
+        Code::InvalidArgument,
+        "cubes: must not be empty",
+    );
+    let too_many = PutBatchRequest { cubes: (0..1001).map(|_| ok()).collect(), request_id: String::new(), ..Default::default() };
     expect(c.memory.put_batch(too_many).await, Code::InvalidArgument, "1001 cubes given, the batch limit is 1000");
     // One bad cube spoils the whole batch: nothing partial.
     let mut cubes: Vec<_> = (0..10).map(|_| ok()).collect();
     cubes[7].content = Some(Content::default());
-    expect(c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await, Code::InvalidArgument, "cubes[7].content.text");
-    let mixed = PutBatchRequest { cubes: vec![ok(), text_cube(scope("globex", "x"), "y")], request_id: String::new() };
+    expect(
+        c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new(), ..Default::default() }).await,
+        Code::InvalidArgument,
+        "cubes[7].content.text",
+    );
+    let mixed = PutBatchRequest { cubes: vec![ok(), text_cube(scope("globex", "x"), "y")], request_id: String::new(), ..Default::default() };
     expect(c.memory.put_batch(mixed).await, Code::InvalidArgument, "one tenant");
 
     assert_eq!(applied(&mut c).await, before, "no rejected request reached the log");
@@ -74,7 +82,7 @@ async fn bad_reads_and_state_violations_get_their_codes() {
     let mut c = node.client().await;
     let cube = c
         .memory
-        .put(PutRequest { cube: Some(text_cube(scope("acme", "a"), "x")), request_id: String::new() })
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "a"), "x")), request_id: String::new(), ..Default::default() })
         .await
         .unwrap()
         .into_inner()

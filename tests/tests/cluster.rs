@@ -57,7 +57,11 @@ async fn three_nodes_accept_writes_anywhere_and_every_node_reads_them_linearizab
     for i in 0..3 {
         let mut c = cl.client(i).await;
         for k in 0..10 {
-            let req = PutRequest { cube: Some(text_cube(scope("acme", &format!("via{i}")), &format!("n{i} k{k}"))), request_id: format!("n{i}-{k}") };
+            let req = PutRequest {
+                cube: Some(text_cube(scope("acme", &format!("via{i}")), &format!("n{i} k{k}"))),
+                request_id: format!("n{i}-{k}"),
+                ..Default::default()
+            };
             let w = c.memory.put(req).await.unwrap_or_else(|e| panic!("write via node {i} (leader is {leader}): {e}")).into_inner();
             written.push(w.cube.unwrap());
         }
@@ -73,7 +77,7 @@ async fn three_nodes_accept_writes_anywhere_and_every_node_reads_them_linearizab
     }
     // A retry through another node is still deduplicated.
     let mut c = cl.client((leader + 1) % 3).await;
-    let again = PutRequest { cube: Some(text_cube(scope("acme", "via0"), "n0 k0")), request_id: "n0-0".into() };
+    let again = PutRequest { cube: Some(text_cube(scope("acme", "via0"), "n0 k0")), request_id: "n0-0".into(), ..Default::default() };
     let r = c.memory.put(again).await.unwrap().into_inner();
     assert!(r.deduplicated);
     assert_eq!(r.cube.unwrap().id, written[0].id);
@@ -97,8 +101,11 @@ async fn killing_the_leader_under_8_writers_loses_no_acknowledged_write() {
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let req =
-                    PutRequest { cube: Some(text_cube(scope("acme", &format!("w{w}")), &format!("w{w} item {i}"))), request_id: format!("w{w}-{i}") };
+                let req = PutRequest {
+                    cube: Some(text_cube(scope("acme", &format!("w{w}")), &format!("w{w} item {i}"))),
+                    request_id: format!("w{w}-{i}"),
+                    ..Default::default()
+                };
                 if let Some(r) = put_anywhere(&addrs, w, req, Duration::from_secs(15)).await {
                     acked.lock().unwrap().push((r.cube.unwrap(), Instant::now()));
                 }
@@ -154,7 +161,7 @@ async fn five_nodes_serve_writes_with_two_down_and_refuse_them_with_three_down()
     cl.kill9(leader);
     cl.kill9((leader + 1) % 5);
     let live = cl.live();
-    let req = PutRequest { cube: Some(text_cube(scope("acme", "five"), "still writable")), request_id: "five-1".into() };
+    let req = PutRequest { cube: Some(text_cube(scope("acme", "five"), "still writable")), request_id: "five-1".into(), ..Default::default() };
     let w = put_anywhere(&cl.addrs, live[0], req, Duration::from_secs(20)).await.expect("3 of 5 is a majority");
     for i in cl.live() {
         let mut c = cl.client(i).await;
@@ -165,7 +172,7 @@ async fn five_nodes_serve_writes_with_two_down_and_refuse_them_with_three_down()
     cl.kill9(third);
     for i in cl.live() {
         let mut c = cl.client(i).await;
-        let req = PutRequest { cube: Some(text_cube(scope("acme", "five"), "minority")), request_id: format!("minority-{i}") };
+        let req = PutRequest { cube: Some(text_cube(scope("acme", "five"), "minority")), request_id: format!("minority-{i}"), ..Default::default() };
         let t = Instant::now();
         let e = c.memory.put(req).await.unwrap_err();
         assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
@@ -184,8 +191,9 @@ async fn membership_grows_1_3_5_shrinks_to_3_and_replaces_a_node_without_losing_
     let mut c = cl.client(0).await;
     let mut cubes = Vec::new();
     let write = |c: &mut Client, n: usize, tag: &str| {
-        let reqs: Vec<PutRequest> =
-            (0..n).map(|k| PutRequest { cube: Some(text_cube(scope("acme", "m"), &format!("{tag} {k}"))), request_id: String::new() }).collect();
+        let reqs: Vec<PutRequest> = (0..n)
+            .map(|k| PutRequest { cube: Some(text_cube(scope("acme", "m"), &format!("{tag} {k}"))), request_id: String::new(), ..Default::default() })
+            .collect();
         let mut c = c.clone();
         async move {
             let mut out = Vec::new();
@@ -256,7 +264,7 @@ async fn a_node_down_past_log_purging_catches_up_by_snapshot() {
     let mut c = cl.client(leader).await;
     let mut cubes = Vec::new();
     for k in 0..300 {
-        let req = PutRequest { cube: Some(text_cube(scope("acme", "snap"), &format!("s{k}"))), request_id: format!("s{k}") };
+        let req = PutRequest { cube: Some(text_cube(scope("acme", "snap"), &format!("s{k}"))), request_id: format!("s{k}"), ..Default::default() };
         cubes.push(c.memory.put(req).await.unwrap().into_inner().cube.unwrap());
     }
     cl.restart(down);
@@ -273,7 +281,12 @@ async fn a_node_down_past_log_purging_catches_up_by_snapshot() {
     let compacted: u64 = e.metadata().get("x-memmesh-compact-revision").unwrap().to_str().unwrap().parse().unwrap();
     assert!(compacted > 40, "history starts at the installed snapshot ({compacted})");
     // And it keeps replicating normally afterwards.
-    let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "snap"), "after")), request_id: String::new() }).await.unwrap().into_inner();
+    let w = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "snap"), "after")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(text_of(&get(&mut f, &w.cube.unwrap().id, None).await.unwrap()), "after");
 }
 
@@ -295,7 +308,7 @@ async fn a_subscription_survives_a_leader_kill_by_resuming_on_another_node() {
         if k == 40 {
             cl.kill9(leader);
         }
-        let req = PutRequest { cube: Some(text_cube(scope("acme", "feed"), &format!("f{k}"))), request_id: format!("f{k}") };
+        let req = PutRequest { cube: Some(text_cube(scope("acme", "feed"), &format!("f{k}"))), request_id: format!("f{k}"), ..Default::default() };
         let w = put_anywhere(&all_addrs, (leader + 1) % 3, req, Duration::from_secs(20)).await.expect("a majority remains");
         acked.push(w.revision);
     }
@@ -319,7 +332,8 @@ async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss(
     let old_term = cl.status(old).await.unwrap().term;
     let mut acked = Vec::new();
     for k in 0..20 {
-        let req = PutRequest { cube: Some(text_cube(scope("acme", "iso"), &format!("before {k}"))), request_id: format!("b{k}") };
+        let req =
+            PutRequest { cube: Some(text_cube(scope("acme", "iso"), &format!("before {k}"))), request_id: format!("b{k}"), ..Default::default() };
         acked.push(put_anywhere(&cl.addrs, old, req, Duration::from_secs(10)).await.unwrap().cube.unwrap());
     }
     // Freeze the leader: to its peers this is indistinguishable from a network partition.
@@ -331,7 +345,11 @@ async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss(
         let addr = cl.addrs[old].clone();
         tokio::spawn(async move {
             let mut c = Client::connect(&addr).await.ok()?;
-            let req = PutRequest { cube: Some(text_cube(scope("acme", "iso"), "to the frozen leader")), request_id: "frozen-1".into() };
+            let req = PutRequest {
+                cube: Some(text_cube(scope("acme", "iso"), "to the frozen leader")),
+                request_id: "frozen-1".into(),
+                ..Default::default()
+            };
             tokio::time::timeout(Duration::from_secs(3), c.memory.put(req)).await.ok()?.ok()
         })
     };
@@ -339,7 +357,8 @@ async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss(
     let others: Vec<usize> = cl.live().into_iter().filter(|i| *i != old).collect();
     let others_addrs: Vec<String> = others.iter().map(|i| cl.addrs[*i].clone()).collect();
     for k in 0..20 {
-        let req = PutRequest { cube: Some(text_cube(scope("acme", "iso"), &format!("during {k}"))), request_id: format!("d{k}") };
+        let req =
+            PutRequest { cube: Some(text_cube(scope("acme", "iso"), &format!("during {k}"))), request_id: format!("d{k}"), ..Default::default() };
         acked.push(put_anywhere(&others_addrs, 0, req, Duration::from_secs(10)).await.expect("the majority side accepts writes").cube.unwrap());
     }
     let mut new_leader = None;
@@ -385,8 +404,11 @@ async fn concurrent_reads_and_writes_stay_linearizable_while_the_leader_is_cut_o
     let mut c = cl.client(leader).await;
     let mut keys = Vec::new();
     for k in 0..3 {
-        let w =
-            c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "lin"), &format!("k{k}-v0"))), request_id: String::new() }).await.unwrap();
+        let w = c
+            .memory
+            .put(PutRequest { cube: Some(text_cube(scope("acme", "lin"), &format!("k{k}-v0"))), request_id: String::new(), ..Default::default() })
+            .await
+            .unwrap();
         keys.push(w.into_inner().cube.unwrap().id);
     }
     let start = Instant::now();
@@ -462,7 +484,11 @@ async fn adding_an_unreachable_node_fails_within_the_catch_up_timeout_and_harms_
     // It is only a learner: the three voters still commit.
     let s = cl.status(leader).await.unwrap();
     assert_eq!(s.members.iter().find(|m| m.id == 4242).map(|m| m.role.as_str()), Some("learner"));
-    let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "x"), "still committing")), request_id: String::new() }).await.unwrap();
+    let w = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "x"), "still committing")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap();
     assert!(w.into_inner().revision > 0);
     // Promoting it is refused the same way: it has not caught up.
     let e = c.cluster.promote_member(MemberRequest { node_id: 4242 }).await.unwrap_err();

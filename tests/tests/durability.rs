@@ -16,7 +16,11 @@ async fn restart_keeps_everything_and_the_node_id() {
     let mut c = node.client().await;
     let mut written = Vec::new();
     for i in 0..200 {
-        let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), &format!("m{i}"))), request_id: format!("r{i}") }).await.unwrap();
+        let w = c
+            .memory
+            .put(PutRequest { cube: Some(text_cube(scope("acme", "u"), &format!("m{i}"))), request_id: format!("r{i}"), ..Default::default() })
+            .await
+            .unwrap();
         written.push(w.into_inner());
     }
     let last_rev = applied(&mut c).await;
@@ -32,9 +36,19 @@ async fn restart_keeps_everything_and_the_node_id() {
         assert_eq!(&got, cube);
     }
     // The idempotency table survives too.
-    let again = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "m0")), request_id: "r0".into() }).await.unwrap().into_inner();
+    let again = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "m0")), request_id: "r0".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(again.deduplicated);
-    let w = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "after")), request_id: String::new() }).await.unwrap().into_inner();
+    let w = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "after")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(w.revision > last_rev, "revisions keep increasing after a restart");
 }
 
@@ -53,7 +67,7 @@ async fn kill_9_under_four_writers_loses_no_acknowledged_write() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let cube = text_cube(scope("acme", &format!("w{w}")), &format!("writer {w} item {i} {}", "x".repeat((i % 7 * 100) as usize)));
-                match c.memory.put(PutRequest { cube: Some(cube), request_id: format!("w{w}-{i}") }).await {
+                match c.memory.put(PutRequest { cube: Some(cube), request_id: format!("w{w}-{i}"), ..Default::default() }).await {
                     Ok(r) => acked.lock().unwrap().push(r.into_inner().cube.unwrap()),
                     Err(_) => break, // the node died under us: this write was not acknowledged
                 }
@@ -98,8 +112,11 @@ async fn restart_after_snapshot_and_log_purge_keeps_everything() {
     let mut c = node.client().await;
     let mut ids = Vec::new();
     for i in 0..300 {
-        let w =
-            c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "s"), &format!("snap {i}"))), request_id: format!("s{i}") }).await.unwrap();
+        let w = c
+            .memory
+            .put(PutRequest { cube: Some(text_cube(scope("acme", "s"), &format!("snap {i}"))), request_id: format!("s{i}"), ..Default::default() })
+            .await
+            .unwrap();
         ids.push(w.into_inner().cube.unwrap().id);
     }
     // Give the snapshot task a moment, then check that a snapshot exists.
@@ -119,7 +136,12 @@ async fn restart_after_snapshot_and_log_purge_keeps_everything() {
     let mut c = node.client().await;
     let listed = list_all(&mut c, ListRequest { scope: Some(scope("acme", "s")), order: ListOrder::OldestFirst as i32, ..Default::default() }).await;
     assert_eq!(listed.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), ids);
-    let again = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "s"), "snap 7")), request_id: "s7".into() }).await.unwrap().into_inner();
+    let again = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("acme", "s"), "snap 7")), request_id: "s7".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(again.deduplicated, "the idempotency table is part of the state");
 }
 
@@ -127,7 +149,7 @@ async fn restart_after_snapshot_and_log_purge_keeps_everything() {
 async fn sigterm_stops_the_node_promptly_even_with_idle_clients_connected() {
     let mut node = TestNode::start_with_env(&[("MEMMESH__NODE__SHUTDOWN_GRACE_MS", "300")]);
     let mut c = node.client().await;
-    c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "x")), request_id: String::new() }).await.unwrap();
+    c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "x")), request_id: String::new(), ..Default::default() }).await.unwrap();
     // `c` stays connected (idle HTTP/2) while the node is asked to stop.
     let t = std::time::Instant::now();
     let status = node.terminate();

@@ -21,7 +21,7 @@ async fn crud_round_trip_keeps_every_field() {
     input.ttl_seconds = 3600;
     input.source = Source::Agent as i32;
     input.provenance = Some(Provenance { origin_agent: "planner".into(), parents: vec!["msg-1".into()], ..Default::default() });
-    let w = c.memory.put(PutRequest { cube: Some(input), request_id: "put-1".into() }).await.unwrap().into_inner();
+    let w = c.memory.put(PutRequest { cube: Some(input), request_id: "put-1".into(), ..Default::default() }).await.unwrap().into_inner();
     let cube = w.cube.unwrap();
     assert_eq!(cube.version, 1);
     assert_eq!(cube.revision, w.revision);
@@ -128,7 +128,7 @@ async fn pagination_over_2600_cubes_loses_and_repeats_nothing() {
     for b in 0..3 {
         let n = if b == 2 { 600 } else { 1000 };
         let cubes = (0..n).map(|i| text_cube(scope("acme", if i % 3 == 0 { "alice" } else { "bob" }), &format!("memory {b}-{i}"))).collect();
-        let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner();
+        let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new(), ..Default::default() }).await.unwrap().into_inner();
         assert_eq!(r.cubes.len(), n);
         assert!(r.cubes.iter().all(|c| c.revision == r.revision), "one batch = one revision");
         for cube in r.cubes {
@@ -182,7 +182,7 @@ async fn pagination_over_2600_cubes_loses_and_repeats_nothing() {
 async fn retried_writes_with_the_same_request_id_write_once() {
     let node = TestNode::start();
     let mut c = node.client().await;
-    let req = PutRequest { cube: Some(text_cube(scope("acme", "dora"), "likes jazz")), request_id: "req-42".into() };
+    let req = PutRequest { cube: Some(text_cube(scope("acme", "dora"), "likes jazz")), request_id: "req-42".into(), ..Default::default() };
     let first = c.memory.put(req.clone()).await.unwrap().into_inner();
     let rev_after_first = applied(&mut c).await;
     let again = c.memory.put(req.clone()).await.unwrap().into_inner();
@@ -193,7 +193,7 @@ async fn retried_writes_with_the_same_request_id_write_once() {
     assert_eq!(applied(&mut c).await, rev_after_first, "a remembered retry proposes nothing");
 
     // Concurrent retries racing through Raft: still exactly one cube.
-    let race_req = PutRequest { cube: Some(text_cube(scope("acme", "erin"), "likes tea")), request_id: "req-race".into() };
+    let race_req = PutRequest { cube: Some(text_cube(scope("acme", "erin"), "likes tea")), request_id: "req-race".into(), ..Default::default() };
     let results = futures::future::join_all((0..16).map(|_| {
         let mut c = c.clone();
         let r = race_req.clone();
@@ -233,7 +233,11 @@ async fn retried_writes_with_the_same_request_id_write_once() {
     assert_eq!(h.len(), 2);
 
     // A batch retried is one batch.
-    let batch = PutBatchRequest { cubes: (0..5).map(|i| text_cube(scope("acme", "fred"), &format!("b{i}"))).collect(), request_id: "batch-1".into() };
+    let batch = PutBatchRequest {
+        cubes: (0..5).map(|i| text_cube(scope("acme", "fred"), &format!("b{i}"))).collect(),
+        request_id: "batch-1".into(),
+        ..Default::default()
+    };
     let b1 = c.memory.put_batch(batch.clone()).await.unwrap().into_inner();
     let b2 = c.memory.put_batch(batch).await.unwrap().into_inner();
     assert_eq!(b1.cubes, b2.cubes);

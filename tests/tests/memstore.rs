@@ -49,7 +49,11 @@ async fn every_change_arrives_once_in_revision_order_and_a_batch_is_one_message(
 
     let a = try_put(&mut c, text_cube(scope("acme", "u1"), "a"), "rq-a").await.unwrap();
     let id = a.cube.unwrap().id;
-    let batch = PutBatchRequest { cubes: (0..50).map(|i| text_cube(scope("acme", "u2"), &format!("b{i}"))).collect(), request_id: "rq-b".into() };
+    let batch = PutBatchRequest {
+        cubes: (0..50).map(|i| text_cube(scope("acme", "u2"), &format!("b{i}"))).collect(),
+        request_id: "rq-b".into(),
+        ..Default::default()
+    };
     let b = c.memory.put_batch(batch).await.unwrap().into_inner();
     let upd = UpdateRequest { id: id.clone(), content: Some(Content { text: "a2".into(), ..Default::default() }), ..Default::default() };
     let u = c.memory.update(upd).await.unwrap().into_inner();
@@ -122,7 +126,7 @@ async fn a_10000_event_backlog_is_delivered_gap_free() {
     let mut last = 0;
     for b in 0..10 {
         let cubes = (0..1000).map(|i| text_cube(scope("acme", "bulk"), &format!("{b}-{i}"))).collect();
-        let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner();
+        let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new(), ..Default::default() }).await.unwrap().into_inner();
         ids.extend(r.cubes.into_iter().map(|c| c.id));
         last = r.revision;
     }
@@ -156,7 +160,7 @@ async fn a_hundred_subscribers_each_see_exactly_their_filter() {
                 cube
             })
             .collect();
-        last = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner().revision;
+        last = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new(), ..Default::default() }).await.unwrap().into_inner().revision;
     }
     try_put(&mut c, text_cube(scope("other", "u1"), "another tenant"), "").await.unwrap();
     let final_rev = try_put(&mut c, text_cube(scope("acme", "nobody"), "marker"), "").await.unwrap().revision;
@@ -380,7 +384,14 @@ async fn sync_mirror_converges_after_being_offline_while_1000_changes_happen() {
     for b in 0..3 {
         let cubes = (0..100).map(|i| text_cube(scope("acme", "alice"), &format!("n{b}-{i}"))).collect();
         ids.extend(
-            c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner().cubes.into_iter().map(|c| c.id),
+            c.memory
+                .put_batch(PutBatchRequest { cubes, request_id: String::new(), ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .cubes
+                .into_iter()
+                .map(|c| c.id),
         );
         changes += 100;
     }

@@ -24,7 +24,7 @@ async fn e_model(c: &mut Client) -> String {
 }
 
 async fn put(c: &mut Client, scope: proto::Scope, text: &str) -> proto::MemCube {
-    let r = c.memory.put(proto::PutRequest { cube: Some(text_cube(scope, text)), request_id: String::new() }).await.unwrap();
+    let r = c.memory.put(proto::PutRequest { cube: Some(text_cube(scope, text)), request_id: String::new(), ..Default::default() }).await.unwrap();
     r.into_inner().cube.unwrap()
 }
 
@@ -87,7 +87,7 @@ async fn scope_filters_are_exact_with_many_users_in_one_tenant() {
             text_cube(scope("acme", u), "I like green tea in the morning."),
             text_cube(scope("acme", u), "My favourite city is Lisbon."),
         ];
-        c.memory.put_batch(proto::PutBatchRequest { cubes, request_id: String::new() }).await.unwrap();
+        c.memory.put_batch(proto::PutBatchRequest { cubes, request_id: String::new(), ..Default::default() }).await.unwrap();
     }
     put(&mut c, scope("other", "user07"), "The secret code of user07 is user07-4711.").await;
 
@@ -195,19 +195,19 @@ async fn search_rejects_bad_requests_with_clear_statuses() {
     // A client-supplied vector must come from the node's model.
     let mut cube = text_cube(s.clone(), "hello");
     cube.embedding = Some(proto::Embedding { vector: vec![1.0; 384], model: "some-other-model".into() });
-    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await.unwrap_err();
+    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("cube.embedding"), "{}", e.message());
 
     // Wrong dimensions, and a search context over the content limit.
     let mut cube = text_cube(s.clone(), "hello");
     cube.embedding = Some(proto::Embedding { vector: vec![1.0; 10], model: e_model(&mut c).await });
-    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await.unwrap_err();
+    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("dimensions"), "{}", e.message());
     let mut cube = text_cube(s.clone(), "hello");
     cube.context = "x".repeat(256 * 1024 + 1);
-    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new() }).await.unwrap_err();
+    let e = c.memory.put(proto::PutRequest { cube: Some(cube), request_id: String::new(), ..Default::default() }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("cube.context"), "{}", e.message());
 
@@ -232,7 +232,12 @@ async fn every_replica_stores_the_leaders_vector_and_answers_identically() {
     let mut revision = 0;
     let mut ids = Vec::new();
     for f in FACTS {
-        let r = c.memory.put(proto::PutRequest { cube: Some(text_cube(s.clone(), f)), request_id: String::new() }).await.unwrap().into_inner();
+        let r = c
+            .memory
+            .put(proto::PutRequest { cube: Some(text_cube(s.clone(), f)), request_id: String::new(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
         revision = r.revision;
         ids.push(r.cube.unwrap().id);
     }
@@ -262,7 +267,15 @@ async fn search_context_finds_a_reply_by_the_words_it_answers() {
     let s = scope("acme", "u1");
     let mut reply = text_cube(s.clone(), "Yes, twice a week at the club.");
     reply.context = "Do you still go swimming?".into();
-    let id = c.memory.put(proto::PutRequest { cube: Some(reply), request_id: String::new() }).await.unwrap().into_inner().cube.unwrap().id;
+    let id = c
+        .memory
+        .put(proto::PutRequest { cube: Some(reply), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .cube
+        .unwrap()
+        .id;
     put(&mut c, s.clone(), "The club meets on Tuesdays.").await;
 
     let h = hits(&mut c, search(s.clone(), "swimming", SearchMode::Lexical, 5)).await;

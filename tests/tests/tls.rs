@@ -61,9 +61,11 @@ fn tls_env(p: &Pki, mutual: bool) -> Vec<(String, String)> {
 
 async fn works(addr: &str, opts: &Options) -> bool {
     match tokio::time::timeout(std::time::Duration::from_secs(5), Client::connect_with(addr, opts)).await {
-        Ok(Ok(mut c)) => {
-            c.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "u"), "over tls")), request_id: String::new() }).await.is_ok()
-        }
+        Ok(Ok(mut c)) => c
+            .memory
+            .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "u"), "over tls")), request_id: String::new(), ..Default::default() })
+            .await
+            .is_ok(),
         _ => false,
     }
 }
@@ -109,7 +111,11 @@ async fn a_cluster_replicates_over_mutual_tls() {
     let cluster = TestCluster::start(3, &env).await;
     let leader = cluster.leader().await;
     let mut c = cluster.client(leader).await;
-    let r = c.memory.put(proto::PutRequest { cube: Some(text_cube(scope("acme", "u"), "replicated")), request_id: String::new() }).await.unwrap();
+    let r = c
+        .memory
+        .put(proto::PutRequest { cube: Some(text_cube(scope("acme", "u"), "replicated")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap();
     let revision = r.into_inner().revision;
     for i in 0..3 {
         let mut c = cluster.client(i).await;

@@ -16,7 +16,7 @@ use super::{invalid, ApiError};
 use crate::auth::{Caller, Need};
 use crate::engine::write::{fingerprint, Written};
 use crate::engine::Core;
-use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, now_ms, Filter, FilterSpec, Pb};
+use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, now_ms, Dedupe, Filter, FilterSpec, Pb, PutResult};
 use crate::raft::Op;
 use crate::store::reader::ListQuery;
 
@@ -80,8 +80,24 @@ impl MemoryService {
         Ok(())
     }
 
+    /// A put's deduplication rule; SEMANTIC needs this node's embedding model.
+    fn dedupe_rule(&self, mode: i32, threshold: f32) -> Result<Dedupe, ApiError> {
+        let rule = Dedupe::from_request(mode, threshold)?;
+        if matches!(rule, Dedupe::Semantic { .. }) && self.core.embedder.is_none() {
+            return Err(ApiError::Precondition(
+                "SEMANTIC dedupe compares embeddings, and this node runs no embedding model (embedding.enabled = false); use EXACT".into(),
+            ));
+        }
+        Ok(rule)
+    }
+
     fn one(w: Written) -> WriteResponse {
-        WriteResponse { cube: w.outcome.cubes.into_iter().next().map(|c| c.0), revision: w.revision, deduplicated: w.outcome.deduplicated }
+        WriteResponse {
+            cube: w.outcome.cubes.into_iter().next().map(|c| c.0),
+            revision: w.revision,
+            deduplicated: w.outcome.deduplicated,
+            result: None,
+        }
     }
 
     /// Validates cube inputs and gives each a fresh id; all must share one tenant (the
@@ -117,6 +133,14 @@ impl MemoryService {
     }
 }
 
+/// The log operation of a put: deduplicated unless the rule says NONE (see `raft::Op::PutDedupe`).
+fn put_op(cubes: Vec<Pb<MemCube>>, dedupe: Dedupe) -> Op {
+    match dedupe {
+        Dedupe::None => Op::Put { cubes },
+        dedupe => Op::PutDedupe { cubes, dedupe },
+    }
+}
+
 fn encode_token(newest_first: bool, id: Ulid) -> String {
     let mut b = vec![if newest_first { b'n' } else { b'o' }];
     b.extend_from_slice(&id.to_bytes());
@@ -144,12 +168,14 @@ impl Memory for MemoryService {
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
+        let dedupe = self.dedupe_rule(req.dedupe, req.dedupe_threshold)?;
         let (tenant, mut cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
         self.authorize_new(&who, "cube", &cubes)?;
         self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
-        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
-        Ok(Response::new(Self::one(w)))
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe)).await?;
+        let result = w.outcome.results.first().map(PutResult::to_proto);
+        Ok(Response::new(WriteResponse { result, ..Self::one(w) }))
     }
 
     async fn put_batch(&self, req: Request<PutBatchRequest>) -> Res<PutBatchResponse> {
@@ -163,6 +189,7 @@ impl Memory for MemoryService {
         if req.cubes.len() > max {
             return Err(invalid("cubes", format!("{} cubes given, the batch limit is {max}", req.cubes.len())).into());
         }
+        let dedupe = self.dedupe_rule(req.dedupe, req.dedupe_threshold)?;
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
@@ -171,8 +198,9 @@ impl Memory for MemoryService {
         // One call for the whole batch: the workers run it as batched inference.
         self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
-        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe)).await?;
         Ok(Response::new(PutBatchResponse {
+            results: w.outcome.results.iter().map(PutResult::to_proto).collect(),
             cubes: w.outcome.cubes.into_iter().map(|c| c.0).collect(),
             revision: w.revision,
             deduplicated: w.outcome.deduplicated,

@@ -67,7 +67,9 @@ impl Pending {
 /// Rough payload size of a request, for the batch budget.
 fn approx_size(r: &Request) -> usize {
     match &r.op {
-        Op::Put { cubes } => cubes.iter().map(|c| c.0.content.as_ref().map_or(0, |c| c.text.len() + c.data.len()) + 256).sum(),
+        Op::Put { cubes } | Op::PutDedupe { cubes, .. } => {
+            cubes.iter().map(|c| c.0.content.as_ref().map_or(0, |c| c.text.len() + c.data.len()) + 256).sum()
+        }
         _ => 256,
     }
 }

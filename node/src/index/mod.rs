@@ -8,6 +8,8 @@
 //! - this module: the documents (what is indexed of each cube; filtered by [`Filter`], the one
 //!   cube filter of `model`) and the queries.
 //! - [`query`]: running a query: both scans and the fusion of their rankings.
+//! - `duplicates`: finding the cube a new one duplicates (write-time deduplication, asked by
+//!   `apply`: the index is replicated state's derivative, identical on every replica).
 //!
 //! Scope and filters are applied *inside* both scans — a document outside the caller's scopes
 //! is never scored — so a small scope inside a big tenant still gets its full `k` results.
@@ -17,6 +19,7 @@
 //! Ties break by cube id, so every replica with the same applied state answers identically.
 
 pub mod dense;
+mod duplicates;
 pub mod lexical;
 mod query;
 
@@ -29,6 +32,7 @@ use ulid::Ulid;
 use self::dense::Bucket;
 use self::lexical::{term_counts, Lexical};
 use crate::auth::{Caller, Need};
+use crate::model::dedupe::text_key;
 use crate::model::{scope_matches, Facets, Filter};
 
 /// How a hybrid search combines its two rankings.
@@ -91,6 +95,10 @@ struct Doc {
     scope: Scope,
     state: i32,
     memory_type: i32,
+    kind: i32,
+    /// Key of the normalised text, for write-time deduplication (`None`: never a duplicate
+    /// target — not PLAINTEXT, no text, or restricted by its ACL).
+    text_key: Option<[u8; 16]>,
     source: i32,
     tags: Vec<String>,
     attributes: BTreeMap<String, String>,
@@ -126,6 +134,9 @@ struct Tenant {
     /// The documents that carry an ACL (few, usually): the candidates a search adds outside its
     /// scopes for a viewer the ACL names.
     shared: BTreeSet<u32>,
+    /// The documents with each normalised-text key (see `Doc::text_key`): where an exact
+    /// duplicate is looked up, without walking its scope.
+    texts: HashMap<[u8; 16], Vec<u32>>,
 }
 
 #[derive(Default)]
@@ -266,6 +277,8 @@ impl SearchIndex {
             scope,
             state: cube.state,
             memory_type: cube.memory_type,
+            kind: cube.kind,
+            text_key: text_key(cube).filter(|_| !cube.acl.as_ref().is_some_and(|a| a.restricted)),
             source: cube.source,
             tags,
             attributes: cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -279,6 +292,9 @@ impl SearchIndex {
         };
         if doc.acl.is_some() {
             tenant.shared.insert(slot);
+        }
+        if let Some(key) = doc.text_key {
+            tenant.texts.entry(key).or_default().push(slot);
         }
         if slot as usize == inner.docs.len() {
             inner.docs.push(Some(doc));
@@ -325,6 +341,14 @@ impl Inner {
             return;
         };
         tenant.shared.remove(&slot);
+        if let Some(key) = doc.text_key {
+            if let Some(slots) = tenant.texts.get_mut(&key) {
+                slots.retain(|&s| s != slot);
+                if slots.is_empty() {
+                    tenant.texts.remove(&key);
+                }
+            }
+        }
         tenant.lexical.remove(slot, &doc.terms, doc.len);
         let key = scope_key(&doc.scope);
         if let Some(members) = tenant.members.get_mut(&key) {

@@ -6,6 +6,7 @@
 
 mod clock;
 mod cube;
+pub mod dedupe;
 mod error;
 pub mod filter;
 mod limits;
@@ -16,6 +17,7 @@ mod validate;
 
 pub use clock::*;
 pub use cube::*;
+pub use dedupe::{Dedupe, PutOutcome, PutResult};
 pub use error::*;
 pub use filter::{Facets, Filter, FilterSpec};
 pub use limits::*;

@@ -8,7 +8,7 @@ use memmesh_proto::{Embedding, MemCube, Scope, UpdateRequest};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::Pb;
-use crate::model::{ApplyError, AuditRecord, GrantRecord, Quota, TokenRecord};
+use crate::model::{ApplyError, AuditRecord, Dedupe, GrantRecord, PutResult, Quota, TokenRecord};
 
 openraft::declare_raft_types!(
     /// MemMesh's openraft configuration.
@@ -113,6 +113,14 @@ pub enum Op {
     Audit {
         record: AuditRecord,
     },
+    /// Create cubes unless they duplicate a stored cube or an earlier one of the same op,
+    /// under `dedupe` (decided by `apply`; see `model::dedupe`). `Put` is this with
+    /// `Dedupe::None` — kept as its own variant so that entries logged before deduplication
+    /// existed still decode (variants are encoded by position: new ones go last).
+    PutDedupe {
+        cubes: Vec<Pb<MemCube>>,
+        dedupe: Dedupe,
+    },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.
@@ -132,4 +140,6 @@ pub struct Outcome {
     pub purged: u64,
     /// True when this is the remembered result of an earlier write with the same request id.
     pub deduplicated: bool,
+    /// Puts: one per input cube, in order (`cubes` then holds each input's resulting cube).
+    pub results: Vec<PutResult>,
 }

@@ -19,7 +19,8 @@ use super::keys::{cube_key, id_from_index_key, scope_index_keys, scope_prefix, s
 use super::reader::{load_cube, load_version};
 use super::usage::{cube_bytes, Charge};
 use super::{cf, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_VERSIONS};
-use crate::model::{apply_patch, rolled_back, scope_matches, ApplyError, Pb};
+use crate::index::SearchIndex;
+use crate::model::{apply_patch, rolled_back, scope_matches, ApplyError, Dedupe, Pb};
 use crate::raft::{Op, Outcome, Request, Response};
 
 type ApplyResult = Result<Outcome, ApplyError>;
@@ -27,13 +28,20 @@ type ApplyResult = Result<Outcome, ApplyError>;
 /// Stages the effects of `req`, committed at log index `revision`, into `batch`, and returns the
 /// result with the change-feed events the change produced (none for a failed or deduplicated
 /// write: nothing changed).
-pub fn apply_request(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64) -> Result<(Response, Vec<EventRecord>), StoreError> {
-    apply_with_capacity(db, batch, req, revision, DEDUPE_CAPACITY)
+pub fn apply_request(
+    db: &DB,
+    index: &SearchIndex,
+    batch: &mut WriteBatch,
+    req: &Request,
+    revision: u64,
+) -> Result<(Response, Vec<EventRecord>), StoreError> {
+    apply_with_capacity(db, index, batch, req, revision, DEDUPE_CAPACITY)
 }
 
 /// [`apply_request`] with an explicit idempotency-table capacity (tests use a small one).
 pub(crate) fn apply_with_capacity(
     db: &DB,
+    index: &SearchIndex,
     batch: &mut WriteBatch,
     req: &Request,
     revision: u64,
@@ -50,6 +58,7 @@ pub(crate) fn apply_with_capacity(
     }
     let mut a = Applier {
         db,
+        index,
         batch,
         revision,
         at_ms: req.at_ms,
@@ -58,7 +67,8 @@ pub(crate) fn apply_with_capacity(
         charge: Charge::new(&req.tenant, req.quota),
     };
     let result = match &req.op {
-        Op::Put { cubes } => a.put(cubes)?,
+        Op::Put { cubes } => a.put(cubes, Dedupe::None)?,
+        Op::PutDedupe { cubes, dedupe } => a.put(cubes, *dedupe)?,
         Op::Update { patch, embedding } => a.update(patch, embedding.as_ref())?,
         Op::Delete { id, expected_version } => a.set_state(id, *expected_version, CubeState::Deleted)?,
         Op::Restore { id, expected_version } => a.set_state(id, *expected_version, CubeState::Active)?,
@@ -83,11 +93,13 @@ pub(crate) fn apply_with_capacity(
     Ok((Response { revision, result }, events))
 }
 
-struct Applier<'a> {
-    db: &'a DB,
-    batch: &'a mut WriteBatch,
+pub(super) struct Applier<'a> {
+    pub(super) db: &'a DB,
+    /// Asked for duplicates by puts (see `index::SearchIndex::find_duplicate`).
+    pub(super) index: &'a SearchIndex,
+    pub(super) batch: &'a mut WriteBatch,
     revision: u64,
-    at_ms: i64,
+    pub(super) at_ms: i64,
     request_id: &'a str,
     events: Vec<EventRecord>,
     /// This write's change to its tenant's usage, checked against the quota in the entry.
@@ -95,7 +107,7 @@ struct Applier<'a> {
 }
 
 impl Applier<'_> {
-    fn charge(&mut self, cubes: i64, bytes: i64) -> Result<Result<(), ApplyError>, StoreError> {
+    pub(super) fn charge(&mut self, cubes: i64, bytes: i64) -> Result<Result<(), ApplyError>, StoreError> {
         self.charge.add(self.db, cubes, bytes)
     }
 
@@ -114,7 +126,7 @@ impl Applier<'_> {
     ///
     /// The current version lives only in `cubes`; the one it replaces moves into `versions`
     /// now, as stored (a cube that is never changed is stored once, not twice).
-    fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
+    pub(super) fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
         if prev_version > 0 {
             if let Some(old) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? {
@@ -134,7 +146,7 @@ impl Applier<'_> {
     }
 
     /// Keeps the shared part of the scope index in step with whether the cube carries an ACL.
-    fn index_shared(&mut self, ulid: Ulid, scope: Option<&Scope>, had: bool, has: bool) {
+    pub(super) fn index_shared(&mut self, ulid: Ulid, scope: Option<&Scope>, had: bool, has: bool) {
         if had == has {
             return;
         }
@@ -149,37 +161,6 @@ impl Applier<'_> {
 
     fn single(cube: MemCube) -> ApplyResult {
         Ok(Outcome { cubes: vec![Pb(cube)], ..Default::default() })
-    }
-
-    fn put(&mut self, cubes: &[Pb<MemCube>]) -> Result<ApplyResult, StoreError> {
-        let mut out = Vec::with_capacity(cubes.len());
-        // Check every id first: a batch is written whole or not at all.
-        let mut ids = Vec::with_capacity(cubes.len());
-        for c in cubes {
-            let Ok(ulid) = Ulid::from_string(&c.0.id) else {
-                return Ok(Err(ApplyError::Precondition(format!("invalid cube id {:?}", c.0.id))));
-            };
-            if load_cube(self.db, ulid)?.is_some() || ids.contains(&ulid) {
-                return Ok(Err(ApplyError::Precondition(format!("cube id {ulid} already exists"))));
-            }
-            ids.push(ulid);
-        }
-        let bytes: i64 = cubes.iter().map(|c| cube_bytes(&c.0)).sum();
-        if let Err(e) = self.charge(cubes.len() as i64, bytes)? {
-            return Ok(Err(e));
-        }
-        for (ulid, c) in ids.into_iter().zip(cubes) {
-            let mut cube = c.0.clone();
-            cube.version = 0;
-            cube.state = CubeState::Active as i32;
-            let cube = self.write_version(ulid, cube, EventType::Created)?;
-            for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
-                self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
-            }
-            self.index_shared(ulid, cube.scope.as_ref(), false, cube.acl.is_some());
-            out.push(Pb(cube));
-        }
-        Ok(Ok(Outcome { cubes: out, ..Default::default() }))
     }
 
     fn check_version(id: &str, cube: &MemCube, expected: u64) -> Result<(), ApplyError> {

@@ -31,7 +31,7 @@ fn parse_key(k: &[u8]) -> Result<(u64, u32), StoreError> {
 /// What an operation is called in the log, and what it acted on.
 fn describe(op: &Op) -> (&'static str, String) {
     match op {
-        Op::Put { cubes } => {
+        Op::Put { cubes } | Op::PutDedupe { cubes, .. } => {
             let ids: Vec<&str> = cubes.iter().take(3).map(|c| c.0.id.as_str()).collect();
             let more = if cubes.len() > 3 { format!(" (+{} more)", cubes.len() - 3) } else { String::new() };
             ("put", format!("{}{more}", ids.join(",")))

@@ -17,7 +17,7 @@ use super::keys::{dedupe_key, u64_key};
 use super::meta::KEY_DEDUPE_COUNT;
 use super::reader::load_version;
 use super::{cf, decode, encode, StoreError, CF_DEDUPE, CF_DEDUPE_ORDER, CF_SM_META};
-use crate::model::Pb;
+use crate::model::{Pb, PutOutcome, PutResult};
 use crate::raft::{Outcome, Request};
 
 /// How many request ids the idempotency table remembers (the most recent ones).
@@ -31,11 +31,32 @@ pub struct DedupeRecord {
     /// (cube id, version) of every cube the write produced; replayed from the version history.
     pub cubes: Vec<(String, u64)>,
     pub purged: u64,
+    /// A put's outcome per input.
+    pub results: Vec<PutResult>,
+}
+
+/// The record as written before puts had outcomes (every input was created); still read.
+#[derive(Deserialize)]
+struct DedupeRecordV0 {
+    fingerprint: [u8; 32],
+    revision: u64,
+    cubes: Vec<(String, u64)>,
+    purged: u64,
+}
+
+fn decode_record(b: &[u8]) -> Result<DedupeRecord, StoreError> {
+    decode(CF_DEDUPE, b).or_else(|e| match postcard::from_bytes::<DedupeRecordV0>(b) {
+        Ok(v0) => {
+            let results = v0.cubes.iter().map(|(id, _)| PutResult { outcome: PutOutcome::Created, target: id.clone(), similarity: 0.0 }).collect();
+            Ok(DedupeRecord { fingerprint: v0.fingerprint, revision: v0.revision, cubes: v0.cubes, purged: v0.purged, results })
+        }
+        Err(_) => Err(e),
+    })
 }
 
 pub(crate) fn load(db: &DB, tenant: &str, request_id: &str) -> Result<Option<DedupeRecord>, StoreError> {
     match db.get_cf(cf(db, CF_DEDUPE), dedupe_key(tenant, request_id))? {
-        Some(b) => Ok(Some(decode(CF_DEDUPE, &b)?)),
+        Some(b) => Ok(Some(decode_record(&b)?)),
         None => Ok(None),
     }
 }
@@ -60,7 +81,7 @@ pub(crate) fn replay(db: &DB, rec: &DedupeRecord) -> Result<Outcome, StoreError>
             cubes.push(Pb(c));
         }
     }
-    Ok(Outcome { cubes, purged: rec.purged, deduplicated: true })
+    Ok(Outcome { cubes, purged: rec.purged, deduplicated: true, results: rec.results.clone() })
 }
 
 pub(crate) fn record(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64, out: &Outcome, capacity: u64) -> Result<(), StoreError> {
@@ -69,6 +90,7 @@ pub(crate) fn record(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u
         revision,
         cubes: out.cubes.iter().map(|c| (c.0.id.clone(), c.0.version)).collect(),
         purged: out.purged,
+        results: out.results.clone(),
     };
     let key = dedupe_key(&req.tenant, &req.request_id);
     batch.put_cf(cf(db, CF_DEDUPE), &key, encode(&rec));

@@ -23,6 +23,7 @@
 //! | [`log_store`] | the Raft log: openraft `RaftLogStorage` (appends fsynced by a helper thread, see [`crate::raft::durable`]) |
 //! | [`state_machine`] | openraft `RaftStateMachine`: applies entries, builds and installs snapshots |
 //! | [`apply`] | what each operation of a log entry does to the data |
+//! | `put` | creating cubes, with write-time deduplication |
 //! | [`dedupe`] | the idempotency table (request ids) |
 //! | [`usage`] | tenant usage counters and quota charging |
 //! | [`auth`] | tokens and grants in the replicated state |
@@ -62,11 +63,14 @@ pub mod feed;
 pub mod keys;
 pub mod log_store;
 pub mod meta;
+mod put;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;
 pub mod usage;
 
+#[cfg(test)]
+mod put_tests;
 #[cfg(test)]
 mod tests;
 

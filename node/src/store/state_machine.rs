@@ -139,7 +139,7 @@ impl StateMachine {
                 continue;
             }
             let mut batch = WriteBatch::default();
-            let (resp, events) = apply_request(&self.db, &mut batch, req, index)?;
+            let (resp, events) = apply_request(&self.db, &self.index, &mut batch, req, index)?;
             super::audit::stage(&self.db, &mut batch, index, k, req, &resp);
             self.feed.stage(&mut batch, index, k, &events);
             batch.put_cf(cf(&self.db, CF_SM_META), KEY_APPLIED_SUB, encode(&(index, k)));

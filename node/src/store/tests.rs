@@ -118,7 +118,7 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
     };
     for (i, rid) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
         let mut batch = rocksdb::WriteBatch::default();
-        let (r, _) = apply::apply_with_capacity(&db, &mut batch, &req(rid, 0), i as u64 + 1, 3).unwrap();
+        let (r, _) = apply::apply_with_capacity(&db, &crate::index::SearchIndex::default(), &mut batch, &req(rid, 0), i as u64 + 1, 3).unwrap();
         assert!(!r.result.unwrap().deduplicated);
         db.write(batch).unwrap();
     }
@@ -131,9 +131,9 @@ async fn dedupe_table_is_bounded_and_evicts_oldest_first() {
 
     // A remembered id still deduplicates; an evicted one is a new write.
     let mut batch = rocksdb::WriteBatch::default();
-    let (again, _) = apply::apply_with_capacity(&db, &mut batch, &req("r5", 0), 9, 3).unwrap();
+    let (again, _) = apply::apply_with_capacity(&db, &crate::index::SearchIndex::default(), &mut batch, &req("r5", 0), 9, 3).unwrap();
     assert!(again.result.unwrap().deduplicated);
-    let (fresh, _) = apply::apply_with_capacity(&db, &mut batch, &req("r1", 0), 9, 3).unwrap();
+    let (fresh, _) = apply::apply_with_capacity(&db, &crate::index::SearchIndex::default(), &mut batch, &req("r1", 0), 9, 3).unwrap();
     assert!(!fresh.result.unwrap().deduplicated);
 }
 

@@ -259,7 +259,11 @@ async fn main() {
         let p = payload.clone();
         let mm_op = Arc::new(move |i: usize, seq: u64| {
             let mut c = mm[i % mm.len()].clone();
-            let req = PutRequest { cube: Some(text_cube(scope("bench", &format!("c{i}")), &format!("{seq} {p}"))), request_id: String::new() };
+            let req = PutRequest {
+                cube: Some(text_cube(scope("bench", &format!("c{i}")), &format!("{seq} {p}"))),
+                request_id: String::new(),
+                ..Default::default()
+            };
             async move { c.memory.put(req).await.map(drop) }
         });
         let p = payload.clone();

@@ -63,7 +63,10 @@ async fn main() {
     let per_request = (8 * batch).min(n);
     // Warm-up request, then the timed run.
     let mut w = c.clone();
-    w.memory.put_batch(PutBatchRequest { cubes: vec![text_cube(scope("bench", "warm"), "warm up")], request_id: String::new() }).await.unwrap();
+    w.memory
+        .put_batch(PutBatchRequest { cubes: vec![text_cube(scope("bench", "warm"), "warm up")], request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap();
     let chunks: Vec<Vec<String>> = texts.chunks(per_request).map(|c| c.to_vec()).collect();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(chunks.into_iter()));
     let t0 = Instant::now();
@@ -74,7 +77,13 @@ async fn main() {
             loop {
                 let Some(chunk) = queue.lock().unwrap().next() else { break };
                 let cubes = chunk.iter().map(|t| text_cube(scope("bench", "u"), t)).collect();
-                let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap().into_inner();
+                // Every input is stored (NONE): the figures measure writing and finding all of them.
+                let r = c
+                    .memory
+                    .put_batch(PutBatchRequest { cubes, request_id: String::new(), dedupe: DedupeMode::None as i32, ..Default::default() })
+                    .await
+                    .unwrap()
+                    .into_inner();
                 assert!(r.cubes.iter().all(|c| c.embedding.is_some()), "every cube embedded");
             }
         }));

@@ -48,7 +48,7 @@ async fn live(node: &NodeProc, subscribers: usize, writes: usize, tenant: &str) 
         let t0 = Instant::now();
         let r = c
             .memory
-            .put(PutRequest { cube: Some(text_cube(scope(tenant, "u"), &format!("{i} {payload}"))), request_id: String::new() })
+            .put(PutRequest { cube: Some(text_cube(scope(tenant, "u"), &format!("{i} {payload}"))), request_id: String::new(), ..Default::default() })
             .await
             .unwrap();
         acks.push(t0.elapsed());
@@ -104,7 +104,7 @@ async fn main() {
     for b in 0..backlog.div_ceil(1000) {
         let n = 1000.min(backlog - b * 1000);
         let cubes = (0..n).map(|i| text_cube(scope("backlog", "u"), &format!("{b}-{i} {payload}"))).collect();
-        c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.unwrap();
+        c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new(), ..Default::default() }).await.unwrap();
     }
     let t = Instant::now();
     let req = SubscribeRequest { scope: Some(scope("backlog", "")), start_revision: start, ..Default::default() };

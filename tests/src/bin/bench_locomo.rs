@@ -196,7 +196,13 @@ async fn main() {
         }
         for session in by_session {
             let cubes = session.iter().enumerate().map(|(i, t)| cube_of(&scope, t, (i > 0 && context).then(|| session[i - 1]))).collect();
-            let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.expect("put_batch").into_inner();
+            // Every input is stored (NONE): the figures measure writing and finding all of them.
+            let r = c
+                .memory
+                .put_batch(PutBatchRequest { cubes, request_id: String::new(), dedupe: DedupeMode::None as i32, ..Default::default() })
+                .await
+                .expect("put_batch")
+                .into_inner();
             for (cube, t) in r.cubes.iter().zip(&session) {
                 dia_of.insert(cube.id.clone(), t.dia_id.clone());
             }

@@ -83,7 +83,11 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProc::start_with_env(&dir.path().join("n1"), EMBEDDING_ON);
     let mut c = node.client().await;
-    let probe = c.memory.put(PutRequest { cube: Some(text_cube(scope("probe", "p"), "probe")), request_id: String::new() }).await.unwrap();
+    let probe = c
+        .memory
+        .put(PutRequest { cube: Some(text_cube(scope("probe", "p"), "probe")), request_id: String::new(), ..Default::default() })
+        .await
+        .unwrap();
     let e = probe.into_inner().cube.unwrap().embedding.expect("the node embeds");
     let (model, dims) = (e.model, e.vector.len());
 
@@ -108,7 +112,13 @@ async fn main() {
                 data.vectors.push(v);
                 data.users.push(i % users);
             }
-            let r = c.memory.put_batch(PutBatchRequest { cubes, request_id: String::new() }).await.expect("put_batch").into_inner();
+            // Every input is stored (NONE): the figures measure writing and finding all of them.
+            let r = c
+                .memory
+                .put_batch(PutBatchRequest { cubes, request_id: String::new(), dedupe: DedupeMode::None as i32, ..Default::default() })
+                .await
+                .expect("put_batch")
+                .into_inner();
             for (j, cube) in r.cubes.into_iter().enumerate() {
                 data.index_of.insert(cube.id, base + j);
             }

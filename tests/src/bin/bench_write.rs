@@ -69,7 +69,8 @@ async fn main() {
 
     let mut lat = Vec::with_capacity(sequential);
     for i in 0..sequential {
-        let req = PutRequest { cube: Some(text_cube(scope("bench", "seq"), &format!("{i} {payload}"))), request_id: String::new() };
+        let req =
+            PutRequest { cube: Some(text_cube(scope("bench", "seq"), &format!("{i} {payload}"))), request_id: String::new(), ..Default::default() };
         let t = Instant::now();
         c.memory.put(req).await.expect("put");
         lat.push(t.elapsed());
@@ -85,8 +86,11 @@ async fn main() {
             let mut lat = Vec::new();
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let req =
-                    PutRequest { cube: Some(text_cube(scope("bench", &format!("c{w}")), &format!("{i} {payload}"))), request_id: String::new() };
+                let req = PutRequest {
+                    cube: Some(text_cube(scope("bench", &format!("c{w}")), &format!("{i} {payload}"))),
+                    request_id: String::new(),
+                    ..Default::default()
+                };
                 let t = Instant::now();
                 c.memory.put(req).await.expect("put");
                 lat.push(t.elapsed());

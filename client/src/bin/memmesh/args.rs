@@ -309,6 +309,23 @@ impl From<SourceArg> for Source {
 }
 
 #[derive(ValueEnum, Clone, Copy)]
+pub enum DedupeArg {
+    None,
+    Exact,
+    Semantic,
+}
+
+impl From<DedupeArg> for DedupeMode {
+    fn from(d: DedupeArg) -> DedupeMode {
+        match d {
+            DedupeArg::None => DedupeMode::None,
+            DedupeArg::Exact => DedupeMode::Exact,
+            DedupeArg::Semantic => DedupeMode::Semantic,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy)]
 pub enum StateArg {
     Active,
     Archived,
@@ -412,6 +429,14 @@ pub struct PutArgs {
     pub acl: AclArgs,
     #[arg(long, default_value = "")]
     pub request_id: String,
+    /// Write-time deduplication against the scope's ACTIVE cubes of the same type: exact
+    /// (default: same normalised text), semantic (exact, or embedding cosine ≥ the threshold),
+    /// or none.
+    #[arg(long, value_enum)]
+    pub dedupe: Option<DedupeArg>,
+    /// For --dedupe semantic: the similarity threshold in (0, 1] (default 0.95).
+    #[arg(long, default_value_t = 0.0)]
+    pub dedupe_threshold: f32,
 }
 
 #[derive(Args)]

@@ -39,7 +39,9 @@ pub async fn put(c: &mut Client, a: PutArgs) -> Result<Rendered> {
         context: a.context,
         acl: a.acl.acl(),
     };
-    Ok(render::write(&c.memory.put(PutRequest { cube: Some(cube), request_id: a.request_id }).await?.into_inner()))
+    let dedupe = a.dedupe.map_or(DedupeMode::Unspecified, Into::into) as i32;
+    let req = PutRequest { cube: Some(cube), request_id: a.request_id, dedupe, dedupe_threshold: a.dedupe_threshold };
+    Ok(render::write(&c.memory.put(req).await?.into_inner()))
 }
 
 pub async fn get(c: &mut Client, a: GetArgs, read: Option<ReadOptions>) -> Result<Rendered> {

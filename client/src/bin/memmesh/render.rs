@@ -55,7 +55,13 @@ pub fn cube_line(c: &MemCube) -> String {
 
 pub fn write(w: &WriteResponse) -> Rendered {
     let line = w.cube.as_ref().map(cube_line).unwrap_or_default();
-    Rendered::new(json::write(w), format!("{line}{}", if w.deduplicated { " (deduplicated)" } else { "" }))
+    let retry = if w.deduplicated { " (deduplicated)" } else { "" };
+    let dup = match w.result.as_ref().and_then(|r| PutOutcome::try_from(r.outcome).ok()) {
+        Some(PutOutcome::Unchanged) => " (a duplicate: unchanged)",
+        Some(PutOutcome::Merged) => " (a duplicate: merged into it)",
+        _ => "",
+    };
+    Rendered::new(json::write(w), format!("{line}{retry}{dup}"))
 }
 
 pub fn membership(r: &MembershipResponse) -> Rendered {

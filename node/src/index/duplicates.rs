@@ -1,0 +1,61 @@
+//! Finding the duplicate of a new cube among the ACTIVE cubes of its exact scope, memory type
+//! and kind — asked by `store::apply` for write-time deduplication.
+//!
+//! Why the index may be asked inside `apply`: it is updated by `apply` itself, before the next
+//! write is applied, and rebuilt from the applied state at start and after a snapshot, so every
+//! replica asks the same question of the same index. Similarities are computed in f64 in a fixed
+//! order ([`similarity`]) and ties break by cube id: the answer is the same bits everywhere.
+
+use memmesh_proto::{CubeState, MemCube};
+use ulid::Ulid;
+
+use super::{scope_key, SearchIndex};
+use crate::model::dedupe::{similarity, text_key};
+use crate::model::Dedupe;
+
+impl SearchIndex {
+    /// The cube `cube` duplicates under `rule`, with the similarity: an equal normalised text
+    /// (similarity 1; the oldest such cube), else for SEMANTIC the most similar vector at or above
+    /// the threshold (ties: the smaller id). Cubes restricted by an ACL are never candidates.
+    pub fn find_duplicate(&self, cube: &MemCube, rule: Dedupe) -> Option<(Ulid, f32)> {
+        let threshold = match rule {
+            Dedupe::None => return None,
+            Dedupe::Exact => None,
+            Dedupe::Semantic { threshold } => Some(threshold),
+        };
+        let key = text_key(cube)?;
+        let scope = cube.scope.clone().unwrap_or_default();
+        let g = self.read();
+        let tenant = g.tenants.get(&scope.tenant)?;
+        let sk = scope_key(&scope);
+        let candidate = |slot: u32| {
+            g.docs[slot as usize]
+                .as_ref()
+                .filter(|d| d.state == CubeState::Active as i32 && d.memory_type == cube.memory_type && d.kind == cube.kind && d.text_key.is_some())
+        };
+        let same_text = tenant.texts.get(&key).map_or(&[][..], Vec::as_slice);
+        let exact = same_text.iter().filter_map(|&s| candidate(s)).filter(|d| scope_key(&d.scope) == sk).map(|d| d.id).min();
+        if let Some(id) = exact {
+            return Some((id, 1.0));
+        }
+        let (threshold, vector) = (threshold?, cube.embedding.as_ref()?);
+        let (model, dims) = self.model()?;
+        if vector.model != model || vector.vector.len() != dims {
+            return None;
+        }
+        let bucket = tenant.buckets.get(&sk)?;
+        let mut best: Option<(Ulid, f32)> = None;
+        for (pos, &slot) in bucket.slots.iter().enumerate() {
+            let Some(d) = candidate(slot) else { continue };
+            let sim = similarity(&vector.vector, bucket.vector(pos as u32, dims));
+            let better = match best {
+                None => true,
+                Some((id, s)) => sim > s || (sim == s && d.id < id),
+            };
+            if sim >= threshold && better {
+                best = Some((d.id, sim));
+            }
+        }
+        best
+    }
+}

@@ -1,0 +1,164 @@
+//! Applying a put: creating cubes, with write-time deduplication.
+//!
+//! Each input is first planned — new, a duplicate of a stored cube (asked of the index, see
+//! `index::SearchIndex::find_duplicate`), or a duplicate of an earlier new input of the same put
+//! — and only then is anything staged, so a put is written whole or not at all. Duplicates of a
+//! stored cube are folded into it in input order and give it one new version (a MERGED event)
+//! when they add anything; duplicates of an earlier input are folded into that input before it
+//! is written. Every decision reads the entry and the replicated state only.
+
+use memmesh_proto::{CubeState, EventType, MemCube};
+use ulid::Ulid;
+
+use super::apply::Applier;
+use super::keys::scope_index_keys;
+use super::reader::load_cube;
+use super::usage::cube_bytes;
+use super::{cf, StoreError, CF_SCOPE_IDX};
+use crate::model::dedupe::{merge_duplicate, similarity, text_key};
+use crate::model::{ApplyError, Dedupe, Pb, PutOutcome, PutResult};
+use crate::raft::Outcome;
+
+/// Where one input of a put ends up.
+#[derive(Clone, Copy)]
+enum Target {
+    New,
+    /// A duplicate of this stored cube, at this similarity.
+    Stored(Ulid, f32),
+    /// A duplicate of the earlier input at this position, at this similarity.
+    Earlier(usize, f32),
+}
+
+/// The earlier new input of the same put that `c` duplicates, if any: an equal text first,
+/// else (SEMANTIC) the most similar vector at or above the threshold, the earlier on a tie.
+fn earlier_duplicate(inputs: &[Pb<MemCube>], targets: &[Target], c: &MemCube, rule: Dedupe) -> Option<(usize, f32)> {
+    let key = text_key(c)?;
+    let comparable = |o: &MemCube| o.scope == c.scope && o.memory_type == c.memory_type && o.kind == c.kind && o.acl.is_none();
+    let earlier =
+        || targets.iter().enumerate().filter(|(_, t)| matches!(t, Target::New)).map(|(j, _)| (j, &inputs[j].0)).filter(|(_, o)| comparable(o));
+    if let Some((j, _)) = earlier().find(|(_, o)| text_key(o) == Some(key)) {
+        return Some((j, 1.0));
+    }
+    let (Dedupe::Semantic { threshold }, Some(v)) = (rule, c.embedding.as_ref()) else { return None };
+    let mut best: Option<(usize, f32)> = None;
+    for (j, o) in earlier() {
+        let Some(w) = o.embedding.as_ref().filter(|w| w.model == v.model && w.vector.len() == v.vector.len()) else { continue };
+        let sim = similarity(&v.vector, &w.vector);
+        if sim >= threshold && best.is_none_or(|(_, s)| sim > s) {
+            best = Some((j, sim));
+        }
+    }
+    best
+}
+
+fn result(outcome: PutOutcome, target: &str, similarity: f32) -> PutResult {
+    PutResult { outcome, target: target.to_string(), similarity }
+}
+
+impl Applier<'_> {
+    pub(super) fn put(&mut self, inputs: &[Pb<MemCube>], rule: Dedupe) -> Result<Result<Outcome, ApplyError>, StoreError> {
+        // Plan. An input that carries its own access list is always created: merging it would
+        // drop the list its writer asked for.
+        let mut targets: Vec<Target> = Vec::with_capacity(inputs.len());
+        for c in inputs {
+            let t = if rule == Dedupe::None || c.0.acl.is_some() {
+                Target::New
+            } else if let Some((id, sim)) = self.index.find_duplicate(&c.0, rule) {
+                Target::Stored(id, sim)
+            } else if let Some((j, sim)) = earlier_duplicate(inputs, &targets, &c.0, rule) {
+                Target::Earlier(j, sim)
+            } else {
+                Target::New
+            };
+            targets.push(t);
+        }
+
+        // The new cubes' ids, all checked before anything is staged.
+        let mut new: Vec<Option<(Ulid, MemCube)>> = vec![None; inputs.len()];
+        for (i, c) in inputs.iter().enumerate() {
+            if !matches!(targets[i], Target::New) {
+                continue;
+            }
+            let Ok(ulid) = Ulid::from_string(&c.0.id) else {
+                return Ok(Err(ApplyError::Precondition(format!("invalid cube id {:?}", c.0.id))));
+            };
+            if load_cube(self.db, ulid)?.is_some() || new.iter().flatten().any(|(u, _)| *u == ulid) {
+                return Ok(Err(ApplyError::Precondition(format!("cube id {ulid} already exists"))));
+            }
+            new[i] = Some((ulid, MemCube { version: 0, state: CubeState::Active as i32, ..c.0.clone() }));
+        }
+
+        // Fold the duplicates into their targets, in input order.
+        let mut results: Vec<Option<PutResult>> = vec![None; inputs.len()];
+        // Stored targets: id, the cube as merged so far, its size before, whether it changed.
+        let mut stored: Vec<(Ulid, MemCube, i64, bool)> = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let dup = &inputs[i].0;
+            match *t {
+                Target::New => {}
+                Target::Earlier(j, sim) => {
+                    let (_, target) = new[j].as_mut().expect("an earlier target is a new input");
+                    let changed = merge_duplicate(target, dup);
+                    results[i] = Some(result(if changed { PutOutcome::Merged } else { PutOutcome::Unchanged }, &target.id, sim));
+                }
+                Target::Stored(id, sim) => {
+                    let at = match stored.iter().position(|(u, ..)| *u == id) {
+                        Some(at) => at,
+                        None => {
+                            let Some(cube) = load_cube(self.db, id)? else {
+                                return Err(StoreError::Corrupt {
+                                    cf: "cubes",
+                                    detail: format!("the search index holds cube {id}, the store does not"),
+                                });
+                            };
+                            let before = cube_bytes(&cube);
+                            stored.push((id, cube, before, false));
+                            stored.len() - 1
+                        }
+                    };
+                    let (_, target, _, any) = &mut stored[at];
+                    let changed = merge_duplicate(target, dup);
+                    *any |= changed;
+                    results[i] = Some(result(if changed { PutOutcome::Merged } else { PutOutcome::Unchanged }, &target.id, sim));
+                }
+            }
+        }
+
+        // Quota: the new cubes, and what merges added to their targets.
+        let created = new.iter().flatten().count() as i64;
+        let mut bytes: i64 = new.iter().flatten().map(|(_, c)| cube_bytes(c)).sum();
+        bytes += stored.iter().filter(|s| s.3).map(|(_, merged, before, _)| cube_bytes(merged) - before).sum::<i64>();
+        if let Err(e) = self.charge(created, bytes)? {
+            return Ok(Err(e));
+        }
+
+        // Stage.
+        let mut written: Vec<Option<MemCube>> = vec![None; inputs.len()];
+        for (i, slot) in new.into_iter().enumerate() {
+            let Some((ulid, cube)) = slot else { continue };
+            let cube = self.write_version(ulid, cube, EventType::Created)?;
+            for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
+                self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
+            }
+            self.index_shared(ulid, cube.scope.as_ref(), false, cube.acl.is_some());
+            results[i] = Some(result(PutOutcome::Created, &cube.id, 0.0));
+            written[i] = Some(cube);
+        }
+        let mut targets_now: Vec<(String, MemCube)> = Vec::with_capacity(stored.len());
+        for (ulid, mut cube, _, changed) in stored {
+            if changed {
+                let usage = cube.usage.get_or_insert_with(Default::default);
+                usage.access_count += 1;
+                usage.last_accessed_at_ms = self.at_ms;
+                cube = self.write_version(ulid, cube, EventType::Merged)?;
+            }
+            targets_now.push((cube.id.clone(), cube));
+        }
+        let find = |id: &str| -> Option<MemCube> {
+            written.iter().flatten().find(|c| c.id == id).or_else(|| targets_now.iter().find(|(t, _)| t == id).map(|(_, c)| c)).cloned()
+        };
+        let results: Vec<PutResult> = results.into_iter().map(|r| r.expect("every input has a result")).collect();
+        let cubes = results.iter().map(|r| find(&r.target).map(Pb).expect("every target was staged or loaded")).collect();
+        Ok(Ok(Outcome { cubes, results, ..Default::default() }))
+    }
+}
