@@ -10,20 +10,23 @@ use memmesh_proto::{CubeState, MemCube};
 use ulid::Ulid;
 
 use super::{scope_key, SearchIndex};
-use crate::model::dedupe::{similarity, text_key};
+use crate::model::dedupe::similarity;
+#[cfg(doc)]
+use crate::model::dedupe::text_key;
 use crate::model::Dedupe;
 
 impl SearchIndex {
     /// The cube `cube` duplicates under `rule`, with the similarity: an equal normalised text
     /// (similarity 1; the oldest such cube), else for SEMANTIC the most similar vector at or above
     /// the threshold (ties: the smaller id). Cubes restricted by an ACL are never candidates.
-    pub fn find_duplicate(&self, cube: &MemCube, rule: Dedupe) -> Option<(Ulid, f32)> {
+    /// `key` is `cube`'s [`text_key`] (computed once by the caller).
+    pub fn find_duplicate(&self, cube: &MemCube, key: Option<[u8; 16]>, rule: Dedupe) -> Option<(Ulid, f32)> {
         let threshold = match rule {
             Dedupe::None => return None,
             Dedupe::Exact => None,
             Dedupe::Semantic { threshold } => Some(threshold),
         };
-        let key = text_key(cube)?;
+        let key = key?;
         let scope = cube.scope.clone().unwrap_or_default();
         let g = self.read();
         let tenant = g.tenants.get(&scope.tenant)?;

@@ -7,6 +7,8 @@
 //! when they add anything; duplicates of an earlier input are folded into that input before it
 //! is written. Every decision reads the entry and the replicated state only.
 
+use std::collections::HashMap;
+
 use memmesh_proto::{CubeState, EventType, MemCube};
 use ulid::Ulid;
 
@@ -29,26 +31,45 @@ enum Target {
     Earlier(usize, f32),
 }
 
-/// The earlier new input of the same put that `c` duplicates, if any: an equal text first,
-/// else (SEMANTIC) the most similar vector at or above the threshold, the earlier on a tie.
-fn earlier_duplicate(inputs: &[Pb<MemCube>], targets: &[Target], c: &MemCube, rule: Dedupe) -> Option<(usize, f32)> {
-    let key = text_key(c)?;
-    let comparable = |o: &MemCube| o.scope == c.scope && o.memory_type == c.memory_type && o.kind == c.kind && o.acl.is_none();
-    let earlier =
-        || targets.iter().enumerate().filter(|(_, t)| matches!(t, Target::New)).map(|(j, _)| (j, &inputs[j].0)).filter(|(_, o)| comparable(o));
-    if let Some((j, _)) = earlier().find(|(_, o)| text_key(o) == Some(key)) {
-        return Some((j, 1.0));
-    }
-    let (Dedupe::Semantic { threshold }, Some(v)) = (rule, c.embedding.as_ref()) else { return None };
-    let mut best: Option<(usize, f32)> = None;
-    for (j, o) in earlier() {
-        let Some(w) = o.embedding.as_ref().filter(|w| w.model == v.model && w.vector.len() == v.vector.len()) else { continue };
-        let sim = similarity(&v.vector, &w.vector);
-        if sim >= threshold && best.is_none_or(|(_, s)| sim > s) {
-            best = Some((j, sim));
+/// The new inputs of a put so far, for finding duplicates among the inputs themselves.
+#[derive(Default)]
+struct Earlier {
+    /// Position of each new input, by its normalised-text key.
+    by_key: HashMap<[u8; 16], Vec<usize>>,
+    /// Positions of the new inputs that have a vector (for SEMANTIC).
+    with_vector: Vec<usize>,
+}
+
+impl Earlier {
+    fn add(&mut self, j: usize, key: Option<[u8; 16]>, c: &MemCube) {
+        if let Some(key) = key {
+            self.by_key.entry(key).or_default().push(j);
+        }
+        if c.embedding.is_some() {
+            self.with_vector.push(j);
         }
     }
-    best
+
+    /// The earlier new input that `c` (whose key is `key`) duplicates: an equal text first, else
+    /// (SEMANTIC) the most similar vector at or above the threshold, the earlier on a tie.
+    fn duplicate_of(&self, inputs: &[Pb<MemCube>], c: &MemCube, key: Option<[u8; 16]>, rule: Dedupe) -> Option<(usize, f32)> {
+        let key = key?;
+        let comparable = |o: &MemCube| o.scope == c.scope && o.memory_type == c.memory_type && o.kind == c.kind;
+        if let Some(&j) = self.by_key.get(&key).and_then(|js| js.iter().find(|&&j| comparable(&inputs[j].0))) {
+            return Some((j, 1.0));
+        }
+        let (Dedupe::Semantic { threshold }, Some(v)) = (rule, c.embedding.as_ref()) else { return None };
+        let mut best: Option<(usize, f32)> = None;
+        for &j in &self.with_vector {
+            let o = &inputs[j].0;
+            let Some(w) = o.embedding.as_ref().filter(|w| comparable(o) && w.model == v.model && w.vector.len() == v.vector.len()) else { continue };
+            let sim = similarity(&v.vector, &w.vector);
+            if sim >= threshold && best.is_none_or(|(_, s)| sim > s) {
+                best = Some((j, sim));
+            }
+        }
+        best
+    }
 }
 
 fn result(outcome: PutOutcome, target: &str, similarity: f32) -> PutResult {
@@ -60,14 +81,19 @@ impl Applier<'_> {
         // Plan. An input that carries its own access list is always created: merging it would
         // drop the list its writer asked for.
         let mut targets: Vec<Target> = Vec::with_capacity(inputs.len());
-        for c in inputs {
-            let t = if rule == Dedupe::None || c.0.acl.is_some() {
-                Target::New
-            } else if let Some((id, sim)) = self.index.find_duplicate(&c.0, rule) {
+        let mut earlier = Earlier::default();
+        for (i, c) in inputs.iter().enumerate() {
+            if rule == Dedupe::None || c.0.acl.is_some() {
+                targets.push(Target::New);
+                continue;
+            }
+            let key = text_key(&c.0);
+            let t = if let Some((id, sim)) = self.index.find_duplicate(&c.0, key, rule) {
                 Target::Stored(id, sim)
-            } else if let Some((j, sim)) = earlier_duplicate(inputs, &targets, &c.0, rule) {
+            } else if let Some((j, sim)) = earlier.duplicate_of(inputs, &c.0, key, rule) {
                 Target::Earlier(j, sim)
             } else {
+                earlier.add(i, key, &c.0);
                 Target::New
             };
             targets.push(t);
