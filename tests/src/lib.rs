@@ -14,6 +14,7 @@ pub use memmesh_client::proto;
 pub mod auth;
 pub mod bench;
 pub mod linearizability;
+pub mod locomo;
 
 /// The etcd v3 API subset (KV.Put, Maintenance.Status) the cluster benchmark uses as baseline.
 #[allow(clippy::all, missing_docs)]

@@ -16,11 +16,12 @@
 //! without their search context (the previous turn), to measure what the context adds.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
 use memmesh_client::Client;
+use memmesh_tests::locomo::{conversations, cube_of, sessions, Conversation};
 use memmesh_tests::proto::*;
 use memmesh_tests::{NodeProc, EMBEDDING_ON};
 use serde_json::Value;
@@ -28,105 +29,6 @@ use serde_json::Value;
 const KS: [usize; 4] = [1, 5, 10, 20];
 /// Measured outside the project on the seven shared files (README of the data set).
 const BASELINES: [(&str, f64); 3] = [("DENSE", 0.478), ("LEXICAL", 0.517), ("HYBRID", 0.555)];
-
-struct Turn {
-    dia_id: String,
-    speaker: String,
-    text: String,
-    caption: Option<String>,
-    session: usize,
-    date: String,
-}
-
-struct Question {
-    text: String,
-    evidence: Vec<String>,
-}
-
-struct Conversation {
-    name: String,
-    turns: Vec<Turn>,
-    questions: Vec<Question>,
-}
-
-fn load(path: &Path) -> Conversation {
-    let v: Value = serde_json::from_slice(&std::fs::read(path).expect("read conversation")).expect("conversation JSON");
-    // Some files nest the sessions under "conversation".
-    let conv = v.get("conversation").unwrap_or(&v);
-    let mut sessions: Vec<(usize, &Value)> = conv
-        .as_object()
-        .expect("object")
-        .iter()
-        .filter_map(|(k, s)| k.strip_prefix("session_").and_then(|n| n.parse().ok()).filter(|_| s.is_array()).map(|n| (n, s)))
-        .collect();
-    sessions.sort_by_key(|(n, _)| *n);
-    let mut turns = Vec::new();
-    for (n, s) in sessions {
-        let date = conv.get(format!("session_{n}_date_time")).and_then(Value::as_str).unwrap_or("").to_string();
-        for t in s.as_array().unwrap() {
-            let get = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
-            turns.push(Turn {
-                dia_id: get("dia_id").unwrap_or_default(),
-                speaker: get("speaker").unwrap_or_default(),
-                text: get("text").unwrap_or_default(),
-                caption: get("blip_caption"),
-                session: n,
-                date: date.clone(),
-            });
-        }
-    }
-    let questions = v["qa"]
-        .as_array()
-        .map(|qa| {
-            qa.iter()
-                .filter(|q| q["category"].as_u64().is_some_and(|c| (1..=4).contains(&c)))
-                .filter_map(|q| {
-                    let evidence: Vec<String> = q["evidence"]
-                        .as_array()?
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .flat_map(|e| e.split(|c: char| c.is_whitespace() || c == ';' || c == ',').map(str::to_string).collect::<Vec<_>>())
-                        .filter(|e| !e.is_empty())
-                        .collect();
-                    let text = q["question"].as_str()?.to_string();
-                    (!evidence.is_empty()).then_some(Question { text, evidence })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-    Conversation { name, turns, questions }
-}
-
-fn said(t: &Turn) -> String {
-    let mut text = format!("{}: {}", t.speaker, t.text);
-    if let Some(c) = &t.caption {
-        text.push_str(&format!(" [shares a photo of {c}]"));
-    }
-    text
-}
-
-/// The memory a turn becomes: who said what (with the photo's caption); the turn it replies to
-/// as its search context (a reply is often found by the words of the question it answers);
-/// session number and date as attributes.
-fn cube_of(scope: &Scope, t: &Turn, prev: Option<&Turn>) -> CubeInput {
-    let text = said(t);
-    let context = prev.filter(|p| p.session == t.session).map(said).unwrap_or_default();
-    let attributes =
-        [("dia_id", t.dia_id.clone()), ("speaker", t.speaker.clone()), ("session", t.session.to_string()), ("session_date", t.date.clone())]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
-    CubeInput {
-        scope: Some(scope.clone()),
-        content: Some(Content { text, ..Default::default() }),
-        memory_type: MemoryType::Episode as i32,
-        attributes,
-        context,
-        ..Default::default()
-    }
-}
 
 /// LoCoMo retrieval benchmark: recall@k of `Memory.Search` on long conversations.
 #[derive(Parser)]
@@ -154,17 +56,7 @@ async fn main() {
     let context = !args.no_context;
     let addr = args.addr.clone();
     let data_dir = args.data_dir.clone();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&data_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", data_dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    if smoke {
-        files.truncate(1);
-    }
-    let mut convs: Vec<Conversation> = files.iter().map(|p| load(p)).collect();
+    let mut convs: Vec<Conversation> = conversations(&data_dir, smoke.then_some(1));
     if smoke {
         convs[0].questions.truncate(20);
     }
@@ -187,14 +79,7 @@ async fn main() {
     let mut n_turns = 0;
     for conv in &convs {
         let scope = Scope { tenant: "locomo".into(), user: conv.name.clone(), run: run.clone(), ..Default::default() };
-        let mut by_session: Vec<Vec<&Turn>> = Vec::new();
-        for t in &conv.turns {
-            if by_session.last().is_none_or(|s| s[0].session != t.session) {
-                by_session.push(Vec::new());
-            }
-            by_session.last_mut().unwrap().push(t);
-        }
-        for session in by_session {
+        for session in sessions(conv) {
             let cubes = session.iter().enumerate().map(|(i, t)| cube_of(&scope, t, (i > 0 && context).then(|| session[i - 1]))).collect();
             // Every input is stored (NONE): the figures measure writing and finding all of them.
             let r = c
