@@ -20,7 +20,14 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-cluster" --smoke
 "$CARGO_TARGET_DIR/debug/bench-embed" --smoke
 "$CARGO_TARGET_DIR/debug/bench-search" --smoke
-"$CARGO_TARGET_DIR/debug/bench-locomo" --smoke ../shared/data/locomo
+# The LoCoMo benches take the data set as an argument; a clone without it beside skips them.
+locomo=../shared/data/locomo
+if [ -d "$locomo" ]; then
+  "$CARGO_TARGET_DIR/debug/bench-locomo" --smoke "$locomo"
+  "$CARGO_TARGET_DIR/debug/bench-dedupe" --smoke "$locomo"
+else
+  echo "bench-locomo, bench-dedupe: skipped ($locomo not found)"
+fi
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -13,6 +13,9 @@ use unicode_normalization::UnicodeNormalization;
 use super::{ValidationError, MAX_PARENTS};
 
 /// The default cosine similarity at or above which SEMANTIC counts a cube as a duplicate.
+/// Measured with `bench-dedupe` on LoCoMo (all-MiniLM-L6-v2): a turn and its copy with a filler
+/// clause appended have p5 0.963, a turn and its most similar other turn p99 0.929; at 0.95,
+/// 98.1% of such copies merge and 0.41% of distinct turns would.
 pub const DEFAULT_SEMANTIC_THRESHOLD: f32 = 0.95;
 
 /// How a put is deduplicated (carried in the log entry, so every replica applies the same rule).
