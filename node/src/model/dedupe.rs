@@ -78,10 +78,40 @@ impl PutResult {
 
 /// The text two cubes are compared by: Unicode NFKC, lower-cased, whitespace runs collapsed to
 /// one space, trimmed, trailing punctuation removed.
+///
+/// One pass, no intermediate strings: it runs inside `apply` for every plaintext write (twice —
+/// deciding and indexing), so it must cost little. ASCII text, most of it, skips NFKC, which
+/// leaves ASCII unchanged.
 pub fn normalize_text(text: &str) -> String {
-    let folded: String = text.nfkc().flat_map(char::to_lowercase).collect();
-    let collapsed = folded.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed.trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_ascii_whitespace() || matches!(c, '。' | '…' | '！' | '？')).to_string()
+    let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        fold(text.chars(), &mut out);
+    } else {
+        fold(text.nfkc(), &mut out);
+    }
+    let kept = out.trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace() || matches!(c, '。' | '…' | '！' | '？')).len();
+    out.truncate(kept);
+    out
+}
+
+/// Lower-cases `chars` into `out`, each run of whitespace as one space, none leading.
+fn fold(chars: impl Iterator<Item = char>, out: &mut String) {
+    let mut space = false;
+    for c in chars {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
+        }
+    }
 }
 
 /// The key of a cube's normalised text, or `None` when it is not a candidate for deduplication
@@ -166,6 +196,11 @@ mod tests {
         assert_ne!(text_key(&cube("Alice prefers aisle seats")), Some(a));
         assert_ne!(text_key(&cube("Alice, prefers window seats")), Some(a), "inner punctuation counts");
         assert_eq!(text_key(&cube(" ... ")), None, "nothing left to compare");
+        assert_eq!(
+            normalize_text("  Ünïcode\u{00A0}ＴＥＸＴ  and   ascii!! "),
+            "ünïcode text and ascii",
+            "NFKC folds the no-break space and full width"
+        );
         let data = MemCube { kind: CubeKind::Activation as i32, ..cube("x") };
         assert_eq!(text_key(&data), None, "only PLAINTEXT cubes are deduplicated");
     }
