@@ -515,16 +515,33 @@ pub struct PurgeArgs {
     pub request_id: String,
 }
 
+/// The cube filter `list` and `search` share (the node's one filter).
 #[derive(Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub scope: ScopeArgs,
+pub struct FilterArgs {
     #[arg(long = "type", value_enum)]
     pub types: Vec<TypeArg>,
     #[arg(long = "tag")]
     pub tags: Vec<String>,
     #[arg(long = "state", value_enum)]
     pub states: Vec<StateArg>,
+}
+
+impl FilterArgs {
+    pub fn memory_types(&self) -> Vec<i32> {
+        self.types.iter().map(|t| MemoryType::from(*t) as i32).collect()
+    }
+
+    pub fn states(&self) -> Vec<i32> {
+        self.states.iter().map(|s| CubeState::from(*s) as i32).collect()
+    }
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     #[arg(long)]
     pub oldest_first: bool,
     #[arg(long, default_value_t = 0)]
@@ -546,12 +563,8 @@ pub struct SearchArgs {
     pub k: u32,
     #[arg(long, value_enum, default_value = "hybrid")]
     pub mode: ModeArg,
-    #[arg(long = "type", value_enum)]
-    pub types: Vec<TypeArg>,
-    #[arg(long = "tag")]
-    pub tags: Vec<String>,
-    #[arg(long = "state", value_enum)]
-    pub states: Vec<StateArg>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Attribute equality filter, KEY=VALUE (repeatable).
     #[arg(long = "attr", value_parser = parse_kv)]
     pub attributes: Vec<(String, String)>,

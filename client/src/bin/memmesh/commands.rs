@@ -105,9 +105,9 @@ pub async fn purge(c: &mut Client, a: PurgeArgs) -> Result<Rendered> {
 pub async fn list(c: &mut Client, a: ListArgs, read: Option<ReadOptions>) -> Result<Rendered> {
     let mut req = ListRequest {
         scope: Some(a.scope.scope()),
-        memory_types: a.types.into_iter().map(|t| MemoryType::from(t) as i32).collect(),
-        tags: a.tags,
-        states: a.states.into_iter().map(|s| CubeState::from(s) as i32).collect(),
+        memory_types: a.filter.memory_types(),
+        states: a.filter.states(),
+        tags: a.filter.tags,
         order: if a.oldest_first { ListOrder::OldestFirst } else { ListOrder::NewestFirst } as i32,
         page_size: a.page_size,
         page_token: a.page_token,
@@ -136,9 +136,9 @@ pub async fn search(c: &mut Client, a: SearchArgs, read: Option<ReadOptions>) ->
         scope: Some(a.scope.scope()),
         k: a.k,
         mode: SearchMode::from(a.mode) as i32,
-        memory_types: a.types.into_iter().map(|t| MemoryType::from(t) as i32).collect(),
-        tags: a.tags,
-        states: a.states.into_iter().map(|s| CubeState::from(s) as i32).collect(),
+        memory_types: a.filter.memory_types(),
+        states: a.filter.states(),
+        tags: a.filter.tags,
         attributes: a.attributes.into_iter().collect(),
         read,
         ..Default::default()
