@@ -26,7 +26,9 @@ async fn thirty_two_writers_of_one_fact_through_three_nodes_leave_exactly_one_cu
                 cube.tags = vec![format!("w{w}")];
             }
             loop {
-                match c.memory.put(PutRequest { cube: Some(cube.clone()), request_id: format!("w{w}"), ..Default::default() }).await {
+                let req =
+                    PutRequest { cube: Some(cube.clone()), request_id: format!("w{w}"), dedupe: DedupeMode::Exact as i32, ..Default::default() };
+                match c.memory.put(req).await {
                     Ok(r) => return r.into_inner(),
                     Err(s) if s.code() == Code::Unavailable => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
                     Err(s) => panic!("writer {w}: {s}"),
@@ -70,12 +72,12 @@ async fn dedupe_modes_and_bad_dedupe_arguments() {
         dedupe_threshold: threshold,
         ..Default::default()
     };
-    let first = c.memory.put(put("Remember the milk.", DedupeMode::Unspecified, 0.0)).await.unwrap().into_inner();
-    let again = c.memory.put(put("remember the milk", DedupeMode::Unspecified, 0.0)).await.unwrap().into_inner();
-    assert_eq!(again.result.unwrap().outcome, PutOutcome::Unchanged as i32, "EXACT is the default");
+    let first = c.memory.put(put("Remember the milk.", DedupeMode::Exact, 0.0)).await.unwrap().into_inner();
+    let again = c.memory.put(put("remember the milk", DedupeMode::Exact, 0.0)).await.unwrap().into_inner();
+    assert_eq!(again.result.unwrap().outcome, PutOutcome::Unchanged as i32);
     assert_eq!(again.cube.unwrap().id, first.cube.unwrap().id);
-    let forced = c.memory.put(put("remember the milk", DedupeMode::None, 0.0)).await.unwrap().into_inner();
-    assert_eq!(forced.result.unwrap().outcome, PutOutcome::Created as i32, "NONE always creates");
+    let default = c.memory.put(put("remember the milk", DedupeMode::Unspecified, 0.0)).await.unwrap().into_inner();
+    assert_eq!(default.result.unwrap().outcome, PutOutcome::Created as i32, "NONE is the default: every put creates");
 
     let refused = |r: Result<tonic::Response<WriteResponse>, tonic::Status>| r.unwrap_err();
     let s = refused(c.memory.put(PutRequest { dedupe: 42, ..put("x", DedupeMode::Exact, 0.0) }).await);
@@ -91,6 +93,7 @@ async fn dedupe_modes_and_bad_dedupe_arguments() {
 
     let batch = PutBatchRequest {
         cubes: vec![text_cube(scope("acme", "b"), "one"), text_cube(scope("acme", "b"), "ONE!"), text_cube(scope("acme", "b"), "two")],
+        dedupe: DedupeMode::Exact as i32,
         ..Default::default()
     };
     let r = c.memory.put_batch(batch).await.unwrap().into_inner();

@@ -30,7 +30,7 @@ pub enum Dedupe {
 }
 
 impl Dedupe {
-    /// From a request's `dedupe` and `dedupe_threshold` fields (unset mode = EXACT; 0 = the
+    /// From a request's `dedupe` and `dedupe_threshold` fields (unset mode = NONE; 0 = the
     /// default threshold).
     pub fn from_request(mode: i32, threshold: f32) -> Result<Dedupe, ValidationError> {
         let mode = DedupeMode::try_from(mode).map_err(|_| ValidationError::new("dedupe", format!("unknown enum value {mode}")))?;
@@ -41,8 +41,8 @@ impl Dedupe {
             return Err(ValidationError::new("dedupe_threshold", "applies to SEMANTIC dedupe only"));
         }
         Ok(match mode {
-            DedupeMode::None => Dedupe::None,
-            DedupeMode::Unspecified | DedupeMode::Exact => Dedupe::Exact,
+            DedupeMode::Unspecified | DedupeMode::None => Dedupe::None,
+            DedupeMode::Exact => Dedupe::Exact,
             DedupeMode::Semantic => Dedupe::Semantic { threshold: if threshold == 0.0 { DEFAULT_SEMANTIC_THRESHOLD } else { threshold } },
         })
     }
@@ -207,7 +207,8 @@ mod tests {
 
     #[test]
     fn the_rule_comes_from_the_request_and_bad_fields_are_named() {
-        assert_eq!(Dedupe::from_request(0, 0.0).unwrap(), Dedupe::Exact, "EXACT by default");
+        assert_eq!(Dedupe::from_request(0, 0.0).unwrap(), Dedupe::None, "NONE by default");
+        assert_eq!(Dedupe::from_request(DedupeMode::Exact as i32, 0.0).unwrap(), Dedupe::Exact);
         assert_eq!(Dedupe::from_request(DedupeMode::None as i32, 0.0).unwrap(), Dedupe::None);
         assert_eq!(Dedupe::from_request(DedupeMode::Semantic as i32, 0.0).unwrap(), Dedupe::Semantic { threshold: DEFAULT_SEMANTIC_THRESHOLD });
         assert_eq!(Dedupe::from_request(DedupeMode::Semantic as i32, 0.9).unwrap(), Dedupe::Semantic { threshold: 0.9 });

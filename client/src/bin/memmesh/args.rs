@@ -429,9 +429,9 @@ pub struct PutArgs {
     pub acl: AclArgs,
     #[arg(long, default_value = "")]
     pub request_id: String,
-    /// Write-time deduplication against the scope's ACTIVE cubes of the same type: exact
-    /// (default: same normalised text), semantic (exact, or embedding cosine ≥ the threshold),
-    /// or none.
+    /// Write-time deduplication against the scope's ACTIVE cubes of the same type: none
+    /// (default: always create), exact (same normalised text), semantic (exact, or embedding
+    /// cosine >= the threshold).
     #[arg(long, value_enum)]
     pub dedupe: Option<DedupeArg>,
     /// For --dedupe semantic: the similarity threshold in (0, 1] (default 0.95).
