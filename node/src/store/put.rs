@@ -170,7 +170,7 @@ impl Applier<'_> {
             results[i] = Some(result(PutOutcome::Created, &cube.id, 0.0));
             written[i] = Some(cube);
         }
-        let mut targets_now: Vec<(String, MemCube)> = Vec::with_capacity(stored.len());
+        let mut targets_now: Vec<(Ulid, MemCube)> = Vec::with_capacity(stored.len());
         for (ulid, mut cube, _, changed) in stored {
             if changed {
                 let usage = cube.usage.get_or_insert_with(Default::default);
@@ -178,13 +178,22 @@ impl Applier<'_> {
                 usage.last_accessed_at_ms = self.at_ms;
                 cube = self.write_version(ulid, cube, EventType::Merged)?;
             }
-            targets_now.push((cube.id.clone(), cube));
+            targets_now.push((ulid, cube));
         }
-        let find = |id: &str| -> Option<MemCube> {
-            written.iter().flatten().find(|c| c.id == id).or_else(|| targets_now.iter().find(|(t, _)| t == id).map(|(_, c)| c)).cloned()
-        };
+        // Each input's cube by its plan position (a batch of n inputs costs O(n), not O(n²)).
+        let cubes = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let cube = match *t {
+                    Target::New => written[i].clone(),
+                    Target::Earlier(j, _) => written[j].clone(),
+                    Target::Stored(id, _) => targets_now.iter().find(|(u, _)| *u == id).map(|(_, c)| c.clone()),
+                };
+                cube.map(Pb).expect("every target was staged or loaded")
+            })
+            .collect();
         let results: Vec<PutResult> = results.into_iter().map(|r| r.expect("every input has a result")).collect();
-        let cubes = results.iter().map(|r| find(&r.target).map(Pb).expect("every target was staged or loaded")).collect();
         Ok(Ok(Outcome { cubes, results, ..Default::default() }))
     }
 }
