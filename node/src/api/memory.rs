@@ -133,12 +133,28 @@ impl MemoryService {
     }
 }
 
-/// The log operation of a put: deduplicated unless the rule says NONE (see `raft::Op::PutDedupe`).
-fn put_op(cubes: Vec<Pb<MemCube>>, dedupe: Dedupe) -> Op {
-    match dedupe {
-        Dedupe::None => Op::Put { cubes },
-        dedupe => Op::PutDedupe { cubes, dedupe },
+/// The log operation of a put: deduplicated unless the rule says NONE, with related cubes
+/// under SEMANTIC (see `raft::Op::PutCubes`).
+fn put_op(cubes: Vec<Pb<MemCube>>, dedupe: Dedupe, related: Option<f32>) -> Op {
+    match (dedupe, related) {
+        (Dedupe::None, _) => Op::Put { cubes },
+        (dedupe, None) => Op::PutDedupe { cubes, dedupe },
+        (dedupe, related) => Op::PutCubes { cubes, dedupe, related },
     }
+}
+
+/// A put names each slot of a scope once (two holders in one write would supersede each other).
+fn check_slots_once(field: &str, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, c) in cubes.iter().enumerate() {
+        if c.0.slot.is_empty() {
+            continue;
+        }
+        if let Some(j) = seen.insert((c.0.scope.clone(), c.0.slot.clone()), i) {
+            return Err(invalid(&format!("{field}[{i}].slot"), format!("names the same slot as {field}[{j}] in the same scope")));
+        }
+    }
+    Ok(())
 }
 
 fn encode_token(newest_first: bool, id: Ulid) -> String {
@@ -169,11 +185,13 @@ impl Memory for MemoryService {
         let at_ms = now_ms();
         let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
         let dedupe = self.dedupe_rule(req.dedupe, req.dedupe_threshold)?;
+        let related = model::dedupe::related_threshold(dedupe, req.related_threshold)?;
         let (tenant, mut cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
         self.authorize_new(&who, "cube", &cubes)?;
+        self.core.authorize_link_targets(&who, "cube", &cubes)?;
         self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
-        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe)).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe, related)).await?;
         let result = w.outcome.results.first().map(PutResult::to_proto);
         Ok(Response::new(WriteResponse { result, ..Self::one(w) }))
     }
@@ -190,15 +208,18 @@ impl Memory for MemoryService {
             return Err(invalid("cubes", format!("{} cubes given, the batch limit is {max}", req.cubes.len())).into());
         }
         let dedupe = self.dedupe_rule(req.dedupe, req.dedupe_threshold)?;
+        let related = model::dedupe::related_threshold(dedupe, req.related_threshold)?;
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
         let (tenant, mut cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
+        check_slots_once("cubes", &cubes)?;
         self.authorize_new(&who, "cubes", &cubes)?;
+        self.core.authorize_link_targets(&who, "cubes", &cubes)?;
         // One call for the whole batch: the workers run it as batched inference.
         self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
-        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe)).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe, related)).await?;
         Ok(Response::new(PutBatchResponse {
             results: w.outcome.results.iter().map(PutResult::to_proto).collect(),
             cubes: w.outcome.cubes.into_iter().map(|c| c.0).collect(),
@@ -253,7 +274,8 @@ impl Memory for MemoryService {
         // the latest version already is the current one, so it is not read again.
         let current = if req.version != 0 || req.as_of_revision != 0 { reader.get(ulid)? } else { None };
         self.core.authorize_cube(&who, current.as_ref().unwrap_or(&cube), Need::Read)?;
-        Ok(Response::new(GetResponse { cube: Some(cube), read_revision }))
+        let incoming = if current.is_none() { self.core.incoming_links(&who, ulid)? } else { Vec::new() };
+        Ok(Response::new(GetResponse { cube: Some(cube), read_revision, incoming }))
     }
 
     async fn update(&self, req: Request<UpdateRequest>) -> Res<WriteResponse> {
@@ -393,5 +415,15 @@ impl Memory for MemoryService {
     async fn search(&self, req: Request<SearchRequest>) -> Res<SearchResponse> {
         let who = caller(&req)?;
         Ok(Response::new(super::search::search(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn link(&self, req: Request<LinkRequest>) -> Res<WriteResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::links::link(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn consolidate(&self, req: Request<ConsolidateRequest>) -> Res<ConsolidateResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::links::consolidate(&self.core, &who, req.into_inner()).await?))
     }
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod authn;
 pub mod cluster;
 pub mod error;
+mod links;
 pub mod memory;
 pub mod memstore;
 pub mod raft_peer;

@@ -89,17 +89,18 @@ pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result
     let q = check(&req)?;
     let vector = std::mem::take(&mut req.vector);
     let found = core.search(who, q, vector, req.read.as_ref()).await?;
-    let hits = found
-        .hits
-        .into_iter()
-        .map(|(cube, h)| SearchHit {
+    let mut hits = Vec::with_capacity(found.hits.len());
+    for (cube, h) in found.hits {
+        let linked = if req.expand_links { core.linked_cubes(who, &cube)? } else { Vec::new() };
+        hits.push(SearchHit {
             cube: Some(cube),
             score: h.score,
             dense_score: h.dense,
             dense_rank: h.dense_rank,
             lexical_score: h.lexical,
             lexical_rank: h.lexical_rank,
-        })
-        .collect();
+            linked,
+        });
+    }
     Ok(SearchResponse { hits, read_revision: found.read_revision, model: found.model })
 }

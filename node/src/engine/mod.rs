@@ -9,6 +9,7 @@
 //! | [`forward`] | reaching the leader from a follower (forwarded writes, read index) |
 //! | [`read`] | read consistency: the barrier a read waits at (linearizable, `min_revision`) |
 //! | [`search`] | running a search for a caller: scopes narrowed, query embedded, hits re-checked |
+//! | [`links`] | links around a cube as a caller may see them, client links, Consolidate |
 //! | [`embedding`] | computing and checking vectors before a write is proposed |
 //! | [`authz`] | authorization against the access rules, refusals recorded |
 //! | [`denials`] | refused requests on their way to the audit log (rate-limited) |
@@ -20,6 +21,7 @@ pub mod denials;
 pub mod embedding;
 pub mod error;
 pub mod forward;
+pub mod links;
 pub mod read;
 pub mod search;
 pub mod write;

@@ -1,12 +1,13 @@
 //! Finding the duplicate of a new cube among the ACTIVE cubes of its exact scope, memory type
-//! and kind — asked by `store::apply` for write-time deduplication.
+//! and kind, its near matches, and the holders of its slot — asked by `store::apply` for
+//! write-time deduplication and superseding.
 //!
 //! Why the index may be asked inside `apply`: it is updated by `apply` itself, before the next
 //! write is applied, and rebuilt from the applied state at start and after a snapshot, so every
 //! replica asks the same question of the same index. Similarities are computed in f64 in a fixed
 //! order ([`similarity`]) and ties break by cube id: the answer is the same bits everywhere.
 
-use memmesh_proto::{CubeState, MemCube};
+use memmesh_proto::{CubeState, MemCube, Scope};
 use ulid::Ulid;
 
 use super::{scope_key, SearchIndex};
@@ -19,7 +20,8 @@ impl SearchIndex {
     /// The cube `cube` duplicates under `rule`, with the similarity: an equal normalised text
     /// (similarity 1; the oldest such cube), else for SEMANTIC the most similar vector at or above
     /// the threshold (ties: the smaller id). Cubes restricted by an ACL are never candidates.
-    /// `key` is `cube`'s [`text_key`] (computed once by the caller).
+    /// `key` is `cube`'s [`text_key`] (computed once by the caller). A cube with a slot is
+    /// compared with the slot's holder only: it restates the slot's value or replaces it.
     pub fn find_duplicate(&self, cube: &MemCube, key: Option<[u8; 16]>, rule: Dedupe) -> Option<(Ulid, f32)> {
         let threshold = match rule {
             Dedupe::None => return None,
@@ -31,10 +33,15 @@ impl SearchIndex {
         let g = self.read();
         let tenant = g.tenants.get(&scope.tenant)?;
         let sk = scope_key(&scope);
+        let holders = (!cube.slot.is_empty()).then(|| tenant.slots.get(&(sk.clone(), cube.slot.as_str().into())).map_or(&[][..], Vec::as_slice));
         let candidate = |slot: u32| {
-            g.docs[slot as usize]
-                .as_ref()
-                .filter(|d| d.state == CubeState::Active as i32 && d.memory_type == cube.memory_type && d.kind == cube.kind && d.text_key.is_some())
+            g.docs[slot as usize].as_ref().filter(|d| {
+                d.state == CubeState::Active as i32
+                    && d.memory_type == cube.memory_type
+                    && d.kind == cube.kind
+                    && d.text_key.is_some()
+                    && holders.is_none_or(|h| h.contains(&slot))
+            })
         };
         let same_text = tenant.texts.get(&key).map_or(&[][..], Vec::as_slice);
         let exact = same_text.iter().filter_map(|&s| candidate(s)).filter(|d| scope_key(&d.scope) == sk).map(|d| d.id).min();
@@ -60,5 +67,55 @@ impl SearchIndex {
             }
         }
         best
+    }
+}
+
+impl SearchIndex {
+    /// The ACTIVE cubes holding `slot` in the exact scope `scope`, in id order.
+    pub fn slot_holders(&self, scope: &Scope, slot: &str) -> Vec<Ulid> {
+        if slot.is_empty() {
+            return Vec::new();
+        }
+        let g = self.read();
+        let Some(tenant) = g.tenants.get(&scope.tenant) else { return Vec::new() };
+        let mut ids: Vec<Ulid> = tenant
+            .slots
+            .get(&(scope_key(scope), slot.into()))
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter_map(|&s| g.docs[s as usize].as_ref())
+            .filter(|d| d.state == CubeState::Active as i32)
+            .map(|d| d.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The ACTIVE cubes of `cube`'s exact scope, memory type and kind whose vectors have a
+    /// similarity in `[low, high)` to its vector: the `n` most similar, ties by id. Restricted
+    /// cubes are left out, as they are from duplicates.
+    pub fn related(&self, cube: &MemCube, low: f32, high: f32, n: usize) -> Vec<(Ulid, f32)> {
+        let Some(vector) = cube.embedding.as_ref() else { return Vec::new() };
+        let Some((model, dims)) = self.model() else { return Vec::new() };
+        if vector.model != model || vector.vector.len() != dims || n == 0 {
+            return Vec::new();
+        }
+        let scope = cube.scope.clone().unwrap_or_default();
+        let g = self.read();
+        let Some(bucket) = g.tenants.get(&scope.tenant).and_then(|t| t.buckets.get(&scope_key(&scope))) else { return Vec::new() };
+        let mut found: Vec<(Ulid, f32)> = Vec::new();
+        for (pos, &slot) in bucket.slots.iter().enumerate() {
+            let Some(d) = g.docs[slot as usize].as_ref() else { continue };
+            if d.state != CubeState::Active as i32 || d.memory_type != cube.memory_type || d.kind != cube.kind || d.text_key.is_none() {
+                continue;
+            }
+            let sim = similarity(&vector.vector, bucket.vector(pos as u32, dims));
+            if sim >= low && sim < high {
+                found.push((d.id, sim));
+            }
+        }
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        found.truncate(n);
+        found
     }
 }

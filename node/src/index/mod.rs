@@ -99,6 +99,8 @@ struct Doc {
     /// Key of the normalised text, for write-time deduplication (`None`: never a duplicate
     /// target — not PLAINTEXT, no text, or restricted by its ACL).
     text_key: Option<[u8; 16]>,
+    /// The slot the cube names, if any (see `model::links`).
+    slot: Option<Box<str>>,
     source: i32,
     tags: Vec<String>,
     attributes: BTreeMap<String, String>,
@@ -137,6 +139,9 @@ struct Tenant {
     /// The documents with each normalised-text key (see `Doc::text_key`): where an exact
     /// duplicate is looked up, without walking its scope.
     texts: HashMap<[u8; 16], Vec<u32>>,
+    /// The ACTIVE holders of each slot of each exact scope (one, but for a moment inside the
+    /// apply that supersedes them): where a new holder finds the cubes it supersedes.
+    slots: HashMap<(ScopeKey, Box<str>), Vec<u32>>,
 }
 
 #[derive(Default)]
@@ -279,6 +284,7 @@ impl SearchIndex {
             memory_type: cube.memory_type,
             kind: cube.kind,
             text_key: text_key(cube).filter(|_| !cube.acl.as_ref().is_some_and(|a| a.restricted)),
+            slot: (!cube.slot.is_empty()).then(|| cube.slot.as_str().into()),
             source: cube.source,
             tags,
             attributes: cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -295,6 +301,9 @@ impl SearchIndex {
         }
         if let Some(key) = doc.text_key {
             tenant.texts.entry(key).or_default().push(slot);
+        }
+        if let (Some(name), true) = (&doc.slot, doc.state == memmesh_proto::CubeState::Active as i32) {
+            tenant.slots.entry((scope_key(&doc.scope), name.clone())).or_default().push(slot);
         }
         if slot as usize == inner.docs.len() {
             inner.docs.push(Some(doc));
@@ -351,6 +360,15 @@ impl Inner {
         }
         tenant.lexical.remove(slot, &doc.terms, doc.len);
         let key = scope_key(&doc.scope);
+        if let Some(name) = doc.slot {
+            let k = (key.clone(), name);
+            if let Some(slots) = tenant.slots.get_mut(&k) {
+                slots.retain(|&s| s != slot);
+                if slots.is_empty() {
+                    tenant.slots.remove(&k);
+                }
+            }
+        }
         if let Some(members) = tenant.members.get_mut(&key) {
             let pos = doc.member as usize;
             members.swap_remove(pos);

@@ -32,6 +32,8 @@ pub fn new_cube(input: CubeInput, id: ulid::Ulid, at_ms: i64, request_id: &str) 
         embedding: input.embedding,
         context: input.context,
         acl: input.acl,
+        slot: input.slot,
+        links: input.links,
     }
 }
 
@@ -99,9 +101,10 @@ pub fn apply_patch(cube: &mut MemCube, patch: &UpdateRequest, at_ms: i64) {
 }
 
 /// The cube that a rollback to `target` makes current: the target's content and metadata under
-/// the current identity, creation time, usage and access list (an ACL governs the cube, it is not
-/// content: rolling back must not re-share what was unshared, and a writer the ACL names may roll
-/// back but not change the ACL).
+/// the current identity, creation time, usage, access list, slot and links (an ACL governs the
+/// cube, it is not content: rolling back must not re-share what was unshared, and a writer the
+/// ACL names may roll back but not change the ACL; links record what happened to the cube since,
+/// which a rollback does not undo).
 pub fn rolled_back(current: &MemCube, target: &MemCube) -> MemCube {
     MemCube {
         id: current.id.clone(),
@@ -110,6 +113,8 @@ pub fn rolled_back(current: &MemCube, target: &MemCube) -> MemCube {
         created_at_ms: current.created_at_ms,
         usage: current.usage,
         acl: current.acl.clone(),
+        slot: current.slot.clone(),
+        links: current.links.clone(),
         version: current.version,
         revision: current.revision,
         ..target.clone()

@@ -18,6 +18,30 @@ use super::{ValidationError, MAX_PARENTS};
 /// 98.1% of such copies merge and 0.41% of distinct turns would.
 pub const DEFAULT_SEMANTIC_THRESHOLD: f32 = 0.95;
 
+/// The default similarity from which SEMANTIC reports a created cube's related cubes (below the
+/// duplicate threshold). Not tuned: on LoCoMo (all-MiniLM-L6-v2) it sits well below the p99 of a
+/// turn's similarity to its nearest other turn (0.929), so most turns see a few neighbours.
+pub const DEFAULT_RELATED_THRESHOLD: f32 = 0.80;
+
+/// The related threshold of a put under `rule` (`value` 0 = the default): SEMANTIC only, in
+/// (0, 1] and below the duplicate threshold. `None` for the other rules.
+pub fn related_threshold(rule: Dedupe, value: f32) -> Result<Option<f32>, ValidationError> {
+    let Dedupe::Semantic { threshold } = rule else {
+        if value != 0.0 {
+            return Err(ValidationError::new("related_threshold", "applies to SEMANTIC dedupe only"));
+        }
+        return Ok(None);
+    };
+    if value.is_nan() || !(0.0..=1.0).contains(&value) {
+        return Err(ValidationError::new("related_threshold", "must be in (0, 1] (0 = the default)"));
+    }
+    let t = if value == 0.0 { DEFAULT_RELATED_THRESHOLD.min(threshold) } else { value };
+    if value != 0.0 && t >= threshold {
+        return Err(ValidationError::new("related_threshold", format!("must be below the duplicate threshold {threshold}")));
+    }
+    Ok(Some(t))
+}
+
 /// How a put is deduplicated (carried in the log entry, so every replica applies the same rule).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Dedupe {
@@ -63,6 +87,11 @@ pub struct PutResult {
     pub target: String,
     /// Similarity to the target (1 for an exact match; 0 for a created cube).
     pub similarity: f32,
+    /// A created cube with a slot: the cubes it superseded.
+    pub superseded: Vec<String>,
+    /// A created cube under SEMANTIC: near matches below the duplicate threshold, most similar
+    /// first.
+    pub related: Vec<(String, f32)>,
 }
 
 impl PutResult {
@@ -72,7 +101,17 @@ impl PutResult {
             PutOutcome::Unchanged => memmesh_proto::PutOutcome::Unchanged,
             PutOutcome::Merged => memmesh_proto::PutOutcome::Merged,
         };
-        memmesh_proto::PutResult { outcome: outcome as i32, target_id: self.target.clone(), similarity: self.similarity }
+        memmesh_proto::PutResult {
+            outcome: outcome as i32,
+            target_id: self.target.clone(),
+            similarity: self.similarity,
+            superseded_ids: self.superseded.clone(),
+            related: self.related.iter().map(|(id, s)| memmesh_proto::Related { id: id.clone(), similarity: *s }).collect(),
+        }
+    }
+
+    pub fn new(outcome: PutOutcome, target: &str, similarity: f32) -> Self {
+        PutResult { outcome, target: target.to_string(), similarity, superseded: Vec::new(), related: Vec::new() }
     }
 }
 
@@ -169,6 +208,13 @@ pub fn merge_duplicate(target: &mut MemCube, dup: &MemCube) -> bool {
     }
     if target.context.is_empty() && !dup.context.is_empty() {
         target.context = dup.context.clone();
+    }
+    for l in &dup.links {
+        if let Ok(t) = memmesh_proto::LinkType::try_from(l.r#type) {
+            if super::links::client_settable(t) && l.target_id != target.id {
+                super::links::add_link(target, t, &l.target_id);
+            }
+        }
     }
     *target != before
 }

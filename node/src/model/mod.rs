@@ -5,11 +5,13 @@
 //! Nothing here imports from another module of the crate.
 
 mod clock;
+pub mod consolidate;
 mod cube;
 pub mod dedupe;
 mod error;
 pub mod filter;
 mod limits;
+pub mod links;
 mod pb;
 mod records;
 mod scope;
@@ -17,6 +19,7 @@ mod validate;
 
 pub use clock::*;
 pub use cube::*;
+pub use consolidate::MergePlan;
 pub use dedupe::{Dedupe, PutOutcome, PutResult};
 pub use error::*;
 pub use filter::{Facets, Filter, FilterSpec};

@@ -236,6 +236,11 @@ pub fn check_cube_input(field: &str, input: Option<&CubeInput>, limits: &Limits)
         check_acl(&format!("{field}.acl"), acl)?;
     }
     out.acl = super::normalize_acl(out.acl);
+    super::links::check_slot(&format!("{field}.slot"), &input.slot)?;
+    if !input.slot.is_empty() && kind != CubeKind::Plaintext {
+        return err(&format!("{field}.slot"), "only PLAINTEXT cubes hold slots");
+    }
+    out.links = super::links::check_input_links(&format!("{field}.links"), &input.links)?;
     Ok(out)
 }
 

@@ -8,7 +8,7 @@ use memmesh_proto::{Embedding, MemCube, Scope, UpdateRequest};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::Pb;
-use crate::model::{ApplyError, AuditRecord, Dedupe, GrantRecord, PutResult, Quota, TokenRecord};
+use crate::model::{ApplyError, AuditRecord, Dedupe, GrantRecord, MergePlan, PutResult, Quota, TokenRecord};
 
 openraft::declare_raft_types!(
     /// MemMesh's openraft configuration.
@@ -121,6 +121,28 @@ pub enum Op {
         cubes: Vec<Pb<MemCube>>,
         dedupe: Dedupe,
     },
+    /// `PutDedupe` that also reports, per created cube, its related cubes: similarity at least
+    /// `related` and below the SEMANTIC threshold. (Entries of the two older put variants report
+    /// none, as they did when first applied: a replay must decide exactly the same.)
+    PutCubes {
+        cubes: Vec<Pb<MemCube>>,
+        dedupe: Dedupe,
+        related: Option<f32>,
+    },
+    /// Add or remove a client link (`link_type` a client-settable `LinkType`, checked before
+    /// proposing; the target's existence and tenant are checked by apply).
+    Link {
+        source: String,
+        link_type: i32,
+        target: String,
+        remove: bool,
+        expected_version: u64,
+    },
+    /// One step of `Memory.Consolidate`: each cluster is merged unless one of its cubes is no
+    /// longer the version (or state) that was judged.
+    Consolidate {
+        clusters: Vec<MergePlan>,
+    },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.
@@ -142,4 +164,7 @@ pub struct Outcome {
     pub deduplicated: bool,
     /// Puts: one per input cube, in order (`cubes` then holds each input's resulting cube).
     pub results: Vec<PutResult>,
+    /// Consolidate: cubes merged into their keepers, and clusters skipped because a cube changed.
+    pub merged: u64,
+    pub skipped: u64,
 }

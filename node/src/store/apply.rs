@@ -67,8 +67,11 @@ pub(crate) fn apply_with_capacity(
         charge: Charge::new(&req.tenant, req.quota),
     };
     let result = match &req.op {
-        Op::Put { cubes } => a.put(cubes, Dedupe::None)?,
-        Op::PutDedupe { cubes, dedupe } => a.put(cubes, *dedupe)?,
+        Op::Put { cubes } => a.put(cubes, Dedupe::None, None)?,
+        Op::PutDedupe { cubes, dedupe } => a.put(cubes, *dedupe, None)?,
+        Op::PutCubes { cubes, dedupe, related } => a.put(cubes, *dedupe, *related)?,
+        Op::Link { source, link_type, target, remove, expected_version } => a.link(source, *link_type, target, *remove, *expected_version)?,
+        Op::Consolidate { clusters } => a.consolidate(clusters)?,
         Op::Update { patch, embedding } => a.update(patch, embedding.as_ref())?,
         Op::Delete { id, expected_version } => a.set_state(id, *expected_version, CubeState::Deleted)?,
         Op::Restore { id, expected_version } => a.set_state(id, *expected_version, CubeState::Active)?,
@@ -125,14 +128,19 @@ impl Applier<'_> {
     /// the change as a `kind` event.
     ///
     /// The current version lives only in `cubes`; the one it replaces moves into `versions`
-    /// now, as stored (a cube that is never changed is stored once, not twice).
+    /// now, as stored (a cube that is never changed is stored once, not twice). The reverse
+    /// link index follows the links the version adds or drops. One version of a cube per
+    /// write: the previous one is read from the database, not from this write's batch.
     pub(super) fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
+        let mut old_links = Vec::new();
         if prev_version > 0 {
             if let Some(old) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? {
+                old_links = super::decode_cube(CF_CUBES, &old)?.links;
                 self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), old);
             }
         }
+        self.index_links(ulid, &old_links, &cube.links);
         cube.version += 1;
         cube.revision = self.revision;
         cube.updated_at_ms = self.at_ms;
@@ -188,6 +196,7 @@ impl Applier<'_> {
         }
         let before = cube_bytes(&cube);
         let had_acl = cube.acl.is_some();
+        let was_active = cube.state == CubeState::Active as i32;
         apply_patch(&mut cube, patch, self.at_ms);
         if patch.content.is_some() {
             // New text, new vector (computed before proposing) — or none, never the old one.
@@ -195,6 +204,11 @@ impl Applier<'_> {
         }
         if let Err(e) = self.charge(0, cube_bytes(&cube) - before)? {
             return Ok(Err(e));
+        }
+        if !was_active && cube.state == CubeState::Active as i32 {
+            if let Err(e) = self.claim_slot(ulid, &mut cube)? {
+                return Ok(Err(e));
+            }
         }
         self.index_shared(ulid, cube.scope.as_ref(), had_acl, cube.acl.is_some());
         Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)?))
@@ -219,6 +233,11 @@ impl Applier<'_> {
             _ => {}
         }
         cube.state = to as i32;
+        if to == CubeState::Active {
+            if let Err(e) = self.claim_slot(ulid, &mut cube)? {
+                return Ok(Err(e));
+            }
+        }
         let kind = if to == CubeState::Deleted { EventType::Deleted } else { EventType::Restored };
         Ok(Self::single(self.write_version(ulid, cube, kind)?))
     }
@@ -234,9 +253,14 @@ impl Applier<'_> {
         let Some(target) = load_version(self.db, ulid, to_version)? else {
             return Ok(Err(ApplyError::VersionNotFound { id: id.to_string(), version: to_version }));
         };
-        let next = rolled_back(&cube, &target);
+        let mut next = rolled_back(&cube, &target);
         if let Err(e) = self.charge(0, cube_bytes(&next) - cube_bytes(&cube))? {
             return Ok(Err(e));
+        }
+        if cube.state != CubeState::Active as i32 && next.state == CubeState::Active as i32 {
+            if let Err(e) = self.claim_slot(ulid, &mut next)? {
+                return Ok(Err(e));
+            }
         }
         Ok(Self::single(self.write_version(ulid, next, EventType::RolledBack)?))
     }
@@ -264,6 +288,7 @@ impl Applier<'_> {
             self.batch.delete_cf(cf(self.db, CF_SCOPE_IDX), k);
         }
         self.index_shared(ulid, cube.scope.as_ref(), cube.acl.is_some(), false);
+        self.unindex_links(ulid, cube)?;
         self.events.push(EventRecord::new(EventType::Purged, cube, 0, self.request_id));
         Ok(())
     }

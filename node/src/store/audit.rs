@@ -31,7 +31,7 @@ fn parse_key(k: &[u8]) -> Result<(u64, u32), StoreError> {
 /// What an operation is called in the log, and what it acted on.
 fn describe(op: &Op) -> (&'static str, String) {
     match op {
-        Op::Put { cubes } | Op::PutDedupe { cubes, .. } => {
+        Op::Put { cubes } | Op::PutDedupe { cubes, .. } | Op::PutCubes { cubes, .. } => {
             let ids: Vec<&str> = cubes.iter().take(3).map(|c| c.0.id.as_str()).collect();
             let more = if cubes.len() > 3 { format!(" (+{} more)", cubes.len() - 3) } else { String::new() };
             ("put", format!("{}{more}", ids.join(",")))
@@ -56,6 +56,16 @@ fn describe(op: &Op) -> (&'static str, String) {
         }
         Op::RevokeGrant { id } => ("revoke-grant", id.clone()),
         Op::Audit { .. } => ("audit", String::new()),
+        Op::Link { source, link_type, target, remove, .. } => {
+            let t = memmesh_proto::LinkType::try_from(*link_type).map_or("?", |t| t.as_str_name());
+            (if *remove { "unlink" } else { "link" }, format!("{source} {t} {target}"))
+        }
+        Op::Consolidate { clusters } => {
+            let members: usize = clusters.iter().map(|c| c.members.len()).sum();
+            let keepers: Vec<&str> = clusters.iter().take(3).map(|c| c.keeper.0.as_str()).collect();
+            let more = if clusters.len() > 3 { format!(" (+{} more)", clusters.len() - 3) } else { String::new() };
+            ("consolidate", format!("{members} cubes into {}{more}", keepers.join(",")))
+        }
     }
 }
 

@@ -24,6 +24,9 @@ use crate::raft::{Outcome, Request};
 pub const DEDUPE_CAPACITY: u64 = 100_000;
 
 /// The remembered result of a write with a request id.
+///
+/// Layouts only ever grow at the end: the bytes of an older record run out before a newer
+/// decoder is done (postcard then fails), and the next older layout is tried.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DedupeRecord {
     pub fingerprint: [u8; 32],
@@ -31,8 +34,30 @@ pub struct DedupeRecord {
     /// (cube id, version) of every cube the write produced; replayed from the version history.
     pub cubes: Vec<(String, u64)>,
     pub purged: u64,
-    /// A put's outcome per input.
-    pub results: Vec<PutResult>,
+    /// A put's outcome per input: outcome, target id, similarity.
+    pub results: Vec<(PutOutcome, String, f32)>,
+    /// Per input (when any input has some): the cubes it superseded and its related cubes.
+    pub notes: Vec<PutNote>,
+}
+
+/// What a put result says beyond its outcome: superseded cubes, related cubes.
+pub type PutNote = (Vec<String>, Vec<(String, f32)>);
+
+impl DedupeRecord {
+    fn put_results(&self) -> Vec<PutResult> {
+        let mut notes = self.notes.iter();
+        self.results
+            .iter()
+            .map(|(o, id, s)| {
+                let mut r = PutResult::new(*o, id, *s);
+                if let Some((superseded, related)) = notes.next() {
+                    r.superseded = superseded.clone();
+                    r.related = related.clone();
+                }
+                r
+            })
+            .collect()
+    }
 }
 
 /// The record as written before puts had outcomes (every input was created); still read.
@@ -44,14 +69,30 @@ struct DedupeRecordV0 {
     purged: u64,
 }
 
+/// The record as written before put results named superseded and related cubes; still read.
+#[derive(Deserialize)]
+struct DedupeRecordV1 {
+    fingerprint: [u8; 32],
+    revision: u64,
+    cubes: Vec<(String, u64)>,
+    purged: u64,
+    results: Vec<(PutOutcome, String, f32)>,
+}
+
 fn decode_record(b: &[u8]) -> Result<DedupeRecord, StoreError> {
-    decode(CF_DEDUPE, b).or_else(|e| match postcard::from_bytes::<DedupeRecordV0>(b) {
+    if let Ok(r) = decode::<DedupeRecord>(CF_DEDUPE, b) {
+        return Ok(r);
+    }
+    if let Ok(v1) = postcard::from_bytes::<DedupeRecordV1>(b) {
+        return Ok(DedupeRecord { fingerprint: v1.fingerprint, revision: v1.revision, cubes: v1.cubes, purged: v1.purged, results: v1.results, notes: Vec::new() });
+    }
+    match postcard::from_bytes::<DedupeRecordV0>(b) {
         Ok(v0) => {
-            let results = v0.cubes.iter().map(|(id, _)| PutResult { outcome: PutOutcome::Created, target: id.clone(), similarity: 0.0 }).collect();
-            Ok(DedupeRecord { fingerprint: v0.fingerprint, revision: v0.revision, cubes: v0.cubes, purged: v0.purged, results })
+            let results = v0.cubes.iter().map(|(id, _)| (PutOutcome::Created, id.clone(), 0.0)).collect();
+            Ok(DedupeRecord { fingerprint: v0.fingerprint, revision: v0.revision, cubes: v0.cubes, purged: v0.purged, results, notes: Vec::new() })
         }
-        Err(_) => Err(e),
-    })
+        Err(_) => decode(CF_DEDUPE, b),
+    }
 }
 
 pub(crate) fn load(db: &DB, tenant: &str, request_id: &str) -> Result<Option<DedupeRecord>, StoreError> {
@@ -81,7 +122,7 @@ pub(crate) fn replay(db: &DB, rec: &DedupeRecord) -> Result<Outcome, StoreError>
             cubes.push(Pb(c));
         }
     }
-    Ok(Outcome { cubes, purged: rec.purged, deduplicated: true, results: rec.results.clone() })
+    Ok(Outcome { cubes, purged: rec.purged, deduplicated: true, results: rec.put_results(), ..Default::default() })
 }
 
 pub(crate) fn record(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u64, out: &Outcome, capacity: u64) -> Result<(), StoreError> {
@@ -90,7 +131,12 @@ pub(crate) fn record(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u
         revision,
         cubes: out.cubes.iter().map(|c| (c.0.id.clone(), c.0.version)).collect(),
         purged: out.purged,
-        results: out.results.clone(),
+        results: out.results.iter().map(|r| (r.outcome, r.target.clone(), r.similarity)).collect(),
+        notes: if out.results.iter().any(|r| !r.superseded.is_empty() || !r.related.is_empty()) {
+            out.results.iter().map(|r| (r.superseded.clone(), r.related.clone())).collect()
+        } else {
+            Vec::new()
+        },
     };
     let key = dedupe_key(&req.tenant, &req.request_id);
     batch.put_cf(cf(db, CF_DEDUPE), &key, encode(&rec));

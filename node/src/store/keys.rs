@@ -47,6 +47,24 @@ pub fn version_key(id: Ulid, version: u64) -> [u8; ID_LEN + 8] {
     k
 }
 
+/// A key of the reverse link index: `source` links to `target` with link type `t`. Keyed by
+/// target first, so the links into one cube are one contiguous range.
+pub fn link_key(target: Ulid, source: Ulid, t: i32) -> [u8; 2 * ID_LEN + 1] {
+    let mut k = [0u8; 2 * ID_LEN + 1];
+    k[..ID_LEN].copy_from_slice(&target.to_bytes());
+    k[ID_LEN..2 * ID_LEN].copy_from_slice(&source.to_bytes());
+    k[2 * ID_LEN] = u8::try_from(t).unwrap_or(0);
+    k
+}
+
+/// The source and link type of a reverse-link key (see [`link_key`]).
+pub fn link_from_key(k: &[u8]) -> Result<(Ulid, i32), StoreError> {
+    match (k.get(ID_LEN..2 * ID_LEN).and_then(|s| <[u8; ID_LEN]>::try_from(s).ok()), k.get(2 * ID_LEN)) {
+        (Some(src), Some(&t)) if k.len() == 2 * ID_LEN + 1 => Ok((Ulid::from_bytes(src), i32::from(t))),
+        _ => Err(StoreError::Corrupt { cf: super::CF_LINKS, detail: format!("link key of {} bytes", k.len()) }),
+    }
+}
+
 /// The scope fields that form a contiguous prefix (tenant, then user, agent, run while set).
 fn levels(scope: &Scope) -> Vec<&str> {
     let mut out = vec![scope.tenant.as_str()];

@@ -14,6 +14,7 @@
 //! | `events` | revision (u64 BE) | postcard `Vec<feed::EventRecord>` (node-local change history) |
 //! | `auth` | see [`auth`] and [`usage`] | API tokens (hashed), grants, tenant usage |
 //! | `audit` | revision ++ position (u32 BE) | postcard [`crate::model::AuditRecord`] |
+//! | `links` | target id ++ source id ++ link type (u8) | empty: the reverse index of `MemCube.links` |
 //!
 //! Modules, one concept each:
 //!
@@ -23,7 +24,8 @@
 //! | [`log_store`] | the Raft log: openraft `RaftLogStorage` (appends fsynced by a helper thread, see [`crate::raft::durable`]) |
 //! | [`state_machine`] | openraft `RaftStateMachine`: applies entries, builds and installs snapshots |
 //! | [`apply`] | what each operation of a log entry does to the data |
-//! | `put` | creating cubes, with write-time deduplication |
+//! | `put` | creating cubes, with write-time deduplication and slot superseding |
+//! | `links` | the reverse link index, slot claims, `Link` and `Consolidate` steps |
 //! | [`dedupe`] | the idempotency table (request ids) |
 //! | [`usage`] | tenant usage counters and quota charging |
 //! | [`auth`] | tokens and grants in the replicated state |
@@ -63,12 +65,15 @@ pub mod feed;
 pub mod keys;
 pub mod log_store;
 pub mod meta;
+mod links;
 mod put;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;
 pub mod usage;
 
+#[cfg(test)]
+mod links_tests;
 #[cfg(test)]
 mod put_tests;
 #[cfg(test)]
@@ -95,16 +100,18 @@ pub const CF_DEDUPE_ORDER: &str = "dedupe_order";
 pub const CF_EVENTS: &str = "events";
 pub const CF_AUTH: &str = "auth";
 pub const CF_AUDIT: &str = "audit";
+pub const CF_LINKS: &str = "links";
 
 /// The column families of the log database.
 const LOG_CFS: [&str; 2] = [CF_RAFT_LOG, CF_RAFT_META];
 
 /// The column families of the state database (with the log's, see [`dbs`]).
-const ALL_CFS: [&str; 11] =
-    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH, CF_AUDIT];
+const ALL_CFS: [&str; 12] =
+    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH, CF_AUDIT, CF_LINKS];
 
-/// The column families that make up the state machine (what a snapshot carries).
-pub const DATA_CFS: [&str; 7] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT];
+/// The column families that make up the state machine (what a snapshot carries). A snapshot
+/// names each by its position here: new ones go last, so older snapshots still install.
+pub const DATA_CFS: [&str; 8] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS];
 
 /// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
 /// at the API.

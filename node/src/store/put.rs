@@ -5,7 +5,9 @@
 //! — and only then is anything staged, so a put is written whole or not at all. Duplicates of a
 //! stored cube are folded into it in input order and give it one new version (a MERGED event)
 //! when they add anything; duplicates of an earlier input are folded into that input before it
-//! is written. Every decision reads the entry and the replicated state only.
+//! is written. A new cube with a slot supersedes the slot's holders (see `links`); one whose
+//! rule asks for them is told its related cubes. Every decision reads the entry and the
+//! replicated state only.
 
 use std::collections::HashMap;
 
@@ -54,7 +56,11 @@ impl Earlier {
     /// (SEMANTIC) the most similar vector at or above the threshold, the earlier on a tie.
     fn duplicate_of(&self, inputs: &[Pb<MemCube>], c: &MemCube, key: Option<[u8; 16]>, rule: Dedupe) -> Option<(usize, f32)> {
         let key = key?;
-        let comparable = |o: &MemCube| o.scope == c.scope && o.memory_type == c.memory_type && o.kind == c.kind;
+        // A slotted input restates or replaces its slot's holder, never an earlier input.
+        if !c.slot.is_empty() {
+            return None;
+        }
+        let comparable = |o: &MemCube| o.scope == c.scope && o.memory_type == c.memory_type && o.kind == c.kind && o.slot.is_empty();
         if let Some(&j) = self.by_key.get(&key).and_then(|js| js.iter().find(|&&j| comparable(&inputs[j].0))) {
             return Some((j, 1.0));
         }
@@ -73,11 +79,31 @@ impl Earlier {
 }
 
 fn result(outcome: PutOutcome, target: &str, similarity: f32) -> PutResult {
-    PutResult { outcome, target: target.to_string(), similarity }
+    PutResult::new(outcome, target, similarity)
 }
 
+/// How many related cubes a created cube is told about.
+const MAX_RELATED: usize = 5;
+
 impl Applier<'_> {
-    pub(super) fn put(&mut self, inputs: &[Pb<MemCube>], rule: Dedupe) -> Result<Result<Outcome, ApplyError>, StoreError> {
+    pub(super) fn put(&mut self, inputs: &[Pb<MemCube>], rule: Dedupe, related: Option<f32>) -> Result<Result<Outcome, ApplyError>, StoreError> {
+        // One holder per slot and scope: a put may not name a slot twice (checked before
+        // proposing too).
+        let mut slots: HashMap<(&Option<memmesh_proto::Scope>, &str), usize> = HashMap::new();
+        for (i, c) in inputs.iter().enumerate() {
+            if c.0.slot.is_empty() {
+                continue;
+            }
+            if let Some(j) = slots.insert((&c.0.scope, &c.0.slot), i) {
+                return Ok(Err(ApplyError::Precondition(format!("cubes {j} and {i} name the same slot {:?} in one scope", c.0.slot))));
+            }
+        }
+        for c in inputs {
+            if let Err(e) = self.check_link_targets(&c.0)? {
+                return Ok(Err(e));
+            }
+        }
+
         // Plan. An input that carries its own access list is always created: merging it would
         // drop the list its writer asked for.
         let mut targets: Vec<Target> = Vec::with_capacity(inputs.len());
@@ -150,24 +176,60 @@ impl Applier<'_> {
             }
         }
 
+        // Slots: each new slotted cube supersedes its slot's holders (a holder that an input of
+        // this put merged into is superseded as merged: one version per cube per write).
+        let mut superseded: Vec<Vec<(Ulid, MemCube)>> = vec![Vec::new(); inputs.len()];
+        let mut merged_away: i64 = 0;
+        for (i, slot) in new.iter().enumerate() {
+            let Some((ulid, c)) = slot else { continue };
+            for holder in self.index.slot_holders(&c.scope.clone().unwrap_or_default(), &c.slot) {
+                if holder == *ulid {
+                    continue;
+                }
+                let old = match stored.iter().position(|(u, ..)| *u == holder) {
+                    Some(at) => {
+                        let (_, merged, before, _) = stored.remove(at);
+                        merged_away += cube_bytes(&merged) - before;
+                        merged
+                    }
+                    None => match load_cube(self.db, holder)? {
+                        Some(c) => c,
+                        None => continue,
+                    },
+                };
+                superseded[i].push((holder, old));
+            }
+        }
+
         // Quota: the new cubes, and what merges added to their targets.
         let created = new.iter().flatten().count() as i64;
         let mut bytes: i64 = new.iter().flatten().map(|(_, c)| cube_bytes(c)).sum();
-        bytes += stored.iter().filter(|s| s.3).map(|(_, merged, before, _)| cube_bytes(merged) - before).sum::<i64>();
+        bytes += stored.iter().filter(|s| s.3).map(|(_, merged, before, _)| cube_bytes(merged) - before).sum::<i64>() + merged_away;
         if let Err(e) = self.charge(created, bytes)? {
             return Ok(Err(e));
         }
 
         // Stage.
         let mut written: Vec<Option<MemCube>> = vec![None; inputs.len()];
+        let mut gone: Vec<(Ulid, MemCube)> = Vec::new();
         for (i, slot) in new.into_iter().enumerate() {
-            let Some((ulid, cube)) = slot else { continue };
+            let Some((ulid, mut cube)) = slot else { continue };
+            let mut res = result(PutOutcome::Created, &cube.id, 0.0);
+            if let (Some(low), Dedupe::Semantic { threshold }) = (related, rule) {
+                res.related = self.index.related(&cube, low, threshold, MAX_RELATED).into_iter().map(|(id, s)| (id.to_string(), s)).collect();
+            }
+            for (holder, old) in std::mem::take(&mut superseded[i]) {
+                let old = self.supersede(holder, old, &mut cube)?;
+                res.superseded.push(holder.to_string());
+                res.related.retain(|(id, _)| *id != old.id);
+                gone.push((holder, old));
+            }
             let cube = self.write_version(ulid, cube, EventType::Created)?;
             for k in scope_index_keys(&cube.scope.clone().unwrap_or_default(), ulid) {
                 self.batch.put_cf(cf(self.db, CF_SCOPE_IDX), k, []);
             }
             self.index_shared(ulid, cube.scope.as_ref(), false, cube.acl.is_some());
-            results[i] = Some(result(PutOutcome::Created, &cube.id, 0.0));
+            results[i] = Some(res);
             written[i] = Some(cube);
         }
         let mut targets_now: Vec<(Ulid, MemCube)> = Vec::with_capacity(stored.len());
@@ -188,7 +250,9 @@ impl Applier<'_> {
                 let cube = match *t {
                     Target::New => written[i].clone(),
                     Target::Earlier(j, _) => written[j].clone(),
-                    Target::Stored(id, _) => targets_now.iter().find(|(u, _)| *u == id).map(|(_, c)| c.clone()),
+                    Target::Stored(id, _) => {
+                        targets_now.iter().chain(gone.iter()).find(|(u, _)| *u == id).map(|(_, c)| c.clone())
+                    }
                 };
                 cube.map(Pb).expect("every target was staged or loaded")
             })

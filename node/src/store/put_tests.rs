@@ -16,29 +16,35 @@ use crate::raft::{Entry, LogId, Op, Outcome, Pb, Proposal, Request};
 
 const MODEL: &str = "test-model";
 
-struct Replica {
+pub(super) struct Replica {
     _dir: TempDir,
     sm: StateMachine,
-    reader: Reader,
-    feed: Feed,
+    pub(super) reader: Reader,
+    pub(super) feed: Feed,
+    reader_db: Arc<rocksdb::DB>,
     next: u64,
 }
 
 impl Replica {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = TempDir::new().unwrap();
         let db = open(dir.path()).unwrap().state;
         let feed = Feed::new(db.clone(), 64).unwrap();
         let index = Arc::new(SearchIndex::new(Some((MODEL.into(), 3))));
         let durable = Durable::new(Some(LogId::new(CommittedLeaderId::new(u64::MAX, 0), u64::MAX)));
         let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), feed.clone(), index, durable).unwrap();
-        let reader = Reader::new(db, sm.applied_watch());
-        Replica { _dir: dir, sm, reader, feed, next: 1 }
+        let reader = Reader::new(db.clone(), sm.applied_watch());
+        Replica { _dir: dir, sm, reader, feed, next: 1, reader_db: db }
     }
 
     /// Applies one put of `cubes` and returns its outcome.
-    async fn put(&mut self, cubes: Vec<Pb<MemCube>>, dedupe: Dedupe) -> Outcome {
+    pub(super) async fn put(&mut self, cubes: Vec<Pb<MemCube>>, dedupe: Dedupe) -> Outcome {
         let op = if dedupe == Dedupe::None { Op::Put { cubes } } else { Op::PutDedupe { cubes, dedupe } };
+        self.apply(op).await.expect("the put applies")
+    }
+
+    /// Applies one write and returns its result.
+    pub(super) async fn apply(&mut self, op: Op) -> Result<Outcome, crate::model::ApplyError> {
         let req = Request {
             tenant: "t".into(),
             request_id: String::new(),
@@ -52,18 +58,24 @@ impl Replica {
             Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), self.next), payload: EntryPayload::Normal(Proposal { requests: vec![req] }) };
         self.next += 1;
         let mut r = self.sm.apply([e]).await.unwrap();
-        r.remove(0).0.remove(0).result.expect("the put applies")
+        r.remove(0).0.remove(0).result
+    }
+
+    /// Every key of the reverse link index.
+    pub(super) fn sm_links(&self) -> Vec<Vec<u8>> {
+        let db = &self.reader_db;
+        db.iterator_cf(cf(db, CF_LINKS), rocksdb::IteratorMode::Start).map(|kv| kv.unwrap().0.to_vec()).collect()
     }
 
     /// Every stored cube of tenant `t`, any state, oldest first.
-    fn all(&self) -> Vec<MemCube> {
+    pub(super) fn all(&self) -> Vec<MemCube> {
         let filter = crate::model::Filter { states: vec![1, 2, 3], ..Default::default() };
         let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, filter, page_size: 1000, ..Default::default() };
         self.reader.list(&q, |_| true).unwrap().cubes
     }
 }
 
-fn input(user: &str, text: &str) -> CubeInput {
+pub(super) fn input(user: &str, text: &str) -> CubeInput {
     CubeInput {
         scope: Some(Scope { tenant: "t".into(), user: user.into(), ..Default::default() }),
         content: Some(Content { text: text.into(), ..Default::default() }),
@@ -73,11 +85,11 @@ fn input(user: &str, text: &str) -> CubeInput {
 }
 
 /// A cube as the API builds it, with a fresh id (increasing with `n`).
-fn cube(n: u64, i: CubeInput) -> Pb<MemCube> {
+pub(super) fn cube(n: u64, i: CubeInput) -> Pb<MemCube> {
     Pb(new_cube(i, ulid::Ulid::from_parts(1_000 + n, 7), 1_000 + n as i64, ""))
 }
 
-fn with_vector(mut c: Pb<MemCube>, v: [f32; 3]) -> Pb<MemCube> {
+pub(super) fn with_vector(mut c: Pb<MemCube>, v: [f32; 3]) -> Pb<MemCube> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     c.0.embedding = Some(Embedding { vector: v.iter().map(|x| x / norm).collect(), model: MODEL.into() });
     c

@@ -200,6 +200,11 @@ impl Reader {
         dedupe::lookup(&self.db, tenant, request_id)
     }
 
+    /// The links into `id`: (source, link type), in source order.
+    pub fn incoming(&self, id: Ulid) -> Result<Vec<(Ulid, i32)>, StoreError> {
+        super::links::incoming(&self.db, id)
+    }
+
     /// One page of the cubes matching `q` that `sees` lets the caller see (tested inside the
     /// scan, so a page is full whenever enough visible cubes exist).
     pub fn list(&self, q: &ListQuery, sees: impl Fn(&MemCube) -> bool) -> Result<ListPage, StoreError> {

@@ -1,0 +1,151 @@
+//! Links and consolidation for a caller: the links shown around a cube (each neighbour only if
+//! the caller may read it, exactly as a Get decides), adding and removing client links, and
+//! running `Consolidate` — planning from a linearizable read, proposing bounded steps.
+
+use memmesh_proto::{IncomingLink, LinkType, LinkedCube, MemCube, Scope};
+use ulid::Ulid;
+
+use super::{ApiError, Core};
+use crate::auth::{Caller, Need};
+use crate::model::consolidate::plan_clusters;
+use crate::model::{now_ms, Dedupe, Filter, FilterSpec, MergePlan};
+use crate::raft::Op;
+use crate::store::reader::ListQuery;
+
+/// Clusters per log entry of a Consolidate: bounds the work (and the entry) of one apply.
+pub const CONSOLIDATE_STEP: usize = 64;
+
+/// A client link to add or remove (see `Memory.Link`).
+pub struct LinkChange {
+    pub link_type: LinkType,
+    pub target: String,
+    pub remove: bool,
+    pub expected_version: u64,
+}
+
+/// What a Consolidate did (or, dry, would do).
+pub struct Consolidated {
+    pub clusters: Vec<MergePlan>,
+    pub merged: u64,
+    pub skipped: u64,
+    pub revision: u64,
+}
+
+impl Core {
+    /// Whether `who` may read `cube` — Get's rule, without recording a refusal (a neighbour the
+    /// caller may not read is simply not shown).
+    fn may_read(&self, who: &Caller, cube: &MemCube, grants: &mut Option<Vec<memmesh_proto::Grant>>) -> Result<bool, ApiError> {
+        let scope = cube.scope.clone().unwrap_or_default();
+        let grants = match grants {
+            Some(g) => g,
+            None => grants.insert(self.grants_for(who, &scope.tenant)?),
+        };
+        Ok(who.may_cube(&scope, cube.acl.as_ref(), Need::Read, grants))
+    }
+
+    /// The links into `id` from cubes `who` may read.
+    pub fn incoming_links(&self, who: &Caller, id: Ulid) -> Result<Vec<IncomingLink>, ApiError> {
+        let mut grants = None;
+        let mut out = Vec::new();
+        for (source, t) in self.reader.incoming(id)? {
+            let Some(src) = self.reader.get(source)? else { continue };
+            if self.may_read(who, &src, &mut grants)? {
+                out.push(IncomingLink { r#type: t, source_id: source.to_string() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The cubes one link away from `cube`, outgoing then incoming, that `who` may read (their
+    /// current versions, without vectors).
+    pub fn linked_cubes(&self, who: &Caller, cube: &MemCube) -> Result<Vec<LinkedCube>, ApiError> {
+        let mut grants = None;
+        let mut out = Vec::new();
+        let Ok(id) = Ulid::from_string(&cube.id) else { return Ok(out) };
+        let outgoing = cube.links.iter().filter_map(|l| Some((l.r#type, Ulid::from_string(&l.target_id).ok()?, false)));
+        let incoming = self.reader.incoming(id)?.into_iter().map(|(s, t)| (t, s, true));
+        for (t, other, incoming) in outgoing.collect::<Vec<_>>().into_iter().chain(incoming) {
+            let Some(mut c) = self.reader.get(other)? else { continue };
+            if self.may_read(who, &c, &mut grants)? {
+                c.embedding = None;
+                out.push(LinkedCube { r#type: t, incoming, cube: Some(c) });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds or removes a client link from `source` (which `who` must be able to change) to
+    /// `target` (which it must be able to read: else NOT_FOUND, like a missing cube).
+    pub async fn link(&self, who: &Caller, source: &MemCube, change: LinkChange, request_id: &str, fp: [u8; 32]) -> Result<super::write::Written, ApiError> {
+        let LinkChange { link_type, target, remove, expected_version } = change;
+        let target = target.as_str();
+        self.authorize_cube(who, source, Need::Write)?;
+        if !remove {
+            let dst = Ulid::from_string(target).map_err(|_| ApiError::NotFound(target.to_string()))?;
+            let cube = self.reader.get(dst)?.ok_or_else(|| ApiError::NotFound(target.to_string()))?;
+            let tenant = |c: &MemCube| c.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
+            if tenant(&cube) != tenant(source) {
+                return Err(ApiError::NotFound(target.to_string()));
+            }
+            self.authorize_cube(who, &cube, Need::Read)?;
+        }
+        let op = Op::Link { source: source.id.clone(), link_type: link_type as i32, target: target.to_string(), remove, expected_version };
+        let tenant = source.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
+        self.propose(&who.actor(), &tenant, request_id, fp, now_ms(), op).await
+    }
+
+    /// Every link target of new cubes must be a cube `who` may read (else NOT_FOUND, naming
+    /// the field).
+    pub fn authorize_link_targets(&self, who: &Caller, field: &str, cubes: &[crate::model::Pb<MemCube>]) -> Result<(), ApiError> {
+        for (i, c) in cubes.iter().enumerate() {
+            for l in &c.0.links {
+                let Ok(id) = Ulid::from_string(&l.target_id) else { continue };
+                let target = self.reader.get(id)?;
+                let same_tenant = |t: &MemCube| t.scope.as_ref().map(|s| &s.tenant) == c.0.scope.as_ref().map(|s| &s.tenant);
+                match target {
+                    Some(t) if same_tenant(&t) => self.authorize_cube(who, &t, Need::Read)?,
+                    _ => {
+                        let f = if cubes.len() == 1 { format!("{field}.links") } else { format!("{field}[{i}].links") };
+                        return Err(ApiError::NotFound(format!("{} (named by {f})", l.target_id)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Consolidates `scope` for `who` (tenant admins and the scope's owners — whoever may
+    /// write all of it): plans from a linearizable read, then proposes the plan in steps of
+    /// [`CONSOLIDATE_STEP`] clusters unless `dry_run`.
+    pub async fn consolidate(&self, who: &Caller, scope: &Scope, rule: Dedupe, dry_run: bool, max: usize) -> Result<Consolidated, ApiError> {
+        self.authorize_scope(who, scope, Need::Write)?;
+        self.read_barrier(None).await?;
+        let mut cubes = Vec::new();
+        let mut after = None;
+        let filter = Filter::build(&FilterSpec::default())?.active_by_default();
+        loop {
+            let q = ListQuery { scope: scope.clone(), filter: filter.clone(), newest_first: false, page_size: 1000, after, shared_only: false };
+            let page = self.reader.list(&q, |_| true)?;
+            cubes.extend(page.cubes);
+            match page.next_after {
+                Some(a) => after = Some(a),
+                None => break,
+            }
+        }
+        // Quadratic in the cubes of one group under SEMANTIC: off the async workers.
+        let clusters = tokio::task::spawn_blocking(move || plan_clusters(&cubes, rule, max))
+            .await
+            .map_err(|e| ApiError::Internal(format!("consolidation planner: {e}")))?;
+        let mut done = Consolidated { clusters, merged: 0, skipped: 0, revision: 0 };
+        if dry_run {
+            return Ok(done);
+        }
+        for step in done.clusters.chunks(CONSOLIDATE_STEP) {
+            let w = self.propose(&who.actor(), &scope.tenant, "", [0; 32], now_ms(), Op::Consolidate { clusters: step.to_vec() }).await?;
+            done.merged += w.outcome.merged;
+            done.skipped += w.outcome.skipped;
+            done.revision = w.revision;
+        }
+        Ok(done)
+    }
+}
