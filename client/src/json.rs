@@ -26,6 +26,10 @@ pub fn state(v: i32) -> Value {
     enum_name(CubeState::try_from(v).ok().map(|e| e.as_str_name()), "CUBE_STATE_", v)
 }
 
+pub fn link_type(v: i32) -> Value {
+    enum_name(LinkType::try_from(v).ok().map(|e| e.as_str_name()), "LINK_TYPE_", v)
+}
+
 pub fn event_type(v: i32) -> Value {
     enum_name(EventType::try_from(v).ok().map(|e| e.as_str_name()), "EVENT_TYPE_", v)
 }
@@ -85,6 +89,8 @@ pub fn cube(c: &MemCube) -> Value {
         "usage": { "access_count": usage.access_count, "last_accessed_at_ms": usage.last_accessed_at_ms },
         // The vector itself is left out (hundreds of floats); its model and size say what it is.
         "embedding": c.embedding.as_ref().map(|e| json!({"model": e.model, "dims": e.vector.len()})),
+        "slot": c.slot,
+        "links": c.links.iter().map(|l| json!({"type": link_type(l.r#type), "target_id": l.target_id})).collect::<Vec<_>>(),
         "acl": c.acl.as_ref().map(|a| {
             let entries = |l: &[AclEntry]| l.iter().map(|e| json!({"user": e.user, "agent": e.agent})).collect::<Vec<_>>();
             json!({"readers": entries(&a.readers), "writers": entries(&a.writers), "restricted": a.restricted})
@@ -140,6 +146,10 @@ pub fn hit(h: &SearchHit) -> Value {
     v["dense_rank"] = h.dense_rank.into();
     v["lexical_score"] = h.lexical_score.map_or(Value::Null, Into::into);
     v["lexical_rank"] = h.lexical_rank.into();
+    if !h.linked.is_empty() {
+        v["linked"] =
+            h.linked.iter().map(|l| json!({"type": link_type(l.r#type), "incoming": l.incoming, "cube": l.cube.as_ref().map(cube)})).collect();
+    }
     v
 }
 
@@ -152,6 +162,8 @@ pub fn write(w: &WriteResponse) -> Value {
         v["outcome"] = enum_name(PutOutcome::try_from(r.outcome).ok().map(|o| o.as_str_name()), "PUT_OUTCOME_", r.outcome);
         v["target_id"] = r.target_id.clone().into();
         v["similarity"] = r.similarity.into();
+        v["superseded_ids"] = r.superseded_ids.clone().into();
+        v["related"] = r.related.iter().map(|x| json!({"id": x.id, "similarity": x.similarity})).collect();
     }
     v
 }

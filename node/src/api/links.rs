@@ -4,8 +4,8 @@ use memmesh_proto::{ConsolidateRequest, ConsolidateResponse, DedupeMode, LinkReq
 
 use super::{invalid, ApiError};
 use crate::auth::Caller;
-use crate::engine::write::fingerprint;
 use crate::engine::links::LinkChange;
+use crate::engine::write::fingerprint;
 use crate::engine::Core;
 use crate::model::links::check_client_link;
 use crate::model::{self, check_cube_id, Dedupe};
@@ -35,11 +35,19 @@ pub async fn link(core: &Core, who: &Caller, mut req: LinkRequest) -> Result<Wri
 pub async fn consolidate(core: &Core, who: &Caller, req: ConsolidateRequest) -> Result<ConsolidateResponse, ApiError> {
     let scope = model::check_scope("scope", req.scope.as_ref())?;
     let mode = if req.mode == DedupeMode::Unspecified as i32 { DedupeMode::Semantic as i32 } else { req.mode };
-    let rule = Dedupe::from_request(mode, req.threshold).map_err(|e| if e.field == "dedupe_threshold" { invalid("threshold", e.reason) } else { invalid("mode", e.reason) })?;
+    let rule = Dedupe::from_request(mode, req.threshold).map_err(|e| {
+        if e.field == "dedupe_threshold" {
+            invalid("threshold", e.reason)
+        } else {
+            invalid("mode", e.reason)
+        }
+    })?;
     match rule {
         Dedupe::None => return Err(invalid("mode", "NONE merges nothing; use EXACT or SEMANTIC")),
         Dedupe::Semantic { .. } if core.embedder.is_none() => {
-            return Err(ApiError::Precondition("SEMANTIC consolidation compares embeddings, and this node runs no embedding model; use EXACT".into()));
+            return Err(ApiError::Precondition(
+                "SEMANTIC consolidation compares embeddings, and this node runs no embedding model; use EXACT".into(),
+            ));
         }
         _ => {}
     }

@@ -76,10 +76,21 @@ impl Core {
 
     /// Adds or removes a client link from `source` (which `who` must be able to change) to
     /// `target` (which it must be able to read: else NOT_FOUND, like a missing cube).
-    pub async fn link(&self, who: &Caller, source: &MemCube, change: LinkChange, request_id: &str, fp: [u8; 32]) -> Result<super::write::Written, ApiError> {
+    pub async fn link(
+        &self,
+        who: &Caller,
+        source: &MemCube,
+        change: LinkChange,
+        request_id: &str,
+        fp: [u8; 32],
+    ) -> Result<super::write::Written, ApiError> {
         let LinkChange { link_type, target, remove, expected_version } = change;
         let target = target.as_str();
         self.authorize_cube(who, source, Need::Write)?;
+        if remove && !source.links.iter().any(|l| l.r#type == link_type as i32 && l.target_id == target) {
+            // Refused here as apply would refuse it, without a log entry.
+            return Err(ApiError::NotFound(format!("{} has no {} link to {target}", source.id, link_type.as_str_name())));
+        }
         if !remove {
             let dst = Ulid::from_string(target).map_err(|_| ApiError::NotFound(target.to_string()))?;
             let cube = self.reader.get(dst)?.ok_or_else(|| ApiError::NotFound(target.to_string()))?;

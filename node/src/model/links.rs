@@ -46,7 +46,8 @@ pub fn client_settable(t: LinkType) -> bool {
 
 /// A link a client asks for: a client-settable type and a well-formed target id.
 pub fn check_client_link(field: &str, link: &Link) -> Result<LinkType> {
-    let t = LinkType::try_from(link.r#type).map_err(|_| ValidationError::new(format!("{field}.type"), format!("unknown enum value {}", link.r#type)))?;
+    let t =
+        LinkType::try_from(link.r#type).map_err(|_| ValidationError::new(format!("{field}.type"), format!("unknown enum value {}", link.r#type)))?;
     if !client_settable(t) {
         return Err(ValidationError::new(
             format!("{field}.type"),

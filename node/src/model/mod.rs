@@ -18,8 +18,8 @@ mod scope;
 mod validate;
 
 pub use clock::*;
-pub use cube::*;
 pub use consolidate::MergePlan;
+pub use cube::*;
 pub use dedupe::{Dedupe, PutOutcome, PutResult};
 pub use error::*;
 pub use filter::{Facets, Filter, FilterSpec};

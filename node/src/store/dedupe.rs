@@ -84,7 +84,14 @@ fn decode_record(b: &[u8]) -> Result<DedupeRecord, StoreError> {
         return Ok(r);
     }
     if let Ok(v1) = postcard::from_bytes::<DedupeRecordV1>(b) {
-        return Ok(DedupeRecord { fingerprint: v1.fingerprint, revision: v1.revision, cubes: v1.cubes, purged: v1.purged, results: v1.results, notes: Vec::new() });
+        return Ok(DedupeRecord {
+            fingerprint: v1.fingerprint,
+            revision: v1.revision,
+            cubes: v1.cubes,
+            purged: v1.purged,
+            results: v1.results,
+            notes: Vec::new(),
+        });
     }
     match postcard::from_bytes::<DedupeRecordV0>(b) {
         Ok(v0) => {

@@ -250,9 +250,7 @@ impl Applier<'_> {
                 let cube = match *t {
                     Target::New => written[i].clone(),
                     Target::Earlier(j, _) => written[j].clone(),
-                    Target::Stored(id, _) => {
-                        targets_now.iter().chain(gone.iter()).find(|(u, _)| *u == id).map(|(_, c)| c.clone())
-                    }
+                    Target::Stored(id, _) => targets_now.iter().chain(gone.iter()).find(|(u, _)| *u == id).map(|(_, c)| c.clone()),
                 };
                 cube.map(Pb).expect("every target was staged or loaded")
             })

@@ -381,6 +381,11 @@ pub enum Cmd {
     Grant(GrantCmd),
     /// The audit log, oldest first (every page with --all).
     Audit(AuditArgs),
+    /// Add or remove a link (derived-from, relates-to) from one cube to another.
+    Link(LinkArgs),
+    /// Merge the near-duplicates stored in a scope into their strongest member (tenant admins
+    /// and the scope's owners); --dry-run prints the plan.
+    Consolidate(ConsolidateArgs),
     /// Follow changes in a scope as they happen (one line per event; JSON with --json).
     /// Reconnects and resumes by itself; Ctrl-C stops it.
     Watch(WatchArgs),
@@ -437,6 +442,74 @@ pub struct PutArgs {
     /// For --dedupe semantic: the similarity threshold in (0, 1] (default 0.95).
     #[arg(long, default_value_t = 0.0)]
     pub dedupe_threshold: f32,
+    /// For --dedupe semantic: report cubes at least this similar (below the duplicate
+    /// threshold) as related (default 0.80).
+    #[arg(long, default_value_t = 0.0)]
+    pub related_threshold: f32,
+    /// The slot this memory holds (e.g. user.home_city): supersedes the slot's current holder
+    /// in the scope.
+    #[arg(long, default_value = "")]
+    pub slot: String,
+    /// A link to set on the new cube, TYPE:ID with TYPE derived-from or relates-to. Repeatable.
+    #[arg(long = "link", value_parser = parse_link)]
+    pub links: Vec<Link>,
+}
+
+/// A client link, `derived-from:ID` or `relates-to:ID`.
+pub fn parse_link(s: &str) -> Result<Link, String> {
+    let (t, id) = s.split_once(':').ok_or_else(|| format!("expected TYPE:ID (TYPE derived-from or relates-to), got {s:?}"))?;
+    Ok(Link { r#type: LinkTypeArg::from_str(t, true)?.into(), target_id: id.to_string() })
+}
+
+/// The link types a client sets.
+#[derive(ValueEnum, Clone, Copy)]
+pub enum LinkTypeArg {
+    DerivedFrom,
+    RelatesTo,
+}
+
+impl From<LinkTypeArg> for i32 {
+    fn from(t: LinkTypeArg) -> i32 {
+        match t {
+            LinkTypeArg::DerivedFrom => LinkType::DerivedFrom as i32,
+            LinkTypeArg::RelatesTo => LinkType::RelatesTo as i32,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct LinkArgs {
+    /// The cube the link goes from (it gets a new version).
+    pub source: String,
+    #[arg(value_enum)]
+    pub link_type: LinkTypeArg,
+    /// The cube it points at (same tenant).
+    pub target: String,
+    /// Remove the link instead.
+    #[arg(long)]
+    pub remove: bool,
+    #[arg(long, default_value_t = 0)]
+    pub expected_version: u64,
+    #[arg(long, default_value = "")]
+    pub request_id: String,
+}
+
+#[derive(Args)]
+pub struct ConsolidateArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// exact (equal normalised text) or semantic (default: exact, or cosine >= the threshold).
+    #[arg(long, value_enum)]
+    pub mode: Option<DedupeArg>,
+    /// For semantic: the similarity threshold in (0, 1] (default 0.95).
+    #[arg(long, default_value_t = 0.0)]
+    pub threshold: f32,
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// At most this many clusters (default 10,000).
+    #[arg(long, default_value_t = 0)]
+    pub max_clusters: u32,
 }
 
 #[derive(Args)]
@@ -568,6 +641,9 @@ pub struct SearchArgs {
     /// Attribute equality filter, KEY=VALUE (repeatable).
     #[arg(long = "attr", value_parser = parse_kv)]
     pub attributes: Vec<(String, String)>,
+    /// Add to each hit the cubes one link away that you may read.
+    #[arg(long)]
+    pub expand_links: bool,
 }
 
 #[derive(Args)]
