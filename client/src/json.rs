@@ -125,6 +125,22 @@ pub fn grant(g: &Grant) -> Value {
     })
 }
 
+pub fn policy(p: &Policy) -> Value {
+    let mode = |v: i32| enum_name(DedupeMode::try_from(v).ok().map(|e| e.as_str_name()), "DEDUPE_MODE_", v);
+    json!({
+        "name": p.name,
+        "scope": scope(&p.scope.clone().unwrap_or_default()),
+        "memory_type": memory_type(p.memory_type),
+        "dedupe": mode(p.dedupe),
+        "dedupe_threshold": p.dedupe_threshold,
+        "consolidate_every_seconds": p.consolidate_every_seconds,
+        "consolidate_mode": mode(p.consolidate_mode),
+        "consolidate_threshold": p.consolidate_threshold,
+        "updated_at_ms": p.updated_at_ms,
+        "last_consolidated_at_ms": p.last_consolidated_at_ms,
+    })
+}
+
 pub fn audit(e: &AuditEntry) -> Value {
     json!({
         "revision": e.revision,

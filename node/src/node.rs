@@ -179,6 +179,22 @@ fn spawn_feed_compaction(core: &Arc<Core>, retention: u64) {
     });
 }
 
+/// Runs the policies' scheduled consolidations (on the leader; others skip), every `tick`.
+fn spawn_scheduled_consolidation(core: &Arc<Core>, tick: Duration) {
+    let weak = Arc::downgrade(core);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(core) = weak.upgrade() else { return };
+            if let Err(e) = core.consolidate_due_policies().await {
+                tracing::warn!(error = %e, "scheduled consolidation failed; retried at the next tick");
+            }
+        }
+    });
+}
+
 /// Trims this node's copy of the audit log to `keep` records, every 10 s.
 fn spawn_audit_trim(core: &Arc<Core>, keep: u64) {
     spawn_periodic(core, Duration::from_secs(10), "audit log trimming", move |core| core.reader.trim_audit(keep).map(|_| ()));
@@ -301,6 +317,7 @@ impl Node {
             ids: Default::default(),
         });
         spawn_feed_compaction(&core, cfg.feed.retention_revisions.max(1));
+        spawn_scheduled_consolidation(&core, Duration::from_secs(1));
         tokio::spawn(run_proposer(Arc::downgrade(&core), inflight, proposals_rx));
         let required = cfg.auth.required(&local_addr);
         if required {

@@ -1,4 +1,5 @@
-//! `memmesh.v1.Admin`: API tokens and sharing grants.
+//! `memmesh.v1.Admin`: API tokens, sharing grants, the audit log and (in `policies`) memory
+//! policies.
 
 use std::sync::Arc;
 
@@ -183,5 +184,25 @@ impl Admin for AdminService {
 
     async fn who_am_i(&self, req: Request<WhoAmIRequest>) -> Res<Principal> {
         Ok(Response::new(caller(&req)?.principal))
+    }
+
+    async fn set_policy(&self, req: Request<SetPolicyRequest>) -> Res<Policy> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::policies::set(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn get_policy(&self, req: Request<PolicyRef>) -> Res<Policy> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::policies::get(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn list_policies(&self, req: Request<ListPoliciesRequest>) -> Res<ListPoliciesResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::policies::list(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn delete_policy(&self, req: Request<PolicyRef>) -> Res<RevokeResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::policies::delete(&self.core, &who, req.into_inner()).await?))
     }
 }

@@ -80,15 +80,32 @@ impl MemoryService {
         Ok(())
     }
 
-    /// A put's deduplication rule; SEMANTIC needs this node's embedding model.
-    fn dedupe_rule(&self, mode: i32, threshold: f32) -> Result<Dedupe, ApiError> {
+    /// A put's deduplication rules: the request's own, or — when it leaves the mode unset —
+    /// the tenant's policies' default for each cube (see `model::policy`). SEMANTIC needs this
+    /// node's embedding model.
+    fn dedupe_rules(&self, mode: i32, threshold: f32, cubes: &[Pb<MemCube>]) -> Result<Vec<Dedupe>, ApiError> {
         let rule = Dedupe::from_request(mode, threshold)?;
-        if matches!(rule, Dedupe::Semantic { .. }) && self.core.embedder.is_none() {
-            return Err(ApiError::Precondition(
-                "SEMANTIC dedupe compares embeddings, and this node runs no embedding model (embedding.enabled = false); use EXACT".into(),
-            ));
+        let rules = if mode != DedupeMode::Unspecified as i32 {
+            vec![rule]
+        } else {
+            let tenant = cubes.first().and_then(|c| c.0.scope.as_ref()).map(|s| s.tenant.clone()).unwrap_or_default();
+            let policies = self.core.reader.policies(Some(&tenant))?;
+            if policies.is_empty() {
+                vec![Dedupe::None]
+            } else {
+                cubes
+                    .iter()
+                    .map(|c| model::policy::dedupe_default(&policies, c.0.scope.as_ref().unwrap_or(&Scope::default()), c.0.memory_type))
+                    .collect()
+            }
+        };
+        if self.core.embedder.is_none() && rules.iter().any(|r| matches!(r, Dedupe::Semantic { .. })) {
+            let why = if mode == DedupeMode::Unspecified as i32 { "a policy asks for SEMANTIC dedupe" } else { "SEMANTIC dedupe" };
+            return Err(ApiError::Precondition(format!(
+                "{why} compares embeddings, and this node runs no embedding model (embedding.enabled = false); use EXACT"
+            )));
         }
-        Ok(rule)
+        Ok(rules)
     }
 
     fn one(w: Written) -> WriteResponse {
@@ -133,13 +150,17 @@ impl MemoryService {
     }
 }
 
-/// The log operation of a put: deduplicated unless the rule says NONE, with related cubes
-/// under SEMANTIC (see `raft::Op::PutCubes`).
-fn put_op(cubes: Vec<Pb<MemCube>>, dedupe: Dedupe, related: Option<f32>) -> Op {
-    match (dedupe, related) {
-        (Dedupe::None, _) => Op::Put { cubes },
-        (dedupe, None) => Op::PutDedupe { cubes, dedupe },
-        (dedupe, related) => Op::PutCubes { cubes, dedupe, related },
+/// The log operation of a put: deduplicated unless every rule says NONE, with related cubes
+/// under SEMANTIC (see `raft::Op::PutCubes`). The older variants are used where they say
+/// enough, so entries stay as small as before.
+fn put_op(cubes: Vec<Pb<MemCube>>, mut rules: Vec<Dedupe>, related: Option<f32>) -> Op {
+    if rules.windows(2).all(|w| w[0] == w[1]) {
+        rules.truncate(1);
+    }
+    match (rules.as_slice(), related) {
+        ([Dedupe::None], _) => Op::Put { cubes },
+        ([dedupe], None) => Op::PutDedupe { cubes, dedupe: *dedupe },
+        _ => Op::PutCubes { cubes, rules, related },
     }
 }
 
@@ -184,14 +205,14 @@ impl Memory for MemoryService {
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let input = req.cube.as_ref().ok_or_else(|| invalid("cube", "is required"))?;
-        let dedupe = self.dedupe_rule(req.dedupe, req.dedupe_threshold)?;
-        let related = model::dedupe::related_threshold(dedupe, req.related_threshold)?;
         let (tenant, mut cubes) = self.new_cubes("cube", &[input], at_ms, &request_id)?;
+        let rules = self.dedupe_rules(req.dedupe, req.dedupe_threshold, &cubes)?;
+        let related = model::dedupe::related_threshold(&rules, req.related_threshold)?;
         self.authorize_new(&who, "cube", &cubes)?;
         self.core.authorize_link_targets(&who, "cube", &cubes)?;
         self.core.embed_cubes("cube", &mut cubes).await?;
         let fp = fingerprint("put", &req);
-        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe, related)).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, rules, related)).await?;
         let result = w.outcome.results.first().map(PutResult::to_proto);
         Ok(Response::new(WriteResponse { result, ..Self::one(w) }))
     }
@@ -207,19 +228,19 @@ impl Memory for MemoryService {
         if req.cubes.len() > max {
             return Err(invalid("cubes", format!("{} cubes given, the batch limit is {max}", req.cubes.len())).into());
         }
-        let dedupe = self.dedupe_rule(req.dedupe, req.dedupe_threshold)?;
-        let related = model::dedupe::related_threshold(dedupe, req.related_threshold)?;
         let request_id = std::mem::take(&mut req.request_id);
         let at_ms = now_ms();
         let inputs: Vec<&CubeInput> = req.cubes.iter().collect();
         let (tenant, mut cubes) = self.new_cubes("cubes", &inputs, at_ms, &request_id)?;
+        let rules = self.dedupe_rules(req.dedupe, req.dedupe_threshold, &cubes)?;
+        let related = model::dedupe::related_threshold(&rules, req.related_threshold)?;
         check_slots_once("cubes", &cubes)?;
         self.authorize_new(&who, "cubes", &cubes)?;
         self.core.authorize_link_targets(&who, "cubes", &cubes)?;
         // One call for the whole batch: the workers run it as batched inference.
         self.core.embed_cubes("cubes", &mut cubes).await?;
         let fp = fingerprint("put_batch", &req);
-        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, dedupe, related)).await?;
+        let w = self.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, put_op(cubes, rules, related)).await?;
         Ok(Response::new(PutBatchResponse {
             results: w.outcome.results.iter().map(PutResult::to_proto).collect(),
             cubes: w.outcome.cubes.into_iter().map(|c| c.0).collect(),

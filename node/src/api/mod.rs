@@ -10,6 +10,7 @@ pub mod error;
 mod links;
 pub mod memory;
 pub mod memstore;
+mod policies;
 pub mod raft_peer;
 mod search;
 

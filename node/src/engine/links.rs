@@ -1,6 +1,7 @@
 //! Links and consolidation for a caller: the links shown around a cube (each neighbour only if
 //! the caller may read it, exactly as a Get decides), adding and removing client links, and
-//! running `Consolidate` — planning from a linearizable read, proposing bounded steps.
+//! running `Consolidate` — planning from a linearizable read, proposing bounded steps — on
+//! request or, for policies that schedule it, by the leader.
 
 use memmesh_proto::{IncomingLink, LinkType, LinkedCube, MemCube, Scope};
 use ulid::Ulid;
@@ -8,12 +9,16 @@ use ulid::Ulid;
 use super::{ApiError, Core};
 use crate::auth::{Caller, Need};
 use crate::model::consolidate::plan_clusters;
+use crate::model::policy::consolidate_rule;
 use crate::model::{now_ms, Dedupe, Filter, FilterSpec, MergePlan};
 use crate::raft::Op;
 use crate::store::reader::ListQuery;
 
 /// Clusters per log entry of a Consolidate: bounds the work (and the entry) of one apply.
 pub const CONSOLIDATE_STEP: usize = 64;
+
+/// Clusters one scheduled run of a policy merges at most (the rest wait for its next run).
+pub const SCHEDULED_MAX_CLUSTERS: usize = 1000;
 
 /// A client link to add or remove (see `Memory.Link`).
 pub struct LinkChange {
@@ -130,10 +135,25 @@ impl Core {
     /// [`CONSOLIDATE_STEP`] clusters unless `dry_run`.
     pub async fn consolidate(&self, who: &Caller, scope: &Scope, rule: Dedupe, dry_run: bool, max: usize) -> Result<Consolidated, ApiError> {
         self.authorize_scope(who, scope, Need::Write)?;
+        self.run_consolidation(&who.actor(), scope, None, rule, dry_run, max).await
+    }
+
+    /// Consolidation as `actor` (already authorized), of the cubes in `scope` (and of
+    /// `memory_type`, if given).
+    pub async fn run_consolidation(
+        &self,
+        actor: &str,
+        scope: &Scope,
+        memory_type: Option<i32>,
+        rule: Dedupe,
+        dry_run: bool,
+        max: usize,
+    ) -> Result<Consolidated, ApiError> {
         self.read_barrier(None).await?;
         let mut cubes = Vec::new();
         let mut after = None;
-        let filter = Filter::build(&FilterSpec::default())?.active_by_default();
+        let types: Vec<i32> = memory_type.into_iter().collect();
+        let filter = Filter::build(&FilterSpec { memory_types: &types, ..Default::default() })?.active_by_default();
         loop {
             let q = ListQuery { scope: scope.clone(), filter: filter.clone(), newest_first: false, page_size: 1000, after, shared_only: false };
             let page = self.reader.list(&q, |_| true)?;
@@ -152,11 +172,44 @@ impl Core {
             return Ok(done);
         }
         for step in done.clusters.chunks(CONSOLIDATE_STEP) {
-            let w = self.propose(&who.actor(), &scope.tenant, "", [0; 32], now_ms(), Op::Consolidate { clusters: step.to_vec() }).await?;
+            let w = self.propose(actor, &scope.tenant, "", [0; 32], now_ms(), Op::Consolidate { clusters: step.to_vec() }).await?;
             done.merged += w.outcome.merged;
             done.skipped += w.outcome.skipped;
             done.revision = w.revision;
         }
         Ok(done)
+    }
+
+    /// One round of scheduled consolidation, run by the leader only: every policy whose period
+    /// has passed since its last run (by the leader's clock, judged here, before proposing) is
+    /// consolidated, at most [`SCHEDULED_MAX_CLUSTERS`] clusters each, and its run recorded in
+    /// the replicated state. A leader change mid-run loses nothing: the next leader finds the
+    /// policy still due and plans again from what is stored, and a step never merges a cube
+    /// twice (see `Op::Consolidate`).
+    pub async fn consolidate_due_policies(&self) -> Result<usize, ApiError> {
+        if self.leader() != Some(self.id) {
+            return Ok(0);
+        }
+        let mut ran = 0;
+        for p in self.reader.policies(None)? {
+            let Some(rule) = consolidate_rule(&p) else { continue };
+            let now = now_ms();
+            if now.saturating_sub(p.last_consolidated_at_ms) < (p.consolidate_every_seconds as i64).saturating_mul(1000) {
+                continue;
+            }
+            if matches!(rule, Dedupe::Semantic { .. }) && self.embedder.is_none() {
+                tracing::warn!(policy = p.name, "SEMANTIC consolidation needs the embedding model, which this leader does not run; skipped");
+                continue;
+            }
+            let scope = p.scope.clone().unwrap_or_default();
+            let memory_type = (p.memory_type != 0).then_some(p.memory_type);
+            let actor = format!("consolidation (policy {}, leader {})", p.name, self.id);
+            let done = self.run_consolidation(&actor, &scope, memory_type, rule, false, SCHEDULED_MAX_CLUSTERS).await?;
+            tracing::info!(policy = p.name, tenant = scope.tenant, merged = done.merged, skipped = done.skipped, "scheduled consolidation");
+            let op = Op::PolicyRan { tenant: scope.tenant.clone(), name: p.name.clone(), at_ms: now };
+            self.propose(&actor, &scope.tenant, "", [0; 32], now, op).await?;
+            ran += 1;
+        }
+        Ok(ran)
     }
 }

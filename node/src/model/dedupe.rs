@@ -23,10 +23,12 @@ pub const DEFAULT_SEMANTIC_THRESHOLD: f32 = 0.95;
 /// turn's similarity to its nearest other turn (0.929), so most turns see a few neighbours.
 pub const DEFAULT_RELATED_THRESHOLD: f32 = 0.80;
 
-/// The related threshold of a put under `rule` (`value` 0 = the default): SEMANTIC only, in
-/// (0, 1] and below the duplicate threshold. `None` for the other rules.
-pub fn related_threshold(rule: Dedupe, value: f32) -> Result<Option<f32>, ValidationError> {
-    let Dedupe::Semantic { threshold } = rule else {
+/// The related threshold of a put whose inputs get `rules` (`value` 0 = the default): for
+/// SEMANTIC only, in (0, 1] and below every SEMANTIC duplicate threshold. `None` when no input is
+/// deduplicated semantically.
+pub fn related_threshold(rules: &[Dedupe], value: f32) -> Result<Option<f32>, ValidationError> {
+    let lowest = rules.iter().filter_map(|r| if let Dedupe::Semantic { threshold } = r { Some(*threshold) } else { None }).reduce(f32::min);
+    let Some(lowest) = lowest else {
         if value != 0.0 {
             return Err(ValidationError::new("related_threshold", "applies to SEMANTIC dedupe only"));
         }
@@ -35,11 +37,10 @@ pub fn related_threshold(rule: Dedupe, value: f32) -> Result<Option<f32>, Valida
     if value.is_nan() || !(0.0..=1.0).contains(&value) {
         return Err(ValidationError::new("related_threshold", "must be in (0, 1] (0 = the default)"));
     }
-    let t = if value == 0.0 { DEFAULT_RELATED_THRESHOLD.min(threshold) } else { value };
-    if value != 0.0 && t >= threshold {
-        return Err(ValidationError::new("related_threshold", format!("must be below the duplicate threshold {threshold}")));
+    if value != 0.0 && value >= lowest {
+        return Err(ValidationError::new("related_threshold", format!("must be below the duplicate threshold {lowest}")));
     }
-    Ok(Some(t))
+    Ok(Some(if value == 0.0 { DEFAULT_RELATED_THRESHOLD } else { value }))
 }
 
 /// How a put is deduplicated (carried in the log entry, so every replica applies the same rule).

@@ -13,6 +13,7 @@ pub mod filter;
 mod limits;
 pub mod links;
 mod pb;
+pub mod policy;
 mod records;
 mod scope;
 mod validate;

@@ -4,7 +4,7 @@
 //! embeddings are chosen by the node that received the write, so `apply` is a pure function of
 //! the entry and the prior state and every replica ends bit-identical.
 
-use memmesh_proto::{Embedding, MemCube, Scope, UpdateRequest};
+use memmesh_proto::{Embedding, MemCube, Policy, Scope, UpdateRequest};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::Pb;
@@ -124,9 +124,11 @@ pub enum Op {
     /// `PutDedupe` that also reports, per created cube, its related cubes: similarity at least
     /// `related` and below the SEMANTIC threshold. (Entries of the two older put variants report
     /// none, as they did when first applied: a replay must decide exactly the same.)
+    /// `rules` holds one rule for all cubes, or one per cube (policies may give the inputs of
+    /// a batch different defaults).
     PutCubes {
         cubes: Vec<Pb<MemCube>>,
-        dedupe: Dedupe,
+        rules: Vec<Dedupe>,
         related: Option<f32>,
     },
     /// Add or remove a client link (`link_type` a client-settable `LinkType`, checked before
@@ -142,6 +144,20 @@ pub enum Op {
     /// longer the version (or state) that was judged.
     Consolidate {
         clusters: Vec<MergePlan>,
+    },
+    /// Create or replace a policy (validated, `updated_at_ms` stamped before proposing).
+    PutPolicy {
+        policy: Pb<Policy>,
+    },
+    DeletePolicy {
+        tenant: String,
+        name: String,
+    },
+    /// The leader finished a scheduled consolidation under a policy at `at_ms`.
+    PolicyRan {
+        tenant: String,
+        name: String,
+        at_ms: i64,
     },
 }
 

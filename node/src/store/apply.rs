@@ -67,9 +67,12 @@ pub(crate) fn apply_with_capacity(
         charge: Charge::new(&req.tenant, req.quota),
     };
     let result = match &req.op {
-        Op::Put { cubes } => a.put(cubes, Dedupe::None, None)?,
-        Op::PutDedupe { cubes, dedupe } => a.put(cubes, *dedupe, None)?,
-        Op::PutCubes { cubes, dedupe, related } => a.put(cubes, *dedupe, *related)?,
+        Op::Put { cubes } => a.put(cubes, &[Dedupe::None], None)?,
+        Op::PutDedupe { cubes, dedupe } => a.put(cubes, &[*dedupe], None)?,
+        Op::PutCubes { cubes, rules, related } => a.put(cubes, rules, *related)?,
+        Op::PutPolicy { policy } => super::policies::put(db, a.batch, &policy.0)?,
+        Op::DeletePolicy { tenant, name } => super::policies::delete(db, a.batch, tenant, name)?,
+        Op::PolicyRan { tenant, name, at_ms } => super::policies::ran(db, a.batch, tenant, name, *at_ms)?,
         Op::Link { source, link_type, target, remove, expected_version } => a.link(source, *link_type, target, *remove, *expected_version)?,
         Op::Consolidate { clusters } => a.consolidate(clusters)?,
         Op::Update { patch, embedding } => a.update(patch, embedding.as_ref())?,

@@ -60,6 +60,9 @@ fn describe(op: &Op) -> (&'static str, String) {
             let t = memmesh_proto::LinkType::try_from(*link_type).map_or("?", |t| t.as_str_name());
             (if *remove { "unlink" } else { "link" }, format!("{source} {t} {target}"))
         }
+        Op::PutPolicy { policy } => ("set-policy", policy.0.name.clone()),
+        Op::DeletePolicy { name, .. } => ("delete-policy", name.clone()),
+        Op::PolicyRan { name, .. } => ("policy-consolidated", name.clone()),
         Op::Consolidate { clusters } => {
             let members: usize = clusters.iter().map(|c| c.members.len()).sum();
             let keepers: Vec<&str> = clusters.iter().take(3).map(|c| c.keeper.0.as_str()).collect();

@@ -7,6 +7,7 @@
 //! | `i` ++ token id | SHA-256(token) (to revoke by id) |
 //! | `g` ++ tenant ++ `\0` ++ grant id | protobuf `Grant` |
 //! | `h` ++ grant id | tenant (to revoke by id) |
+//! | `p` ++ tenant ++ `\0` ++ name | protobuf `Policy` (see [`super::policies`]) |
 //!
 //! Tenant usage counters (for quotas) live in [`super::usage`].
 

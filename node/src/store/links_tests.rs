@@ -202,7 +202,7 @@ async fn semantic_puts_report_related_cubes_between_the_two_thresholds() {
     // cosine to `near` ≈ 0.89: related (≥ 0.8), not a duplicate (< 0.95).
     let new = with_vector(cube(3, input("u", "monday: team meeting moved")), [1.0, 0.5, 0.0]);
     let rule = Dedupe::Semantic { threshold: 0.95 };
-    let out = r.apply(Op::PutCubes { cubes: vec![new], dedupe: rule, related: Some(0.8) }).await.unwrap();
+    let out = r.apply(Op::PutCubes { cubes: vec![new], rules: vec![rule], related: Some(0.8) }).await.unwrap();
     assert_eq!(out.results[0].outcome, PutOutcome::Created);
     let related: Vec<&str> = out.results[0].related.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(related, vec![ids[0].as_str()]);

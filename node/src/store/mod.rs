@@ -29,6 +29,7 @@
 //! | [`dedupe`] | the idempotency table (request ids) |
 //! | [`usage`] | tenant usage counters and quota charging |
 //! | [`auth`] | tokens and grants in the replicated state |
+//! | [`policies`] | memory policies in the replicated state |
 //! | [`audit`] | the audit log |
 //! | [`feed`] | change-feed events, live broadcast and stored history |
 //! | [`snapshot`] | the snapshot file format |
@@ -66,6 +67,7 @@ pub mod keys;
 mod links;
 pub mod log_store;
 pub mod meta;
+pub mod policies;
 mod put;
 pub mod reader;
 pub mod snapshot;

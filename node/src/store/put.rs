@@ -86,7 +86,9 @@ fn result(outcome: PutOutcome, target: &str, similarity: f32) -> PutResult {
 const MAX_RELATED: usize = 5;
 
 impl Applier<'_> {
-    pub(super) fn put(&mut self, inputs: &[Pb<MemCube>], rule: Dedupe, related: Option<f32>) -> Result<Result<Outcome, ApplyError>, StoreError> {
+    /// Applies a put whose inputs get `rules` (one for all, or one each).
+    pub(super) fn put(&mut self, inputs: &[Pb<MemCube>], rules: &[Dedupe], related: Option<f32>) -> Result<Result<Outcome, ApplyError>, StoreError> {
+        let rule_of = |i: usize| if rules.len() == inputs.len() { rules[i] } else { rules.first().copied().unwrap_or(Dedupe::None) };
         // One holder per slot and scope: a put may not name a slot twice (checked before
         // proposing too).
         let mut slots: HashMap<(&Option<memmesh_proto::Scope>, &str), usize> = HashMap::new();
@@ -109,6 +111,7 @@ impl Applier<'_> {
         let mut targets: Vec<Target> = Vec::with_capacity(inputs.len());
         let mut earlier = Earlier::default();
         for (i, c) in inputs.iter().enumerate() {
+            let rule = rule_of(i);
             if rule == Dedupe::None || c.0.acl.is_some() {
                 targets.push(Target::New);
                 continue;
@@ -215,7 +218,7 @@ impl Applier<'_> {
         for (i, slot) in new.into_iter().enumerate() {
             let Some((ulid, mut cube)) = slot else { continue };
             let mut res = result(PutOutcome::Created, &cube.id, 0.0);
-            if let (Some(low), Dedupe::Semantic { threshold }) = (related, rule) {
+            if let (Some(low), Dedupe::Semantic { threshold }) = (related, rule_of(i)) {
                 res.related = self.index.related(&cube, low, threshold, MAX_RELATED).into_iter().map(|(id, s)| (id.to_string(), s)).collect();
             }
             for (holder, old) in std::mem::take(&mut superseded[i]) {

@@ -182,6 +182,15 @@ impl Reader {
         Ok(super::auth::grants(&self.db, tenant)?.into_iter().filter(|g| crate::model::grant_live_at(g, now_ms)).collect())
     }
 
+    /// The policies of `tenant`, or of every tenant.
+    pub fn policies(&self, tenant: Option<&str>) -> Result<Vec<memmesh_proto::Policy>, StoreError> {
+        super::policies::list(&self.db, tenant)
+    }
+
+    pub fn policy(&self, tenant: &str, name: &str) -> Result<Option<memmesh_proto::Policy>, StoreError> {
+        super::policies::get(&self.db, tenant, name)
+    }
+
     pub fn grant_by_id(&self, id: &str) -> Result<Option<memmesh_proto::Grant>, StoreError> {
         super::auth::grant_by_id(&self.db, id)
     }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use memmesh_client::proto::*;
 
+pub use crate::consolidation::{parse_link, ConsolidateArgs, LinkArgs, PolicyCmd};
+
 #[derive(Parser)]
 #[command(name = "memmesh", version, about = "MemMesh command-line client")]
 pub struct Cli {
@@ -386,6 +388,9 @@ pub enum Cmd {
     /// Merge the near-duplicates stored in a scope into their strongest member (tenant admins
     /// and the scope's owners); --dry-run prints the plan.
     Consolidate(ConsolidateArgs),
+    /// Memory policies of a tenant (tenant admins): dedupe defaults, scheduled consolidation.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Follow changes in a scope as they happen (one line per event; JSON with --json).
     /// Reconnects and resumes by itself; Ctrl-C stops it.
     Watch(WatchArgs),
@@ -453,63 +458,6 @@ pub struct PutArgs {
     /// A link to set on the new cube, TYPE:ID with TYPE derived-from or relates-to. Repeatable.
     #[arg(long = "link", value_parser = parse_link)]
     pub links: Vec<Link>,
-}
-
-/// A client link, `derived-from:ID` or `relates-to:ID`.
-pub fn parse_link(s: &str) -> Result<Link, String> {
-    let (t, id) = s.split_once(':').ok_or_else(|| format!("expected TYPE:ID (TYPE derived-from or relates-to), got {s:?}"))?;
-    Ok(Link { r#type: LinkTypeArg::from_str(t, true)?.into(), target_id: id.to_string() })
-}
-
-/// The link types a client sets.
-#[derive(ValueEnum, Clone, Copy)]
-pub enum LinkTypeArg {
-    DerivedFrom,
-    RelatesTo,
-}
-
-impl From<LinkTypeArg> for i32 {
-    fn from(t: LinkTypeArg) -> i32 {
-        match t {
-            LinkTypeArg::DerivedFrom => LinkType::DerivedFrom as i32,
-            LinkTypeArg::RelatesTo => LinkType::RelatesTo as i32,
-        }
-    }
-}
-
-#[derive(Args)]
-pub struct LinkArgs {
-    /// The cube the link goes from (it gets a new version).
-    pub source: String,
-    #[arg(value_enum)]
-    pub link_type: LinkTypeArg,
-    /// The cube it points at (same tenant).
-    pub target: String,
-    /// Remove the link instead.
-    #[arg(long)]
-    pub remove: bool,
-    #[arg(long, default_value_t = 0)]
-    pub expected_version: u64,
-    #[arg(long, default_value = "")]
-    pub request_id: String,
-}
-
-#[derive(Args)]
-pub struct ConsolidateArgs {
-    #[command(flatten)]
-    pub scope: ScopeArgs,
-    /// exact (equal normalised text) or semantic (default: exact, or cosine >= the threshold).
-    #[arg(long, value_enum)]
-    pub mode: Option<DedupeArg>,
-    /// For semantic: the similarity threshold in (0, 1] (default 0.95).
-    #[arg(long, default_value_t = 0.0)]
-    pub threshold: f32,
-    /// Print the plan, change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// At most this many clusters (default 10,000).
-    #[arg(long, default_value_t = 0)]
-    pub max_clusters: u32,
 }
 
 #[derive(Args)]

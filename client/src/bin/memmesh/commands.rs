@@ -158,39 +158,6 @@ pub async fn search(c: &mut Client, a: SearchArgs, read: Option<ReadOptions>) ->
     Ok(Rendered::new(json!({"hits": hits.json, "read_revision": r.read_revision, "model": r.model}), hits.text))
 }
 
-pub async fn link(c: &mut Client, a: LinkArgs) -> Result<Rendered> {
-    let req = LinkRequest {
-        source_id: a.source,
-        link: Some(Link { r#type: a.link_type.into(), target_id: a.target }),
-        remove: a.remove,
-        expected_version: a.expected_version,
-        request_id: a.request_id,
-    };
-    Ok(render::write(&c.memory.link(req).await?.into_inner()))
-}
-
-pub async fn consolidate(c: &mut Client, a: ConsolidateArgs) -> Result<Rendered> {
-    let req = ConsolidateRequest {
-        scope: Some(a.scope.scope()),
-        mode: a.mode.map_or(DedupeMode::Unspecified, Into::into) as i32,
-        threshold: a.threshold,
-        dry_run: a.dry_run,
-        max_clusters: a.max_clusters,
-    };
-    let r = c.memory.consolidate(req).await?.into_inner();
-    let clusters: Vec<Value> =
-        r.clusters.iter().map(|k| json!({"keeper_id": k.keeper_id, "member_ids": k.member_ids, "similarities": k.similarities})).collect();
-    let mut text: Vec<String> = r.clusters.iter().map(|k| format!("{} <- {}", k.keeper_id, k.member_ids.join(","))).collect();
-    let verb = if a.dry_run { "would merge" } else { "merged" };
-    let members: usize = r.clusters.iter().map(|k| k.member_ids.len()).sum();
-    let merged = if a.dry_run { members as u64 } else { r.merged };
-    text.push(format!("{verb} {merged} cube(s) in {} cluster(s); {} skipped; revision {}", r.clusters.len(), r.skipped, r.revision));
-    Ok(Rendered::new(
-        json!({"dry_run": a.dry_run, "clusters": clusters, "merged": r.merged, "skipped": r.skipped, "revision": r.revision}),
-        text.join("\n"),
-    ))
-}
-
 pub async fn history(c: &mut Client, a: HistoryArgs, read: Option<ReadOptions>) -> Result<Rendered> {
     let r = c.memory.history(HistoryRequest { id: a.id, read }).await?.into_inner();
     Ok(Rendered::lines(&r.versions, json::cube, render::cube_line))

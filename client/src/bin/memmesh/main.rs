@@ -8,6 +8,7 @@
 
 mod args;
 mod commands;
+mod consolidation;
 mod render;
 
 use std::process::ExitCode;
@@ -41,8 +42,9 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         Cmd::Auth(cmd) => commands::auth(c, cmd).await,
         Cmd::Grant(cmd) => commands::grant(c, cmd).await,
         Cmd::Audit(a) => commands::audit(c, a).await,
-        Cmd::Link(a) => commands::link(c, a).await,
-        Cmd::Consolidate(a) => commands::consolidate(c, a).await,
+        Cmd::Link(a) => consolidation::link(c, a).await,
+        Cmd::Consolidate(a) => consolidation::consolidate(c, a).await,
+        Cmd::Policy(cmd) => consolidation::policy(c, cmd).await,
         // Streaming commands print as they go; they have nothing left to render.
         Cmd::Watch(a) => commands::watch(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
         Cmd::Sync(a) => commands::sync(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),

@@ -1,0 +1,150 @@
+//! Memory policies: which policy applies to a cube, and which setting wins.
+//!
+//! A policy applies to the cubes inside its scope (each set field must match) and of its memory
+//! type, if it names one. Each setting comes from the most specific applicable policy that sets
+//! it — a deeper scope first, then a memory type over none, then the smaller name — so a
+//! tenant-wide default can be narrowed per type and again per user without repeating itself.
+//! Pure: the node that receives a write resolves its policy and carries the result in the log
+//! entry, so replicas never resolve anything themselves.
+
+use memmesh_proto::{DedupeMode, MemoryType, Policy, Scope};
+
+use super::dedupe::Dedupe;
+use super::{check_ident, check_memory_type, check_scope, scope_matches, ValidationError};
+
+/// Longest consolidation period a policy may set: one year.
+pub const MAX_CONSOLIDATE_EVERY_SECONDS: u64 = 365 * 24 * 3600;
+
+type Result<T> = std::result::Result<T, ValidationError>;
+
+/// Validates a policy as a client sets it and returns it with the server's fields cleared.
+pub fn check_policy(p: Option<&Policy>) -> Result<Policy> {
+    let p = p.ok_or_else(|| ValidationError::new("policy", "is required"))?;
+    check_ident("policy.name", &p.name)?;
+    check_scope("policy.scope", p.scope.as_ref())?;
+    check_memory_type("policy.memory_type", p.memory_type)?;
+    fn field(f: &'static str) -> impl Fn(ValidationError) -> ValidationError {
+        move |e| ValidationError::new(format!("policy.{f}"), e.reason)
+    }
+    Dedupe::from_request(p.dedupe, p.dedupe_threshold).map_err(|e| {
+        if e.field == "dedupe_threshold" {
+            field("dedupe_threshold")(e)
+        } else {
+            field("dedupe")(e)
+        }
+    })?;
+    if p.consolidate_every_seconds > MAX_CONSOLIDATE_EVERY_SECONDS {
+        return Err(ValidationError::new("policy.consolidate_every_seconds", format!("must be at most {MAX_CONSOLIDATE_EVERY_SECONDS} (a year)")));
+    }
+    let mode = DedupeMode::try_from(p.consolidate_mode)
+        .map_err(|_| ValidationError::new("policy.consolidate_mode", format!("unknown enum value {}", p.consolidate_mode)))?;
+    if p.consolidate_every_seconds > 0 && !matches!(mode, DedupeMode::Exact | DedupeMode::Semantic) {
+        return Err(ValidationError::new("policy.consolidate_mode", "EXACT or SEMANTIC is required with consolidate_every_seconds"));
+    }
+    if p.consolidate_every_seconds == 0 && (mode != DedupeMode::Unspecified || p.consolidate_threshold != 0.0) {
+        return Err(ValidationError::new("policy.consolidate_mode", "applies only with consolidate_every_seconds"));
+    }
+    if p.consolidate_every_seconds > 0 {
+        Dedupe::from_request(p.consolidate_mode, p.consolidate_threshold).map_err(field("consolidate_threshold"))?;
+    }
+    Ok(Policy { updated_at_ms: 0, last_consolidated_at_ms: 0, ..p.clone() })
+}
+
+/// The rule a policy's scheduled consolidation runs with (`None`: it schedules none).
+pub fn consolidate_rule(p: &Policy) -> Option<Dedupe> {
+    if p.consolidate_every_seconds == 0 {
+        return None;
+    }
+    Dedupe::from_request(p.consolidate_mode, p.consolidate_threshold).ok().filter(|r| *r != Dedupe::None)
+}
+
+/// Whether `p` applies to a cube in `scope` of `memory_type`.
+pub fn applies(p: &Policy, scope: &Scope, memory_type: i32) -> bool {
+    p.scope.as_ref().is_some_and(|s| scope_matches(s, scope)) && (p.memory_type == MemoryType::Unspecified as i32 || p.memory_type == memory_type)
+}
+
+/// How specific a policy is: scope depth, then whether it names a memory type.
+fn specificity(p: &Policy) -> (usize, bool) {
+    let s = p.scope.clone().unwrap_or_default();
+    let depth = [&s.user, &s.agent, &s.run].iter().filter(|f| !f.is_empty()).count();
+    (depth, p.memory_type != MemoryType::Unspecified as i32)
+}
+
+/// The policies of `all` that apply to a cube in `scope` of `memory_type`, most specific first.
+pub fn applicable<'a>(all: &'a [Policy], scope: &Scope, memory_type: i32) -> Vec<&'a Policy> {
+    let mut v: Vec<&Policy> = all.iter().filter(|p| applies(p, scope, memory_type)).collect();
+    v.sort_by(|a, b| specificity(b).cmp(&specificity(a)).then(a.name.cmp(&b.name)));
+    v
+}
+
+/// The dedupe rule policies give a put into `scope` of `memory_type` that set none itself.
+pub fn dedupe_default(all: &[Policy], scope: &Scope, memory_type: i32) -> Dedupe {
+    applicable(all, scope, memory_type)
+        .into_iter()
+        .find(|p| p.dedupe != DedupeMode::Unspecified as i32)
+        .and_then(|p| Dedupe::from_request(p.dedupe, p.dedupe_threshold).ok())
+        .unwrap_or(Dedupe::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(name: &str, user: &str, memory_type: MemoryType, dedupe: DedupeMode) -> Policy {
+        Policy {
+            name: name.into(),
+            scope: Some(Scope { tenant: "t".into(), user: user.into(), ..Default::default() }),
+            memory_type: memory_type as i32,
+            dedupe: dedupe as i32,
+            ..Default::default()
+        }
+    }
+
+    fn at(user: &str) -> Scope {
+        Scope { tenant: "t".into(), user: user.into(), agent: "a".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn the_most_specific_policy_that_sets_a_field_wins() {
+        let all = vec![
+            policy("tenant", "", MemoryType::Unspecified, DedupeMode::Exact),
+            policy("facts", "", MemoryType::Fact, DedupeMode::Semantic),
+            policy("alice", "alice", MemoryType::Unspecified, DedupeMode::None),
+            policy("silent", "alice", MemoryType::Fact, DedupeMode::Unspecified),
+        ];
+        let fact = MemoryType::Fact as i32;
+        let episode = MemoryType::Episode as i32;
+        assert_eq!(dedupe_default(&all, &at("bob"), episode), Dedupe::Exact, "tenant default");
+        assert!(matches!(dedupe_default(&all, &at("bob"), fact), Dedupe::Semantic { .. }), "type beats tenant");
+        assert_eq!(dedupe_default(&all, &at("alice"), fact), Dedupe::None, "scope prefix beats type; a policy that sets nothing is skipped");
+        assert_eq!(applicable(&all, &at("alice"), fact).first().unwrap().name, "silent");
+        let other = Scope { tenant: "u".into(), ..Default::default() };
+        assert_eq!(dedupe_default(&all, &other, fact), Dedupe::None, "another tenant's policies never apply");
+    }
+
+    #[test]
+    fn bad_policies_name_their_field() {
+        let ok = policy("p", "", MemoryType::Unspecified, DedupeMode::Exact);
+        assert!(check_policy(Some(&ok)).is_ok());
+        let cases: Vec<(Policy, &str)> = vec![
+            (Policy { name: "bad name".into(), ..ok.clone() }, "policy.name"),
+            (Policy { scope: None, ..ok.clone() }, "policy.scope"),
+            (Policy { memory_type: 99, ..ok.clone() }, "policy.memory_type"),
+            (Policy { dedupe: 9, ..ok.clone() }, "policy.dedupe"),
+            (Policy { dedupe_threshold: 0.5, ..ok.clone() }, "policy.dedupe_threshold"),
+            (Policy { consolidate_every_seconds: 60, ..ok.clone() }, "policy.consolidate_mode"),
+            (Policy { consolidate_every_seconds: 60, consolidate_mode: DedupeMode::None as i32, ..ok.clone() }, "policy.consolidate_mode"),
+            (Policy { consolidate_mode: DedupeMode::Exact as i32, ..ok.clone() }, "policy.consolidate_mode"),
+            (
+                Policy { consolidate_every_seconds: 60, consolidate_mode: DedupeMode::Semantic as i32, consolidate_threshold: 2.0, ..ok.clone() },
+                "policy.consolidate_threshold",
+            ),
+            (Policy { consolidate_every_seconds: u64::MAX, consolidate_mode: 2, ..ok.clone() }, "policy.consolidate_every_seconds"),
+        ];
+        for (p, field) in cases {
+            assert_eq!(check_policy(Some(&p)).unwrap_err().field, field);
+        }
+        let scheduled = Policy { consolidate_every_seconds: 60, consolidate_mode: DedupeMode::Exact as i32, ..ok };
+        assert_eq!(consolidate_rule(&check_policy(Some(&scheduled)).unwrap()), Some(Dedupe::Exact));
+    }
+}
