@@ -173,3 +173,55 @@ fn cli_tokens_and_grants_from_the_command_line() {
     assert!(!ok);
     assert_eq!(e["error"]["code"], "UNAUTHENTICATED");
 }
+
+#[test]
+fn cli_slots_links_consolidate_and_policies_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&dir.path().join("n1"));
+    let a = node.addr.as_str();
+    let put = |text: &str, extra: &[&str]| {
+        let mut args = vec!["put", "--tenant", "acme", "--user", "dana", "--text", text];
+        args.extend_from_slice(extra);
+        let (ok, v) = memmesh(a, &args);
+        assert!(ok, "{v}");
+        v
+    };
+    let paris = put("Dana lives in Paris", &["--slot", "user.home_city"]);
+    let lisbon = put("Dana moved to Lisbon", &["--slot", "user.home_city"]);
+    assert_eq!(lisbon["outcome"], "CREATED");
+    assert_eq!(lisbon["superseded_ids"][0], paris["id"]);
+    assert_eq!(lisbon["links"][0]["type"], "SUPERSEDES");
+    let (_, old) = memmesh(a, &["get", paris["id"].as_str().unwrap()]);
+    assert_eq!(old["state"], "ARCHIVED");
+    assert_eq!(old["incoming"][0]["source_id"], lisbon["id"]);
+
+    let first = put("Dinner at 8", &[]);
+    let second = put("dinner at 8.", &["--link", &format!("relates-to:{}", lisbon["id"].as_str().unwrap())]);
+    assert_eq!(second["links"][0]["type"], "RELATES_TO");
+    let (ok, linked) = memmesh(a, &["link", first["id"].as_str().unwrap(), "derived-from", lisbon["id"].as_str().unwrap()]);
+    assert!(ok, "{linked}");
+    assert_eq!(linked["version"], 2);
+
+    let (ok, plan) = memmesh(a, &["consolidate", "--tenant", "acme", "--user", "dana", "--mode", "exact", "--dry-run"]);
+    assert!(ok, "{plan}");
+    assert_eq!(plan["clusters"][0]["keeper_id"], first["id"]);
+    assert_eq!(plan["clusters"][0]["member_ids"][0], second["id"]);
+    let (ok, done) = memmesh(a, &["consolidate", "--tenant", "acme", "--user", "dana", "--mode", "exact"]);
+    assert!(ok, "{done}");
+    assert_eq!(done["merged"], 1);
+    let (_, merged) = memmesh(a, &["get", second["id"].as_str().unwrap()]);
+    assert_eq!(merged["state"], "ARCHIVED");
+    assert!(merged["links"].as_array().unwrap().iter().any(|l| l["type"] == "MERGED_INTO" && l["target_id"] == first["id"]));
+
+    let (ok, p) = memmesh(a, &["policy", "set", "tenant-default", "--tenant", "acme", "--dedupe", "exact"]);
+    assert!(ok, "{p}");
+    assert_eq!(p["dedupe"], "EXACT");
+    assert_eq!(put("Dinner at 8!", &[])["outcome"], "UNCHANGED", "the policy's default applies");
+    let (_, list) = memmesh(a, &["policy", "list", "--tenant", "acme"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (ok, bad) = memmesh(a, &["policy", "set", "sweep", "--tenant", "acme", "--consolidate-every", "1h"]);
+    assert!(!ok);
+    assert_eq!(bad["error"]["code"], "INVALID_ARGUMENT");
+    let (ok, _) = memmesh(a, &["policy", "delete", "tenant-default", "--tenant", "acme"]);
+    assert!(ok);
+}

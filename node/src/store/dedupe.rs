@@ -166,3 +166,59 @@ pub(crate) fn record(db: &DB, batch: &mut WriteBatch, req: &Request, revision: u
     batch.put_cf(cf(db, CF_SM_META), KEY_DEDUPE_COUNT, encode(&(count - excess)));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    use super::*;
+
+    #[derive(Serialize)]
+    struct V0 {
+        fingerprint: [u8; 32],
+        revision: u64,
+        cubes: Vec<(String, u64)>,
+        purged: u64,
+    }
+
+    #[derive(Serialize)]
+    struct V1 {
+        fingerprint: [u8; 32],
+        revision: u64,
+        cubes: Vec<(String, u64)>,
+        purged: u64,
+        results: Vec<(PutOutcome, String, f32)>,
+    }
+
+    fn cubes() -> Vec<(String, u64)> {
+        vec![("A".into(), 1), ("B".into(), 2), ("C".into(), 1)]
+    }
+
+    #[test]
+    fn records_of_every_earlier_layout_still_decode() {
+        let v0 = postcard::to_stdvec(&V0 { fingerprint: [7; 32], revision: 9, cubes: cubes(), purged: 0 }).unwrap();
+        let r = decode_record(&v0).unwrap();
+        assert_eq!((r.revision, r.cubes.len(), r.results.len()), (9, 3, 3));
+        assert!(r.results.iter().all(|x| x.0 == PutOutcome::Created), "before outcomes every input was created");
+
+        // A batch of several results: the newest decoder must not misread the older bytes.
+        let results = vec![(PutOutcome::Created, "A".into(), 0.0), (PutOutcome::Merged, "B".into(), 0.97), (PutOutcome::Unchanged, "A".into(), 1.0)];
+        let v1 = postcard::to_stdvec(&V1 { fingerprint: [7; 32], revision: 9, cubes: cubes(), purged: 0, results: results.clone() }).unwrap();
+        let r = decode_record(&v1).unwrap();
+        assert_eq!(r.results, results);
+        assert!(r.notes.is_empty());
+
+        let now = DedupeRecord {
+            fingerprint: [7; 32],
+            revision: 9,
+            cubes: cubes(),
+            purged: 0,
+            results,
+            notes: vec![(vec!["Z".into()], vec![]), (vec![], vec![("Y".into(), 0.8)]), (vec![], vec![])],
+        };
+        let back = decode_record(&encode(&now)).unwrap();
+        assert_eq!(back, now);
+        let put = back.put_results();
+        assert_eq!((put[0].superseded.clone(), put[1].related.clone()), (vec!["Z".to_string()], vec![("Y".to_string(), 0.8)]));
+    }
+}
