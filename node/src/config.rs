@@ -20,6 +20,24 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     pub tls: crate::tls::TlsConfig,
     pub quotas: crate::quota::QuotaConfig,
+    pub lifecycle: LifecycleConfig,
+}
+
+/// The leader's lifecycle work (expiry sweep).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// How often the leader looks for cubes past their expiry (the sweep's lag is about this
+    /// plus one commit). Reads hide expired cubes at once whatever the lag.
+    pub sweep_interval_ms: u64,
+    /// Cubes expired per log entry (the sweep proposes as many entries as are due).
+    pub sweep_batch: usize,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self { sweep_interval_ms: 250, sweep_batch: 1000 }
+    }
 }
 
 /// The change feed (MemStore).

@@ -195,6 +195,22 @@ fn spawn_scheduled_consolidation(core: &Arc<Core>, tick: Duration) {
     });
 }
 
+/// Runs the expiry sweep (on the leader; others skip), every `interval`.
+fn spawn_expiry_sweep(core: &Arc<Core>, interval: Duration, batch: usize) {
+    let weak = Arc::downgrade(core);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(core) = weak.upgrade() else { return };
+            if let Err(e) = core.sweep_expired(batch).await {
+                tracing::warn!(error = %e, "expiry sweep failed; retried at the next tick");
+            }
+        }
+    });
+}
+
 /// Trims this node's copy of the audit log to `keep` records, every 10 s.
 fn spawn_audit_trim(core: &Arc<Core>, keep: u64) {
     spawn_periodic(core, Duration::from_secs(10), "audit log trimming", move |core| core.reader.trim_audit(keep).map(|_| ()));
@@ -318,6 +334,7 @@ impl Node {
         });
         spawn_feed_compaction(&core, cfg.feed.retention_revisions.max(1));
         spawn_scheduled_consolidation(&core, Duration::from_secs(1));
+        spawn_expiry_sweep(&core, Duration::from_millis(cfg.lifecycle.sweep_interval_ms.max(10)), cfg.lifecycle.sweep_batch.max(1));
         tokio::spawn(run_proposer(Arc::downgrade(&core), inflight, proposals_rx));
         let required = cfg.auth.required(&local_addr);
         if required {

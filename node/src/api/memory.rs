@@ -16,6 +16,7 @@ use super::{invalid, ApiError};
 use crate::auth::{Caller, Need};
 use crate::engine::write::{fingerprint, Written};
 use crate::engine::Core;
+use crate::model::lifecycle::is_expired;
 use crate::model::{self, apply_patch, check_cube_id, check_merged, new_cube, now_ms, Dedupe, Filter, FilterSpec, Pb, PutResult};
 use crate::raft::Op;
 use crate::store::reader::ListQuery;
@@ -265,9 +266,16 @@ impl Memory for MemoryService {
         let reader = &self.core.reader;
         let read_revision = reader.applied_revision();
         let not_found = || ApiError::NotFound(req.id.clone());
+        // An expired cube is not returned from the moment it expires, swept or not (its
+        // history and past versions still are).
+        let now = now_ms();
+        let expired = |c: &MemCube| is_expired(c, now) || c.state == CubeState::Expired as i32;
         let cube = if req.record_access {
             let (_, cur) = self.current(&req.id)?;
             self.core.authorize_cube(&who, &cur, Need::Read)?;
+            if expired(&cur) {
+                return Err(not_found().into());
+            }
             let w = self.core.propose(&who.actor(), &Self::tenant_of(&cur), "", [0; 32], now_ms(), Op::Touch { id: req.id.clone() }).await?;
             w.outcome.cubes.into_iter().next().map(|c| c.0)
         } else if req.version != 0 {
@@ -295,6 +303,9 @@ impl Memory for MemoryService {
         // the latest version already is the current one, so it is not read again.
         let current = if req.version != 0 || req.as_of_revision != 0 { reader.get(ulid)? } else { None };
         self.core.authorize_cube(&who, current.as_ref().unwrap_or(&cube), Need::Read)?;
+        if current.is_none() && expired(&cube) {
+            return Err(not_found().into());
+        }
         let incoming = if current.is_none() { self.core.incoming_links(&who, ulid)? } else { Vec::new() };
         Ok(Response::new(GetResponse { cube: Some(cube), read_revision, incoming }))
     }
@@ -339,7 +350,22 @@ impl Memory for MemoryService {
         let who = caller(&req)?;
         let mut req = req.into_inner();
         let request_id = std::mem::take(&mut req.request_id);
-        let op = Op::Restore { id: req.id.clone(), expected_version: req.expected_version };
+        let op = match req.ttl_seconds {
+            Some(ttl_seconds) => {
+                model::check_ttl("ttl_seconds", ttl_seconds)?;
+                Op::RestoreWithTtl { id: req.id.clone(), expected_version: req.expected_version, ttl_seconds }
+            }
+            None => {
+                // Refused here, as apply would: restoring with the old TTL would expire it again.
+                if let Ok((_, cur)) = self.current(&req.id) {
+                    if cur.state == CubeState::Expired as i32 {
+                        self.core.authorize_cube(&who, &cur, Need::Write)?;
+                        return Err(ApiError::Precondition(format!("cube {} expired: give ttl_seconds (0 = none) to restore it", req.id)).into());
+                    }
+                }
+                Op::Restore { id: req.id.clone(), expected_version: req.expected_version }
+            }
+        };
         Ok(Response::new(self.write_existing(&who, &req.id, &request_id, fingerprint("restore", &req), op).await?))
     }
 
@@ -390,7 +416,8 @@ impl Memory for MemoryService {
             updated_before_ms: req.updated_before_ms,
             ..Default::default()
         })?
-        .active_by_default();
+        .active_by_default()
+        .judged_at(now_ms());
         let order = ListOrder::try_from(req.order).map_err(|_| invalid("order", format!("unknown enum value {}", req.order)))?;
         let newest_first = order != ListOrder::OldestFirst;
         let page_size = match req.page_size {

@@ -71,7 +71,8 @@ fn check(req: &SearchRequest) -> Result<Query, ApiError> {
         updated_before_ms: req.updated_before_ms,
         attributes: Some(&req.attributes),
     })?
-    .active_by_default();
+    .active_by_default()
+    .judged_at(crate::model::now_ms());
     let fusion = match memmesh_proto::Fusion::try_from(req.fusion).map_err(|_| invalid("fusion", format!("unknown enum value {}", req.fusion)))? {
         memmesh_proto::Fusion::Rrf => Fusion::Rrf,
         memmesh_proto::Fusion::Convex | memmesh_proto::Fusion::Unspecified => {

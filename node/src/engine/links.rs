@@ -153,7 +153,7 @@ impl Core {
         let mut cubes = Vec::new();
         let mut after = None;
         let types: Vec<i32> = memory_type.into_iter().collect();
-        let filter = Filter::build(&FilterSpec { memory_types: &types, ..Default::default() })?.active_by_default();
+        let filter = Filter::build(&FilterSpec { memory_types: &types, ..Default::default() })?.active_by_default().judged_at(now_ms());
         loop {
             let q = ListQuery { scope: scope.clone(), filter: filter.clone(), newest_first: false, page_size: 1000, after, shared_only: false };
             let page = self.reader.list(&q, |_| true)?;

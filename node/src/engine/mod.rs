@@ -9,6 +9,7 @@
 //! | [`forward`] | reaching the leader from a follower (forwarded writes, read index) |
 //! | [`read`] | read consistency: the barrier a read waits at (linearizable, `min_revision`) |
 //! | [`search`] | running a search for a caller: scopes narrowed, query embedded, hits re-checked |
+//! | [`lifecycle`] | the leader's expiry sweep |
 //! | [`links`] | links around a cube as a caller may see them, client links, Consolidate |
 //! | [`embedding`] | computing and checking vectors before a write is proposed |
 //! | [`authz`] | authorization against the access rules, refusals recorded |
@@ -21,6 +22,7 @@ pub mod denials;
 pub mod embedding;
 pub mod error;
 pub mod forward;
+pub mod lifecycle;
 pub mod links;
 pub mod read;
 pub mod search;

@@ -22,7 +22,9 @@ impl SearchIndex {
     /// the threshold (ties: the smaller id). Cubes restricted by an ACL are never candidates.
     /// `key` is `cube`'s [`text_key`] (computed once by the caller). A cube with a slot is
     /// compared with the slot's holder only: it restates the slot's value or replaces it.
-    pub fn find_duplicate(&self, cube: &MemCube, key: Option<[u8; 16]>, rule: Dedupe) -> Option<(Ulid, f32)> {
+    /// Cubes past their expiry at `at_ms` (the write's time, from its entry) are no candidates:
+    /// no read would show them.
+    pub fn find_duplicate(&self, cube: &MemCube, key: Option<[u8; 16]>, rule: Dedupe, at_ms: i64) -> Option<(Ulid, f32)> {
         let threshold = match rule {
             Dedupe::None => return None,
             Dedupe::Exact => None,
@@ -36,7 +38,7 @@ impl SearchIndex {
         let holders = (!cube.slot.is_empty()).then(|| tenant.slots.get(&(sk.clone(), cube.slot.as_str().into())).map_or(&[][..], Vec::as_slice));
         let candidate = |slot: u32| {
             g.docs[slot as usize].as_ref().filter(|d| {
-                d.state == CubeState::Active as i32
+                d.active_at(at_ms)
                     && d.memory_type == cube.memory_type
                     && d.kind == cube.kind
                     && d.text_key.is_some()
@@ -94,7 +96,7 @@ impl SearchIndex {
     /// The ACTIVE cubes of `cube`'s exact scope, memory type and kind whose vectors have a
     /// similarity in `[low, high)` to its vector: the `n` most similar, ties by id. Restricted
     /// cubes are left out, as they are from duplicates.
-    pub fn related(&self, cube: &MemCube, low: f32, high: f32, n: usize) -> Vec<(Ulid, f32)> {
+    pub fn related(&self, cube: &MemCube, low: f32, high: f32, n: usize, at_ms: i64) -> Vec<(Ulid, f32)> {
         let Some(vector) = cube.embedding.as_ref() else { return Vec::new() };
         let Some((model, dims)) = self.model() else { return Vec::new() };
         if vector.model != model || vector.vector.len() != dims || n == 0 {
@@ -106,7 +108,7 @@ impl SearchIndex {
         let mut found: Vec<(Ulid, f32)> = Vec::new();
         for (pos, &slot) in bucket.slots.iter().enumerate() {
             let Some(d) = g.docs[slot as usize].as_ref() else { continue };
-            if d.state != CubeState::Active as i32 || d.memory_type != cube.memory_type || d.kind != cube.kind || d.text_key.is_none() {
+            if !d.active_at(at_ms) || d.memory_type != cube.memory_type || d.kind != cube.kind || d.text_key.is_none() {
                 continue;
             }
             let sim = similarity(&vector.vector, bucket.vector(pos as u32, dims));

@@ -106,6 +106,9 @@ struct Doc {
     attributes: BTreeMap<String, String>,
     created: i64,
     updated: i64,
+    /// Expiry time (0 = never) and pin: a search judges expiry at its own time.
+    expires: i64,
+    pinned: bool,
     terms: Vec<(String, u32)>,
     len: u32,
     /// Position in its scope's member list.
@@ -180,6 +183,19 @@ impl Facets for Doc {
     }
     fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).map(String::as_str)
+    }
+    fn expires_at_ms(&self) -> i64 {
+        self.expires
+    }
+    fn pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+impl Doc {
+    /// Whether the document is ACTIVE at `now` (stored so, and not past its expiry).
+    fn active_at(&self, now: i64) -> bool {
+        crate::model::lifecycle::effective_state(self.state, self.expires, self.pinned, now) == memmesh_proto::CubeState::Active as i32
     }
 }
 
@@ -290,6 +306,8 @@ impl SearchIndex {
             attributes: cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             created: cube.created_at_ms,
             updated: cube.updated_at_ms,
+            expires: cube.expires_at_ms,
+            pinned: cube.pinned,
             terms,
             len,
             member,

@@ -34,6 +34,7 @@ pub fn new_cube(input: CubeInput, id: ulid::Ulid, at_ms: i64, request_id: &str) 
         acl: input.acl,
         slot: input.slot,
         links: input.links,
+        pinned: input.pinned,
     }
 }
 
@@ -98,10 +99,13 @@ pub fn apply_patch(cube: &mut MemCube, patch: &UpdateRequest, at_ms: i64) {
     if let Some(acl) = &patch.acl {
         cube.acl = normalize_acl(Some(acl.clone()));
     }
+    if let Some(p) = patch.pinned {
+        cube.pinned = p;
+    }
 }
 
 /// The cube that a rollback to `target` makes current: the target's content and metadata under
-/// the current identity, creation time, usage, access list, slot and links (an ACL governs the
+/// the current identity, creation time, usage, access list, pin, slot and links (an ACL governs the
 /// cube, it is not content: rolling back must not re-share what was unshared, and a writer the
 /// ACL names may roll back but not change the ACL; links record what happened to the cube since,
 /// which a rollback does not undo).
@@ -115,6 +119,7 @@ pub fn rolled_back(current: &MemCube, target: &MemCube) -> MemCube {
         acl: current.acl.clone(),
         slot: current.slot.clone(),
         links: current.links.clone(),
+        pinned: current.pinned,
         version: current.version,
         revision: current.revision,
         ..target.clone()

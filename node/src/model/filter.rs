@@ -40,6 +40,13 @@ pub trait Facets {
     fn attribute(&self, _key: &str) -> Option<&str> {
         None
     }
+    /// 0 = never (see `lifecycle`).
+    fn expires_at_ms(&self) -> i64 {
+        0
+    }
+    fn pinned(&self) -> bool {
+        false
+    }
 }
 
 /// A time range in ms since the epoch: inclusive lower, exclusive upper bound; `None` = open.
@@ -95,6 +102,9 @@ pub struct Filter {
     pub updated: TimeRange,
     /// Each must be present with this value.
     pub attributes: BTreeMap<String, String>,
+    /// Judge states at this time: a record past its expiry counts as EXPIRED (see
+    /// `super::lifecycle::effective_state`). `None`: states as stored.
+    pub now_ms: Option<i64>,
 }
 
 impl Filter {
@@ -134,12 +144,22 @@ impl Filter {
         self
     }
 
+    /// States judged at `now_ms` (see [`Filter::now_ms`]).
+    pub fn judged_at(mut self, now_ms: i64) -> Self {
+        self.now_ms = Some(now_ms);
+        self
+    }
+
     /// Whether a record with these facets passes every condition.
     pub fn accepts(&self, c: &impl Facets) -> bool {
         let any_of = |want: &[i32], have: Option<i32>| want.is_empty() || have.is_some_and(|h| want.contains(&h));
         let within = |r: &TimeRange, have: Option<i64>| r.is_open() || have.is_some_and(|v| r.contains(v));
+        let state = match self.now_ms {
+            Some(now) => c.state().map(|s| super::lifecycle::effective_state(s, c.expires_at_ms(), c.pinned(), now)),
+            None => c.state(),
+        };
         (self.memory_types.is_empty() || self.memory_types.contains(&c.memory_type()))
-            && any_of(&self.states, c.state())
+            && any_of(&self.states, state)
             && any_of(&self.sources, c.source())
             && (self.tags.is_empty() || c.tags().is_some_and(|have| self.tags.iter().all(|t| have.binary_search(t).is_ok())))
             && within(&self.created, c.created_at_ms())
@@ -163,6 +183,12 @@ impl Facets for MemCube {
     }
     fn created_at_ms(&self) -> Option<i64> {
         Some(self.created_at_ms)
+    }
+    fn expires_at_ms(&self) -> i64 {
+        self.expires_at_ms
+    }
+    fn pinned(&self) -> bool {
+        self.pinned
     }
     fn updated_at_ms(&self) -> Option<i64> {
         Some(self.updated_at_ms)

@@ -174,7 +174,7 @@ fn check_importance(field: &str, v: f32) -> Result<()> {
     Ok(())
 }
 
-fn check_ttl(field: &str, v: u64) -> Result<()> {
+pub fn check_ttl(field: &str, v: u64) -> Result<()> {
     if v > MAX_TTL_SECONDS {
         return err(field, format!("must be at most {MAX_TTL_SECONDS} seconds"));
     }
@@ -272,7 +272,8 @@ pub fn check_update(req: &UpdateRequest, current_kind: CubeKind, limits: &Limits
         || !req.set_attributes.is_empty()
         || !req.remove_attributes.is_empty()
         || req.context.is_some()
-        || req.acl.is_some();
+        || req.acl.is_some()
+        || req.pinned.is_some();
     if !has_change {
         return err("update", "sets no field: nothing to update");
     }

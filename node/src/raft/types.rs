@@ -159,6 +159,19 @@ pub enum Op {
         name: String,
         at_ms: i64,
     },
+    /// Restore a deleted or expired cube with a new TTL (0 = none), counted from the entry's time.
+    RestoreWithTtl {
+        id: String,
+        expected_version: u64,
+        ttl_seconds: u64,
+    },
+    /// One step of the leader's expiry sweep, judged at `at_ms` (the leader's clock): each
+    /// (id, version) becomes EXPIRED unless it changed since it was judged or is no longer past
+    /// its expiry at `at_ms`.
+    Expire {
+        at_ms: i64,
+        items: Vec<(String, u64)>,
+    },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.
@@ -181,6 +194,7 @@ pub struct Outcome {
     /// Puts: one per input cube, in order (`cubes` then holds each input's resulting cube).
     pub results: Vec<PutResult>,
     /// Consolidate: cubes merged into their keepers, and clusters skipped because a cube changed.
+    /// Expire: cubes expired, and items skipped.
     pub merged: u64,
     pub skipped: u64,
 }

@@ -20,6 +20,7 @@ use super::reader::{load_cube, load_version};
 use super::usage::{cube_bytes, Charge};
 use super::{cf, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_VERSIONS};
 use crate::index::SearchIndex;
+use crate::model::lifecycle::{expirable, is_expired};
 use crate::model::{apply_patch, rolled_back, scope_matches, ApplyError, Dedupe, Pb};
 use crate::raft::{Op, Outcome, Request, Response};
 
@@ -78,6 +79,8 @@ pub(crate) fn apply_with_capacity(
         Op::Update { patch, embedding } => a.update(patch, embedding.as_ref())?,
         Op::Delete { id, expected_version } => a.set_state(id, *expected_version, CubeState::Deleted)?,
         Op::Restore { id, expected_version } => a.set_state(id, *expected_version, CubeState::Active)?,
+        Op::RestoreWithTtl { id, expected_version, ttl_seconds } => a.restore_with_ttl(id, *expected_version, *ttl_seconds)?,
+        Op::Expire { at_ms, items } => a.expire(*at_ms, items)?,
         Op::Rollback { id, to_version, expected_version } => a.rollback(id, *to_version, *expected_version)?,
         Op::Touch { id } => a.touch(id)?,
         Op::PurgeCube { id } => a.purge_cube(id)?,
@@ -118,7 +121,7 @@ impl Applier<'_> {
     }
 
     /// The current version of `id`, or the error a write to a missing cube gets.
-    fn current(&self, id: &str) -> Result<Result<(Ulid, MemCube), ApplyError>, StoreError> {
+    pub(super) fn current(&self, id: &str) -> Result<Result<(Ulid, MemCube), ApplyError>, StoreError> {
         let not_found = || Ok(Err(ApplyError::NotFound { id: id.to_string() }));
         let Ok(ulid) = Ulid::from_string(id) else { return not_found() };
         match load_cube(self.db, ulid)? {
@@ -137,13 +140,17 @@ impl Applier<'_> {
     pub(super) fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
         let mut old_links = Vec::new();
+        let mut old_expiry = None;
         if prev_version > 0 {
             if let Some(old) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? {
-                old_links = super::decode_cube(CF_CUBES, &old)?.links;
+                let prev = super::decode_cube(CF_CUBES, &old)?;
+                old_expiry = expirable(&prev);
+                old_links = prev.links;
                 self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), old);
             }
         }
         self.index_links(ulid, &old_links, &cube.links);
+        self.index_expiry(ulid, old_expiry, expirable(&cube));
         cube.version += 1;
         cube.revision = self.revision;
         cube.updated_at_ms = self.at_ms;
@@ -170,11 +177,11 @@ impl Applier<'_> {
         }
     }
 
-    fn single(cube: MemCube) -> ApplyResult {
+    pub(super) fn single(cube: MemCube) -> ApplyResult {
         Ok(Outcome { cubes: vec![Pb(cube)], ..Default::default() })
     }
 
-    fn check_version(id: &str, cube: &MemCube, expected: u64) -> Result<(), ApplyError> {
+    pub(super) fn check_version(id: &str, cube: &MemCube, expected: u64) -> Result<(), ApplyError> {
         if expected != 0 && expected != cube.version {
             return Err(ApplyError::VersionConflict { id: id.to_string(), expected, actual: cube.version });
         }
@@ -197,6 +204,14 @@ impl Applier<'_> {
         if cube.state == CubeState::Deleted as i32 {
             return Ok(Err(ApplyError::Precondition(format!("cube {} is deleted; restore it before updating", patch.id))));
         }
+        // Past its expiry at this write's time (the entry's, not this replica's clock): only a
+        // new TTL (or pinning it) brings it back; anything else would change a cube no read shows.
+        if is_expired(&cube, self.at_ms) && patch.ttl_seconds.is_none() && patch.pinned != Some(true) {
+            return Ok(Err(ApplyError::Precondition(format!(
+                "cube {} expired at {} ms; give ttl_seconds (0 = none) or restore it",
+                patch.id, cube.expires_at_ms
+            ))));
+        }
         let before = cube_bytes(&cube);
         let had_acl = cube.acl.is_some();
         let was_active = cube.state == CubeState::Active as i32;
@@ -217,7 +232,7 @@ impl Applier<'_> {
         Ok(Self::single(self.write_version(ulid, cube, EventType::Updated)?))
     }
 
-    fn set_state(&mut self, id: &str, expected: u64, to: CubeState) -> Result<ApplyResult, StoreError> {
+    pub(super) fn set_state(&mut self, id: &str, expected: u64, to: CubeState) -> Result<ApplyResult, StoreError> {
         let (ulid, mut cube) = match self.current(id)? {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
@@ -229,6 +244,9 @@ impl Applier<'_> {
         match to {
             CubeState::Deleted if deleted => {
                 return Ok(Err(ApplyError::Precondition(format!("cube {id} is already deleted"))));
+            }
+            CubeState::Active if cube.state == CubeState::Expired as i32 => {
+                return Ok(Err(ApplyError::Precondition(format!("cube {id} expired: restore it with ttl_seconds (0 = none)"))));
             }
             CubeState::Active if !deleted => {
                 return Ok(Err(ApplyError::Precondition(format!("cube {id} is not deleted; nothing to restore"))));
@@ -292,6 +310,7 @@ impl Applier<'_> {
         }
         self.index_shared(ulid, cube.scope.as_ref(), cube.acl.is_some(), false);
         self.unindex_links(ulid, cube)?;
+        self.index_expiry(ulid, expirable(cube), None);
         self.events.push(EventRecord::new(EventType::Purged, cube, 0, self.request_id));
         Ok(())
     }

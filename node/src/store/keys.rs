@@ -47,6 +47,14 @@ pub fn version_key(id: Ulid, version: u64) -> [u8; ID_LEN + 8] {
     k
 }
 
+/// A key of the expiry index: expiry time (negative times sort first, as 0) ++ id.
+pub fn expiry_key(at_ms: i64, id: Ulid) -> [u8; 8 + ID_LEN] {
+    let mut k = [0u8; 8 + ID_LEN];
+    k[..8].copy_from_slice(&(at_ms.max(0) as u64).to_be_bytes());
+    k[8..].copy_from_slice(&id.to_bytes());
+    k
+}
+
 /// A key of the reverse link index: `source` links to `target` with link type `t`. Keyed by
 /// target first, so the links into one cube are one contiguous range.
 pub fn link_key(target: Ulid, source: Ulid, t: i32) -> [u8; 2 * ID_LEN + 1] {

@@ -15,6 +15,7 @@
 //! | `auth` | see [`auth`] and [`usage`] | API tokens (hashed), grants, tenant usage |
 //! | `audit` | revision ++ position (u32 BE) | postcard [`crate::model::AuditRecord`] |
 //! | `links` | target id ++ source id ++ link type (u8) | empty: the reverse index of `MemCube.links` |
+//! | `expiry` | expiry time (ms, u64 BE) ++ id | empty: the expirable cubes, soonest first (see `lifecycle`) |
 //!
 //! Modules, one concept each:
 //!
@@ -26,6 +27,7 @@
 //! | [`apply`] | what each operation of a log entry does to the data |
 //! | `put` | creating cubes, with write-time deduplication and slot superseding |
 //! | `links` | the reverse link index, slot claims, `Link` and `Consolidate` steps |
+//! | `lifecycle` | the expiry index, the sweep's `Expire` steps, restoring an expired cube |
 //! | [`dedupe`] | the idempotency table (request ids) |
 //! | [`usage`] | tenant usage counters and quota charging |
 //! | [`auth`] | tokens and grants in the replicated state |
@@ -64,6 +66,7 @@ mod dbs;
 pub mod dedupe;
 pub mod feed;
 pub mod keys;
+mod lifecycle;
 mod links;
 pub mod log_store;
 pub mod meta;
@@ -74,6 +77,8 @@ pub mod snapshot;
 pub mod state_machine;
 pub mod usage;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod links_tests;
 #[cfg(test)]
@@ -103,17 +108,31 @@ pub const CF_EVENTS: &str = "events";
 pub const CF_AUTH: &str = "auth";
 pub const CF_AUDIT: &str = "audit";
 pub const CF_LINKS: &str = "links";
+pub const CF_EXPIRY: &str = "expiry";
 
 /// The column families of the log database.
 const LOG_CFS: [&str; 2] = [CF_RAFT_LOG, CF_RAFT_META];
 
 /// The column families of the state database (with the log's, see [`dbs`]).
-const ALL_CFS: [&str; 12] =
-    [CF_RAFT_LOG, CF_RAFT_META, CF_SM_META, CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_EVENTS, CF_AUTH, CF_AUDIT, CF_LINKS];
+const ALL_CFS: [&str; 13] = [
+    CF_RAFT_LOG,
+    CF_RAFT_META,
+    CF_SM_META,
+    CF_CUBES,
+    CF_VERSIONS,
+    CF_SCOPE_IDX,
+    CF_DEDUPE,
+    CF_DEDUPE_ORDER,
+    CF_EVENTS,
+    CF_AUTH,
+    CF_AUDIT,
+    CF_LINKS,
+    CF_EXPIRY,
+];
 
 /// The column families that make up the state machine (what a snapshot carries). A snapshot
 /// names each by its position here: new ones go last, so older snapshots still install.
-pub const DATA_CFS: [&str; 8] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS];
+pub const DATA_CFS: [&str; 9] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS, CF_EXPIRY];
 
 /// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
 /// at the API.

@@ -61,6 +61,10 @@ impl Replica {
         r.remove(0).0.remove(0).result
     }
 
+    pub(super) fn db(&self) -> &rocksdb::DB {
+        &self.reader_db
+    }
+
     /// Every key of the reverse link index.
     pub(super) fn sm_links(&self) -> Vec<Vec<u8>> {
         let db = &self.reader_db;
@@ -69,7 +73,7 @@ impl Replica {
 
     /// Every stored cube of tenant `t`, any state, oldest first.
     pub(super) fn all(&self) -> Vec<MemCube> {
-        let filter = crate::model::Filter { states: vec![1, 2, 3], ..Default::default() };
+        let filter = crate::model::Filter { states: vec![1, 2, 3, 4], ..Default::default() };
         let q = reader::ListQuery { scope: Scope { tenant: "t".into(), ..Default::default() }, filter, page_size: 1000, ..Default::default() };
         self.reader.list(&q, |_| true).unwrap().cubes
     }

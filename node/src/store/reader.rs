@@ -209,6 +209,11 @@ impl Reader {
         dedupe::lookup(&self.db, tenant, request_id)
     }
 
+    /// The first `limit` expirable cubes due at `now`: (id, expiry), soonest first.
+    pub fn due_expiries(&self, now: i64, limit: usize) -> Result<Vec<(Ulid, i64)>, StoreError> {
+        super::lifecycle::due(&self.db, now, limit)
+    }
+
     /// The links into `id`: (source, link type), in source order.
     pub fn incoming(&self, id: Ulid) -> Result<Vec<(Ulid, i32)>, StoreError> {
         super::links::incoming(&self.db, id)
