@@ -90,6 +90,7 @@ pub fn cube(c: &MemCube) -> Value {
         // The vector itself is left out (hundreds of floats); its model and size say what it is.
         "embedding": c.embedding.as_ref().map(|e| json!({"model": e.model, "dims": e.vector.len()})),
         "slot": c.slot,
+        "pinned": c.pinned,
         "links": c.links.iter().map(|l| json!({"type": link_type(l.r#type), "target_id": l.target_id})).collect::<Vec<_>>(),
         "acl": c.acl.as_ref().map(|a| {
             let entries = |l: &[AclEntry]| l.iter().map(|e| json!({"user": e.user, "agent": e.agent})).collect::<Vec<_>>();

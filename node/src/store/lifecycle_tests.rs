@@ -18,7 +18,8 @@ fn with_ttl(n: u64, text: &str, ttl: u64) -> Pb<memmesh_proto::MemCube> {
 async fn the_sweep_expires_what_is_due_once_and_skips_what_changed_since_it_was_judged() {
     let (mut a, mut b) = (Replica::new(), Replica::new());
     // Written at 1_001..1_004 ms: TTL 1 s expires at 2_001.., TTL 10 s at 11_00x.
-    let cubes = vec![with_ttl(1, "soon", 1), with_ttl(2, "extended", 1), with_ttl(3, "later", 10), with_ttl(4, "pinned", 1), with_ttl(5, "forever", 0)];
+    let cubes =
+        vec![with_ttl(1, "soon", 1), with_ttl(2, "extended", 1), with_ttl(3, "later", 10), with_ttl(4, "pinned", 1), with_ttl(5, "forever", 0)];
     let mut ids = Vec::new();
     for r in [&mut a, &mut b] {
         ids = r.put(cubes.clone(), Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();

@@ -219,7 +219,8 @@ impl Applier<'_> {
             let Some((ulid, mut cube)) = slot else { continue };
             let mut res = result(PutOutcome::Created, &cube.id, 0.0);
             if let (Some(low), Dedupe::Semantic { threshold }) = (related, rule_of(i)) {
-                res.related = self.index.related(&cube, low, threshold, MAX_RELATED, self.at_ms).into_iter().map(|(id, s)| (id.to_string(), s)).collect();
+                res.related =
+                    self.index.related(&cube, low, threshold, MAX_RELATED, self.at_ms).into_iter().map(|(id, s)| (id.to_string(), s)).collect();
             }
             for (holder, old) in std::mem::take(&mut superseded[i]) {
                 let old = self.supersede(holder, old, &mut cube)?;

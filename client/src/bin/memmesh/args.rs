@@ -358,8 +358,12 @@ pub enum Cmd {
     Update(UpdateArgs),
     /// Soft-delete a cube (restorable).
     Delete(StateChangeArgs),
-    /// Undo a soft delete.
-    Restore(StateChangeArgs),
+    /// Undo a soft delete or an expiry (an expired cube needs --ttl; 0 = none).
+    Restore(RestoreArgs),
+    /// Pin a cube: it never expires.
+    Pin(StateChangeArgs),
+    /// Unpin a cube: its TTL applies again.
+    Unpin(StateChangeArgs),
     /// Hard-delete one cube, or every cube in a scope (--tenant [--user ...]).
     Purge(PurgeArgs),
     /// List cubes in a scope.
@@ -428,6 +432,9 @@ pub struct PutArgs {
     /// Time to live in seconds.
     #[arg(long, default_value_t = 0)]
     pub ttl: u64,
+    /// Never expire.
+    #[arg(long)]
+    pub pin: bool,
     #[arg(long, default_value = "")]
     pub origin_agent: String,
     #[arg(long = "parent")]
@@ -504,6 +511,9 @@ pub struct UpdateArgs {
     /// Remove the access list (the scope's rule alone applies again).
     #[arg(long, conflicts_with_all = ["readers", "writers", "restricted"])]
     pub clear_acl: bool,
+    /// Pin (true: never expires) or unpin (false).
+    #[arg(long)]
+    pub pinned: Option<bool>,
     #[arg(long, default_value_t = 0)]
     pub expected_version: u64,
     #[arg(long, default_value = "")]
@@ -511,6 +521,16 @@ pub struct UpdateArgs {
 }
 
 /// A cube's state change (delete, restore).
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub change: StateChangeArgs,
+    /// New time to live (e.g. 30d, 12h; 0 = none), counted from the restore. Required for an
+    /// expired cube.
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<u64>,
+}
+
 #[derive(Args)]
 pub struct StateChangeArgs {
     pub id: String,

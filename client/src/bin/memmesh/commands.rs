@@ -40,6 +40,7 @@ pub async fn put(c: &mut Client, a: PutArgs) -> Result<Rendered> {
         acl: a.acl.acl(),
         slot: a.slot,
         links: a.links,
+        pinned: a.pin,
     };
     let dedupe = a.dedupe.map_or(DedupeMode::Unspecified, Into::into) as i32;
     let req = PutRequest {
@@ -79,6 +80,7 @@ pub async fn update(c: &mut Client, a: UpdateArgs) -> Result<Rendered> {
         remove_attributes: a.remove_attributes,
         context: a.context,
         acl: if a.clear_acl { Some(Acl::default()) } else { a.acl.acl() },
+        pinned: a.pinned,
     };
     Ok(render::write(&c.memory.update(req).await?.into_inner()))
 }
@@ -88,9 +90,15 @@ pub async fn delete(c: &mut Client, a: StateChangeArgs) -> Result<Rendered> {
     Ok(render::write(&c.memory.delete(req).await?.into_inner()))
 }
 
-pub async fn restore(c: &mut Client, a: StateChangeArgs) -> Result<Rendered> {
-    let req = RestoreRequest { id: a.id, expected_version: a.expected_version, request_id: a.request_id };
+pub async fn restore(c: &mut Client, a: RestoreArgs) -> Result<Rendered> {
+    let (ttl_seconds, a) = (a.ttl, a.change);
+    let req = RestoreRequest { id: a.id, expected_version: a.expected_version, request_id: a.request_id, ttl_seconds };
     Ok(render::write(&c.memory.restore(req).await?.into_inner()))
+}
+
+pub async fn pin(c: &mut Client, a: StateChangeArgs, pinned: bool) -> Result<Rendered> {
+    let req = UpdateRequest { id: a.id, expected_version: a.expected_version, request_id: a.request_id, pinned: Some(pinned), ..Default::default() };
+    Ok(render::write(&c.memory.update(req).await?.into_inner()))
 }
 
 pub async fn rollback(c: &mut Client, a: RollbackArgs) -> Result<Rendered> {

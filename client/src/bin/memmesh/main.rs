@@ -32,6 +32,8 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         Cmd::Update(a) => commands::update(c, a).await,
         Cmd::Delete(a) => commands::delete(c, a).await,
         Cmd::Restore(a) => commands::restore(c, a).await,
+        Cmd::Pin(a) => commands::pin(c, a, true).await,
+        Cmd::Unpin(a) => commands::pin(c, a, false).await,
         Cmd::Purge(a) => commands::purge(c, a).await,
         Cmd::List(a) => commands::list(c, a, read).await,
         Cmd::Search(a) => commands::search(c, a, read).await,
