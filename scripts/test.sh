@@ -20,6 +20,7 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-cluster" --smoke
 "$CARGO_TARGET_DIR/debug/bench-embed" --smoke
 "$CARGO_TARGET_DIR/debug/bench-search" --smoke
+"$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke
 # The LoCoMo benches take the data set as an argument; a clone without it beside skips them.
 locomo=../shared/data/locomo
 if [ -d "$locomo" ]; then

@@ -201,10 +201,11 @@ fn spawn_expiry_sweep(core: &Arc<Core>, interval: Duration, batch: usize) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cursor = crate::engine::lifecycle::SweepCursor::default();
         loop {
             every.tick().await;
             let Some(core) = weak.upgrade() else { return };
-            if let Err(e) = core.sweep_expired(batch).await {
+            if let Err(e) = core.sweep_expired(batch, &mut cursor).await {
                 tracing::warn!(error = %e, "expiry sweep failed; retried at the next tick");
             }
         }

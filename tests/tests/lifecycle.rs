@@ -76,6 +76,26 @@ async fn an_expired_cube_leaves_every_read_at_once_even_before_the_sweep() {
     let expired = listed(&mut c, "u", vec![CubeState::Expired as i32]).await;
     assert_eq!(expired.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![short.id.clone()]);
     assert_eq!(expired[0].state, CubeState::Active as i32, "not swept yet");
+    // A new subscription's catch-up does not replay how it was written.
+    let until = applied(&mut c).await;
+    let req = SubscribeRequest { scope: Some(scope("acme", "u")), start_revision: 1, progress_notify_ms: 50, ..Default::default() };
+    let mut feed = c.memstore.subscribe(req).await.unwrap().into_inner();
+    let mut replayed = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), feed.message()).await.unwrap().unwrap().unwrap();
+        let at = match msg.kind {
+            Some(subscribe_response::Kind::Events(b)) => {
+                replayed.extend(b.events.into_iter().map(|e| e.cube.unwrap().id));
+                b.revision
+            }
+            Some(subscribe_response::Kind::Progress(p)) => p.revision,
+            None => 0,
+        };
+        if at >= until {
+            break;
+        }
+    }
+    assert!(!replayed.contains(&short.id) && replayed.contains(&forever.id), "{replayed:?}");
     // Its history is still there.
     let h = c.memory.history(HistoryRequest { id: short.id.clone(), ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(h.versions.len(), 1);

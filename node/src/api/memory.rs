@@ -90,7 +90,7 @@ impl MemoryService {
             vec![rule]
         } else {
             let tenant = cubes.first().and_then(|c| c.0.scope.as_ref()).map(|s| s.tenant.clone()).unwrap_or_default();
-            let policies = self.core.reader.policies(Some(&tenant))?;
+            let policies = self.core.reader.tenant_policies(&tenant)?;
             if policies.is_empty() {
                 vec![Dedupe::None]
             } else {

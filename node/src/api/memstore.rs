@@ -25,7 +25,8 @@ use super::ApiError;
 use crate::auth::Caller;
 use crate::engine::Core;
 use crate::engine::ReadAccess;
-use crate::model::{self, scope_matches, Filter, FilterSpec, ValidationError};
+use crate::model::lifecycle::is_expired;
+use crate::model::{self, now_ms, scope_matches, Filter, FilterSpec, ValidationError};
 use crate::store::feed::{EventRecord, FeedMsg, RevisionEvents};
 
 /// Messages buffered per subscriber before its task waits for the client.
@@ -133,10 +134,16 @@ impl Subscription {
         }
         // Checked once per batch, and only when something would be delivered.
         let access = self.access()?;
+        let now = now_ms();
         let mut events = Vec::new();
         for rec in rev.events.iter().filter(|e| self.filter.matches(e)) {
             let cube = self.cube_at(rec, rec.version, rev.revision)?;
             if access.as_ref().is_some_and(|a| !a.sees(&cube)) {
+                continue;
+            }
+            // A cube past its expiry is not shown again, not even by a catch-up replaying how it
+            // was written; its EXPIRED event is (a mirror needs it to drop its copy).
+            if rec.kind != EventType::Expired as i32 && is_expired(&cube, now) {
                 continue;
             }
             let prev_cube = if self.filter.prev_cube && rec.prev_version > 0 { Some(self.cube_at(rec, rec.prev_version, 0)?) } else { None };

@@ -10,20 +10,39 @@ use super::{ApiError, Core};
 use crate::model::now_ms;
 use crate::raft::Op;
 
+/// Where the next sweep starts scanning the expiry index, and when it last scanned it whole.
+/// Held by the leader's sweep task only; a new leader starts from the beginning.
+#[derive(Default)]
+pub struct SweepCursor {
+    from: i64,
+    full_scan_at: i64,
+}
+
+/// How often the sweep scans the expiry index from its start: a cube can re-enter it with an
+/// expiry time before the cursor (restored from DELETED past its expiry), and reads hide it
+/// meanwhile anyway.
+const FULL_SCAN_EVERY_MS: i64 = 10_000;
+
 impl Core {
     /// One sweep on the leader (others return 0 at once): proposes `Expire` steps of at most
     /// `batch` cubes until nothing due is left. Returns how many cubes were expired.
-    pub async fn sweep_expired(&self, batch: usize) -> Result<u64, ApiError> {
+    pub async fn sweep_expired(&self, batch: usize, cursor: &mut SweepCursor) -> Result<u64, ApiError> {
         let mut expired = 0;
         loop {
             if self.leader() != Some(self.id) {
+                *cursor = SweepCursor::default();
                 return Ok(expired);
             }
             let now = now_ms();
-            let due = self.reader.due_expiries(now, batch.max(1))?;
+            if now - cursor.full_scan_at >= FULL_SCAN_EVERY_MS {
+                *cursor = SweepCursor { from: 0, full_scan_at: now };
+            }
+            let due = self.reader.due_expiries(cursor.from, now, batch.max(1))?;
             if due.is_empty() {
                 return Ok(expired);
             }
+            // Everything before the first due entry is gone or not yet due: start there next.
+            cursor.from = due[0].1;
             // One step per tenant, so each tenant's audit log shows its own expiries.
             let mut by_tenant: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
             for (id, _) in &due {

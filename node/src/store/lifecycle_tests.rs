@@ -26,7 +26,7 @@ async fn the_sweep_expires_what_is_due_once_and_skips_what_changed_since_it_was_
         let pin = UpdateRequest { id: ids[3].clone(), pinned: Some(true), ..Default::default() };
         r.apply(Op::Update { patch: Pb(pin), embedding: None }).await.unwrap();
     }
-    let due_at = |r: &Replica, now| due(r.db(), now, 100).unwrap().into_iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>();
+    let due_at = |r: &Replica, now| due(r.db(), 0, now, 100).unwrap().into_iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>();
     assert_eq!(due_at(&a, 5_000), vec![ids[0].clone(), ids[1].clone()], "soonest first; pinned and TTL-less cubes are not in the index");
     assert_eq!(due_at(&a, 20_000).len(), 3);
 
@@ -63,5 +63,5 @@ async fn an_expired_cube_comes_back_only_with_a_new_ttl() {
     let back = r.apply(Op::RestoreWithTtl { id: id.clone(), expected_version: 0, ttl_seconds: 0 }).await.unwrap();
     let c = &back.cubes[0].0;
     assert_eq!((c.state, c.expires_at_ms, c.version), (CubeState::Active as i32, 0, 3));
-    assert!(due(r.db(), i64::MAX, 10).unwrap().is_empty());
+    assert!(due(r.db(), 0, i64::MAX, 10).unwrap().is_empty());
 }

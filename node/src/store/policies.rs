@@ -1,6 +1,10 @@
 //! Memory policies in the replicated state (column family `auth`, beside grants):
 //! `p` ++ tenant ++ `\0` ++ name → protobuf `Policy`. Few per tenant; read by prefix.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use memmesh_proto::Policy;
 use rocksdb::{WriteBatch, DB};
 
@@ -9,6 +13,41 @@ use crate::model::ApplyError;
 use crate::raft::Outcome;
 
 type ApplyResult = Result<Outcome, ApplyError>;
+
+/// Bumped after any replica of this process stores a policy change (or installs a snapshot).
+/// One counter for the process, not one per database: a change anywhere invalidates every
+/// cache — more reloads than needed, never a stale answer.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn changed() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A replica's policies per tenant, as last read, with the generation they were read at: every
+/// put that leaves its dedupe mode unset resolves its tenant's policies, and reading them from
+/// RocksDB each time measurably slowed the write path.
+#[derive(Clone, Default)]
+pub struct PolicyCache(Arc<Mutex<HashMap<String, Cached>>>);
+
+/// A tenant's policies and the generation they were read at.
+type Cached = (u64, Arc<Vec<Policy>>);
+
+impl PolicyCache {
+    /// The policies of `tenant`: cached unless a change was stored since they were read.
+    pub fn get(&self, db: &DB, tenant: &str) -> Result<Arc<Vec<Policy>>, StoreError> {
+        // Read the generation before the data: a change stored in between bumps it again, so
+        // what is cached under this generation is never older than the generation says.
+        let gen = GENERATION.load(Ordering::SeqCst);
+        if let Some((g, p)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(tenant) {
+            if *g == gen {
+                return Ok(p.clone());
+            }
+        }
+        let fresh = Arc::new(list(db, Some(tenant))?);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.to_string(), (gen, fresh.clone()));
+        Ok(fresh)
+    }
+}
 
 fn tenant_prefix(tenant: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.len() + 2);

@@ -77,6 +77,7 @@ pub(crate) fn load_version(db: &DB, id: Ulid, version: u64) -> Result<Option<Mem
 pub struct Reader {
     db: Arc<DB>,
     applied: watch::Receiver<u64>,
+    policies: super::policies::PolicyCache,
 }
 
 /// Smallest ULID with the given millisecond timestamp (clamped to ULID's 48-bit range).
@@ -86,7 +87,7 @@ fn ulid_floor(ms: i64) -> Ulid {
 
 impl Reader {
     pub fn new(db: Arc<DB>, applied: watch::Receiver<u64>) -> Self {
-        Self { db, applied }
+        Self { db, applied, policies: Default::default() }
     }
 
     /// Highest revision applied on this replica.
@@ -187,6 +188,12 @@ impl Reader {
         super::policies::list(&self.db, tenant)
     }
 
+    /// The policies of `tenant`, from a cache kept current with every stored change (the write
+    /// path resolves them for every put).
+    pub fn tenant_policies(&self, tenant: &str) -> Result<Arc<Vec<memmesh_proto::Policy>>, StoreError> {
+        self.policies.get(&self.db, tenant)
+    }
+
     pub fn policy(&self, tenant: &str, name: &str) -> Result<Option<memmesh_proto::Policy>, StoreError> {
         super::policies::get(&self.db, tenant, name)
     }
@@ -209,9 +216,10 @@ impl Reader {
         dedupe::lookup(&self.db, tenant, request_id)
     }
 
-    /// The first `limit` expirable cubes due at `now`: (id, expiry), soonest first.
-    pub fn due_expiries(&self, now: i64, limit: usize) -> Result<Vec<(Ulid, i64)>, StoreError> {
-        super::lifecycle::due(&self.db, now, limit)
+    /// The first `limit` expirable cubes due at `now` with an expiry from `from` on: (id,
+    /// expiry), soonest first.
+    pub fn due_expiries(&self, from: i64, now: i64, limit: usize) -> Result<Vec<(Ulid, i64)>, StoreError> {
+        super::lifecycle::due(&self.db, from, now, limit)
     }
 
     /// The links into `id`: (source, link type), in source order.

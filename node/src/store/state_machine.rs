@@ -148,6 +148,10 @@ impl StateMachine {
                 finished = true;
             }
             self.db.write_opt(batch, &unlogged())?;
+            if matches!(req.op, crate::raft::Op::PutPolicy { .. } | crate::raft::Op::DeletePolicy { .. }) {
+                // After the write: a reader that sees the new generation reads the new policies.
+                super::policies::changed();
+            }
             self.reindex(&events, &resp)?;
             all_events.extend(events);
             resps.push(resp);
@@ -278,6 +282,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .map_err(sm_err)?;
         self.remove_other_snapshots(&meta.snapshot_id);
         self.rebuild_index().map_err(sm_err)?;
+        super::policies::changed();
         // The received temporary file was copied into place above.
         let _ = std::fs::read_dir(&self.snapshot_dir).map(|d| {
             d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("recv-")).for_each(|e| {
