@@ -96,34 +96,37 @@ impl Core {
             // Refused here as apply would refuse it, without a log entry.
             return Err(ApiError::NotFound(format!("{} has no {} link to {target}", source.id, link_type.as_str_name())));
         }
-        if !remove {
-            let dst = Ulid::from_string(target).map_err(|_| ApiError::NotFound(target.to_string()))?;
-            let cube = self.reader.get(dst)?.ok_or_else(|| ApiError::NotFound(target.to_string()))?;
-            let tenant = |c: &MemCube| c.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
-            if tenant(&cube) != tenant(source) {
-                return Err(ApiError::NotFound(target.to_string()));
-            }
-            self.authorize_cube(who, &cube, Need::Read)?;
+        let tenant = source.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
+        if !remove && !self.may_link_to(who, &tenant, target)? {
+            return Err(ApiError::NotFound(target.to_string()));
         }
         let op = Op::Link { source: source.id.clone(), link_type: link_type as i32, target: target.to_string(), remove, expected_version };
-        let tenant = source.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
         self.propose(&who.actor(), &tenant, request_id, fp, now_ms(), op).await
+    }
+
+    /// Whether `who` may link to `target` from a cube of `tenant`: false when it does not exist
+    /// or lies in another tenant; NOT_FOUND when the caller may not read it (see
+    /// [`Self::authorize_cube`], which records that refusal).
+    fn may_link_to(&self, who: &Caller, tenant: &str, target: &str) -> Result<bool, ApiError> {
+        let Ok(id) = Ulid::from_string(target) else { return Ok(false) };
+        match self.reader.get(id)? {
+            Some(t) if t.scope.as_ref().is_some_and(|s| s.tenant == tenant) => {
+                self.authorize_cube(who, &t, Need::Read)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Every link target of new cubes must be a cube `who` may read (else NOT_FOUND, naming
     /// the field).
     pub fn authorize_link_targets(&self, who: &Caller, field: &str, cubes: &[crate::model::Pb<MemCube>]) -> Result<(), ApiError> {
         for (i, c) in cubes.iter().enumerate() {
+            let tenant = c.0.scope.as_ref().map_or("", |s| s.tenant.as_str());
             for l in &c.0.links {
-                let Ok(id) = Ulid::from_string(&l.target_id) else { continue };
-                let target = self.reader.get(id)?;
-                let same_tenant = |t: &MemCube| t.scope.as_ref().map(|s| &s.tenant) == c.0.scope.as_ref().map(|s| &s.tenant);
-                match target {
-                    Some(t) if same_tenant(&t) => self.authorize_cube(who, &t, Need::Read)?,
-                    _ => {
-                        let f = if cubes.len() == 1 { format!("{field}.links") } else { format!("{field}[{i}].links") };
-                        return Err(ApiError::NotFound(format!("{} (named by {f})", l.target_id)));
-                    }
+                if !self.may_link_to(who, tenant, &l.target_id)? {
+                    let f = if cubes.len() == 1 { format!("{field}.links") } else { format!("{field}[{i}].links") };
+                    return Err(ApiError::NotFound(format!("{} (named by {f})", l.target_id)));
                 }
             }
         }

@@ -22,6 +22,10 @@ use crate::raft::Outcome;
 
 type ApplyResult = Result<Outcome, ApplyError>;
 
+fn tenant_of(c: &MemCube) -> &str {
+    c.scope.as_ref().map_or("", |s| s.tenant.as_str())
+}
+
 /// The links into `target`: (source, link type), in source order.
 pub(crate) fn incoming(db: &rocksdb::DB, target: Ulid) -> Result<Vec<(Ulid, i32)>, StoreError> {
     let prefix = target.to_bytes();
@@ -98,11 +102,12 @@ impl Applier<'_> {
     }
 
     pub(super) fn link(&mut self, source: &str, link_type: i32, target: &str, remove: bool, expected: u64) -> Result<ApplyResult, StoreError> {
-        let not_found = |id: &str| Ok(Err(ApplyError::NotFound { id: id.to_string() }));
-        let Ok(src) = Ulid::from_string(source) else { return not_found(source) };
-        let Some(mut cube) = load_cube(self.db, src)? else { return not_found(source) };
-        if expected != 0 && expected != cube.version {
-            return Ok(Err(ApplyError::VersionConflict { id: source.to_string(), expected, actual: cube.version }));
+        let (src, mut cube) = match self.current(source)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = Self::check_version(source, &cube, expected) {
+            return Ok(Err(e));
         }
         let Ok(t) = LinkType::try_from(link_type) else {
             return Ok(Err(ApplyError::Precondition(format!("unknown link type {link_type}"))));
@@ -114,13 +119,10 @@ impl Applier<'_> {
         } else {
             // The target must exist in the source's tenant; one in another tenant is reported
             // exactly like one that does not exist.
-            let tenant = |c: &MemCube| c.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
-            let Ok(dst) = Ulid::from_string(target) else { return not_found(target) };
-            match load_cube(self.db, dst)? {
-                Some(d) if tenant(&d) == tenant(&cube) => {}
-                _ => return not_found(target),
+            if !self.in_tenant(target, tenant_of(&cube))? {
+                return Ok(Err(ApplyError::NotFound { id: target.to_string() }));
             }
-            if dst == src {
+            if Ulid::from_string(target).ok() == Some(src) {
                 return Ok(Err(ApplyError::Precondition("a cube cannot link to itself".into())));
             }
             if cube.state == CubeState::Deleted as i32 {
@@ -128,22 +130,22 @@ impl Applier<'_> {
             }
             if !add_link(&mut cube, t, target) {
                 // Already linked: nothing changes, as for an UNCHANGED put.
-                return Ok(Ok(Outcome { cubes: vec![Pb(cube)], ..Default::default() }));
+                return Ok(Self::single(cube));
             }
         }
-        let cube = self.write_version(src, cube, EventType::Updated)?;
-        Ok(Ok(Outcome { cubes: vec![Pb(cube)], ..Default::default() }))
+        Ok(Self::single(self.write_version(src, cube, EventType::Updated)?))
+    }
+
+    /// Whether `id` is a stored cube of `tenant` (a link may point only there).
+    fn in_tenant(&self, id: &str, tenant: &str) -> Result<bool, StoreError> {
+        let Ok(u) = Ulid::from_string(id) else { return Ok(false) };
+        Ok(load_cube(self.db, u)?.is_some_and(|c| tenant_of(&c) == tenant))
     }
 
     /// Checks that the links a new cube carries point at cubes of its tenant.
     pub(super) fn check_link_targets(&self, cube: &MemCube) -> Result<Result<(), ApplyError>, StoreError> {
-        let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
         for l in &cube.links {
-            let found = match Ulid::from_string(&l.target_id) {
-                Ok(t) => load_cube(self.db, t)?.is_some_and(|d| d.scope.as_ref().is_some_and(|s| s.tenant == tenant)),
-                Err(_) => false,
-            };
-            if !found {
+            if !self.in_tenant(&l.target_id, tenant_of(cube))? {
                 return Ok(Err(ApplyError::NotFound { id: l.target_id.clone() }));
             }
         }
@@ -154,9 +156,9 @@ impl Applier<'_> {
     /// still ACTIVE at the judged version — so a step applied twice (a retry after a leader
     /// change), or one racing a user's write, never merges a cube twice or over a change.
     pub(super) fn consolidate(&mut self, clusters: &[MergePlan]) -> Result<ApplyResult, StoreError> {
-        let current = |db, id: &str, version: u64| -> Result<Option<(Ulid, MemCube)>, StoreError> {
-            let Ok(u) = Ulid::from_string(id) else { return Ok(None) };
-            Ok(load_cube(db, u)?.filter(|c| c.version == version && c.state == CubeState::Active as i32).map(|c| (u, c)))
+        // The cube as judged: still there, at that version, ACTIVE.
+        let judged = |a: &Self, id: &str, version: u64| -> Result<Option<(Ulid, MemCube)>, StoreError> {
+            Ok(a.current(id)?.ok().filter(|(_, c)| c.version == version && c.state == CubeState::Active as i32))
         };
         let mut seen: HashSet<Ulid> = HashSet::new();
         // (keeper id, keeper as merged, whether merging changed it), members.
@@ -164,13 +166,13 @@ impl Applier<'_> {
         let mut staged: Vec<Staged> = Vec::new();
         let (mut skipped, mut grow) = (0u64, 0i64);
         'clusters: for plan in clusters {
-            let Some((kid, mut keeper)) = current(self.db, &plan.keeper.0, plan.keeper.1)? else {
+            let Some((kid, mut keeper)) = judged(self, &plan.keeper.0, plan.keeper.1)? else {
                 skipped += 1;
                 continue;
             };
             let mut members = Vec::with_capacity(plan.members.len());
             for (id, version, _) in &plan.members {
-                match current(self.db, id, *version)? {
+                match judged(self, id, *version)? {
                     Some((u, c)) if c.scope == keeper.scope && u != kid => members.push((u, c)),
                     _ => {
                         skipped += 1;

@@ -78,10 +78,6 @@ impl Earlier {
     }
 }
 
-fn result(outcome: PutOutcome, target: &str, similarity: f32) -> PutResult {
-    PutResult::new(outcome, target, similarity)
-}
-
 /// How many related cubes a created cube is told about.
 const MAX_RELATED: usize = 5;
 
@@ -154,7 +150,7 @@ impl Applier<'_> {
                 Target::Earlier(j, sim) => {
                     let (_, target) = new[j].as_mut().expect("an earlier target is a new input");
                     let changed = merge_duplicate(target, dup);
-                    results[i] = Some(result(if changed { PutOutcome::Merged } else { PutOutcome::Unchanged }, &target.id, sim));
+                    results[i] = Some(PutResult::new(if changed { PutOutcome::Merged } else { PutOutcome::Unchanged }, &target.id, sim));
                 }
                 Target::Stored(id, sim) => {
                     let at = match stored.iter().position(|(u, ..)| *u == id) {
@@ -174,7 +170,7 @@ impl Applier<'_> {
                     let (_, target, _, any) = &mut stored[at];
                     let changed = merge_duplicate(target, dup);
                     *any |= changed;
-                    results[i] = Some(result(if changed { PutOutcome::Merged } else { PutOutcome::Unchanged }, &target.id, sim));
+                    results[i] = Some(PutResult::new(if changed { PutOutcome::Merged } else { PutOutcome::Unchanged }, &target.id, sim));
                 }
             }
         }
@@ -217,7 +213,7 @@ impl Applier<'_> {
         let mut gone: Vec<(Ulid, MemCube)> = Vec::new();
         for (i, slot) in new.into_iter().enumerate() {
             let Some((ulid, mut cube)) = slot else { continue };
-            let mut res = result(PutOutcome::Created, &cube.id, 0.0);
+            let mut res = PutResult::new(PutOutcome::Created, &cube.id, 0.0);
             if let (Some(low), Dedupe::Semantic { threshold }) = (related, rule_of(i)) {
                 res.related =
                     self.index.related(&cube, low, threshold, MAX_RELATED, self.at_ms).into_iter().map(|(id, s)| (id.to_string(), s)).collect();
