@@ -167,16 +167,10 @@ fn put_op(cubes: Vec<Pb<MemCube>>, mut rules: Vec<Dedupe>, related: Option<f32>)
 
 /// A put names each slot of a scope once (two holders in one write would supersede each other).
 fn check_slots_once(field: &str, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
-    let mut seen = std::collections::HashMap::new();
-    for (i, c) in cubes.iter().enumerate() {
-        if c.0.slot.is_empty() {
-            continue;
-        }
-        if let Some(j) = seen.insert((c.0.scope.clone(), c.0.slot.clone()), i) {
-            return Err(invalid(&format!("{field}[{i}].slot"), format!("names the same slot as {field}[{j}] in the same scope")));
-        }
+    match model::links::repeated_slot(cubes.iter().map(|c| &c.0)) {
+        Some((j, i)) => Err(invalid(&format!("{field}[{i}].slot"), format!("names the same slot as {field}[{j}] in the same scope"))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn encode_token(newest_first: bool, id: Ulid) -> String {
@@ -269,7 +263,8 @@ impl Memory for MemoryService {
         // An expired cube is not returned from the moment it expires, swept or not (its
         // history and past versions still are).
         let now = now_ms();
-        let expired = |c: &MemCube| is_expired(c, now) || c.state == CubeState::Expired as i32;
+        // (`is_expired` covers both: a swept cube's stored state is EXPIRED.)
+        let expired = |c: &MemCube| is_expired(c, now);
         let cube = if req.record_access {
             let (_, cur) = self.current(&req.id)?;
             self.core.authorize_cube(&who, &cur, Need::Read)?;

@@ -47,7 +47,10 @@ mod tests {
         assert_eq!(expirable(&deleted), None);
         let forever = MemCube { expires_at_ms: 0, ..c.clone() };
         assert!(!is_expired(&forever, i64::MAX));
-        let archived = MemCube { state: CubeState::Archived as i32, ..c };
+        let archived = MemCube { state: CubeState::Archived as i32, ..c.clone() };
         assert!(is_expired(&archived, 1_000));
+        let swept = MemCube { state: CubeState::Expired as i32, ..c };
+        assert!(is_expired(&swept, 0), "a swept cube is expired whatever the clock says");
+        assert_eq!(expirable(&swept), None);
     }
 }

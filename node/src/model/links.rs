@@ -39,6 +39,20 @@ pub fn check_slot(field: &str, slot: &str) -> Result<()> {
     Ok(())
 }
 
+/// The first cube of `cubes` that names a slot an earlier one names in the same scope, as
+/// (earlier position, position): one write may not create two holders of a slot.
+pub fn repeated_slot<'a>(cubes: impl IntoIterator<Item = &'a MemCube>) -> Option<(usize, usize)> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, c) in cubes.into_iter().enumerate() {
+        if !c.slot.is_empty() {
+            if let Some(j) = seen.insert((&c.scope, c.slot.as_str()), i) {
+                return Some((j, i));
+            }
+        }
+    }
+    None
+}
+
 /// Whether clients may set (and remove) links of this type.
 pub fn client_settable(t: LinkType) -> bool {
     matches!(t, LinkType::DerivedFrom | LinkType::RelatesTo)

@@ -20,6 +20,7 @@ use super::reader::load_cube;
 use super::usage::cube_bytes;
 use super::{cf, StoreError, CF_SCOPE_IDX};
 use crate::model::dedupe::{merge_duplicate, similarity, text_key};
+use crate::model::links::repeated_slot;
 use crate::model::{ApplyError, Dedupe, Pb, PutOutcome, PutResult};
 use crate::raft::Outcome;
 
@@ -87,14 +88,8 @@ impl Applier<'_> {
         let rule_of = |i: usize| if rules.len() == inputs.len() { rules[i] } else { rules.first().copied().unwrap_or(Dedupe::None) };
         // One holder per slot and scope: a put may not name a slot twice (checked before
         // proposing too).
-        let mut slots: HashMap<(&Option<memmesh_proto::Scope>, &str), usize> = HashMap::new();
-        for (i, c) in inputs.iter().enumerate() {
-            if c.0.slot.is_empty() {
-                continue;
-            }
-            if let Some(j) = slots.insert((&c.0.scope, &c.0.slot), i) {
-                return Ok(Err(ApplyError::Precondition(format!("cubes {j} and {i} name the same slot {:?} in one scope", c.0.slot))));
-            }
+        if let Some((j, i)) = repeated_slot(inputs.iter().map(|c| &c.0)) {
+            return Ok(Err(ApplyError::Precondition(format!("cubes {j} and {i} name the same slot {:?} in one scope", inputs[i].0.slot))));
         }
         for c in inputs {
             if let Err(e) = self.check_link_targets(&c.0)? {
