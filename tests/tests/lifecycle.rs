@@ -157,8 +157,10 @@ async fn a_leader_killed_mid_sweep_of_10000_cubes_leaves_each_expired_exactly_on
     let mut cl = TestCluster::start(3, &[("MEMMESH__LIFECYCLE__SWEEP_BATCH", "200")]).await;
     let leader = cl.leader().await;
     let mut c = cl.client(leader).await;
-    for b in 0..10 {
-        let cubes: Vec<CubeInput> = (0..1000).map(|i| ttl_cube(&format!("u{b}"), &format!("fact {b}-{i}"), 2)).collect();
+    // TTLs of 2 to 5 s by batch: the expiries come in waves over three seconds, so a kill at the
+    // first wave lands in the middle of the sweep however fast the writes were.
+    for b in 0..10u64 {
+        let cubes: Vec<CubeInput> = (0..1000).map(|i| ttl_cube(&format!("u{b}"), &format!("fact {b}-{i}"), 2 + b / 3)).collect();
         c.memory.put_batch(PutBatchRequest { cubes, request_id: format!("load-{b}"), ..Default::default() }).await.unwrap();
     }
     // Kill the leader as soon as the sweep has begun.
@@ -168,6 +170,8 @@ async fn a_leader_killed_mid_sweep_of_10000_cubes_leaves_each_expired_exactly_on
         scope: Some(scope("acme", "")),
         states: vec![CubeState::Expired as i32],
         page_size: 1000,
+        // The first page holds the first wave.
+        order: ListOrder::OldestFirst as i32,
         read: Some(ReadOptions { consistency: ReadConsistency::Serializable as i32, ..Default::default() }),
         ..Default::default()
     };
@@ -181,9 +185,9 @@ async fn a_leader_killed_mid_sweep_of_10000_cubes_leaves_each_expired_exactly_on
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     cl.kill9(leader);
-    let at_kill = w.memory.list(q.clone()).await.unwrap().into_inner().cubes.iter().filter(|c| c.state == CubeState::Expired as i32).count();
-    eprintln!("{at_kill} cubes (of the first page of 1,000) expired when the leader was killed");
-    assert!(at_kill < 1000, "the kill must land in the middle of the sweep (the writes spread the expiries over ~1 s)");
+    let at_kill = list_all(&mut w, q.clone()).await.iter().filter(|c| c.state == CubeState::Expired as i32).count();
+    eprintln!("{at_kill} of 10,000 cubes expired when the leader was killed");
+    assert!(at_kill < 10_000, "the kill must land in the middle of the sweep");
 
     // The next leader finishes the sweep.
     let start = Instant::now();
