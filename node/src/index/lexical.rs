@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::FxHashMap;
 
 /// Longest token that is stemmed.
 const MAX_WORD: usize = 40;
@@ -125,10 +126,16 @@ pub fn term_counts(text: &str) -> (Vec<(String, u32)>, u32) {
     (v, len)
 }
 
-/// One tenant's inverted index: term → (document slot, term frequency).
+/// One tenant's inverted index: term → document slot → term frequency.
+///
+/// Why a map per term and not a list: a document leaves the index on every change of its
+/// cube (re-indexed), on expiry and on purge, and a list made that cost the length of each of
+/// its terms' postings — a common term in a tenant of 100,000 cubes turned the expiry sweep
+/// into 60% of a node's CPU and starved writers to a tenth of their throughput (`perf`,
+/// bench-lifecycle). Scoring visits the same postings either way.
 #[derive(Default)]
 pub struct Lexical {
-    postings: HashMap<String, Vec<(u32, u32)>>,
+    postings: HashMap<String, FxHashMap<u32, u32>>,
     docs: u32,
     total_len: u64,
 }
@@ -136,7 +143,7 @@ pub struct Lexical {
 impl Lexical {
     pub fn add(&mut self, slot: u32, terms: &[(String, u32)], len: u32) {
         for (t, tf) in terms {
-            self.postings.entry(t.clone()).or_default().push((slot, *tf));
+            self.postings.entry(t.clone()).or_default().insert(slot, *tf);
         }
         self.docs += 1;
         self.total_len += len as u64;
@@ -145,7 +152,7 @@ impl Lexical {
     pub fn remove(&mut self, slot: u32, terms: &[(String, u32)], len: u32) {
         for (t, _) in terms {
             if let Some(p) = self.postings.get_mut(t) {
-                p.retain(|(s, _)| *s != slot);
+                p.remove(&slot);
                 if p.is_empty() {
                     self.postings.remove(t);
                 }
@@ -187,7 +194,7 @@ impl Lexical {
                 continue;
             };
             let idf = self.idf(p.len());
-            for &(slot, tf) in p {
+            for (&slot, &tf) in p {
                 if !*admitted.entry(slot).or_insert_with(|| accept(slot)) {
                     continue;
                 }
@@ -199,7 +206,7 @@ impl Lexical {
 
     /// How many postings scoring `query` through the inverted index would visit.
     pub fn postings_len(&self, query: &[String]) -> usize {
-        query.iter().filter_map(|t| self.postings.get(t)).map(Vec::len).sum()
+        query.iter().filter_map(|t| self.postings.get(t)).map(|p| p.len()).sum()
     }
 
     /// The BM25 score of one document (its sorted term counts) for `query`.
@@ -208,7 +215,7 @@ impl Lexical {
             .iter()
             .filter_map(|q| {
                 let i = terms.binary_search_by(|(t, _)| t.as_str().cmp(q)).ok()?;
-                let df = self.postings.get(q).map_or(0, Vec::len);
+                let df = self.postings.get(q).map_or(0, |p| p.len());
                 Some(self.term_score(self.idf(df), terms[i].1, len))
             })
             .sum()

@@ -24,6 +24,7 @@ pub mod lexical;
 mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::RwLock;
 
 use memmesh_proto::{Acl, MemCube, Scope};
@@ -111,6 +112,8 @@ struct Doc {
     pinned: bool,
     terms: Vec<(String, u32)>,
     len: u32,
+    /// What `terms`, `len` and `text_key` were computed from (see [`SearchIndex::text_of`]).
+    text_hash: u64,
     /// Position in its scope's member list.
     member: u32,
     /// Position in its scope's bucket, if it has a vector.
@@ -160,6 +163,8 @@ struct Inner {
 pub struct SearchIndex {
     model: Option<(String, usize)>,
     inner: RwLock<Inner>,
+    /// Keyed per process, so no text can be written to collide with another's hash.
+    hasher: RandomState,
 }
 
 impl Facets for Doc {
@@ -242,7 +247,7 @@ impl Default for SearchIndex {
 
 impl SearchIndex {
     pub fn new(model: Option<(String, usize)>) -> Self {
-        Self { model, inner: RwLock::new(Inner::default()) }
+        Self { model, inner: RwLock::new(Inner::default()), hasher: RandomState::new() }
     }
 
     /// The model id and dimensions of the dense index, if there is one.
@@ -277,14 +282,30 @@ impl SearchIndex {
             return;
         };
         let scope = cube.scope.clone().unwrap_or_default();
-        // The search context is found lexically together with the text.
         let text = cube.content.as_ref().map_or("", |c| c.text.as_str());
-        let (terms, len) = if cube.context.is_empty() { term_counts(text) } else { term_counts(&format!("{text}\n{}", cube.context)) };
+        let restricted = cube.acl.as_ref().is_some_and(|a| a.restricted);
+        let text_hash = self.hasher.hash_one((cube.kind, restricted, text, &cube.context));
         let vector = cube.embedding.as_ref().filter(|e| self.model.as_ref().is_some_and(|(m, d)| e.model == *m && e.vector.len() == *d));
         let mut tags = cube.tags.clone();
         tags.sort();
+        // A new version with the text unchanged (a state change — expiry, delete, archive —,
+        // tags, a pin) keeps its terms and text key: tokenizing, stemming and normalising the
+        // text again cost most of an expiry's work in the index (`perf`, bench-lifecycle).
         let mut g = self.write();
-        g.remove(id, self.dims());
+        let same_text = g.by_id.get(&id).and_then(|&s| g.docs[s as usize].as_ref()).is_some_and(|d| d.text_hash == text_hash);
+        let (terms, len, key) = match g.remove(id, self.dims()).filter(|_| same_text) {
+            Some(old) => (old.terms, old.len, old.text_key),
+            None => {
+                // Computed outside the lock; apply is the index's only writer, so nothing
+                // else changes the cube's entry meanwhile.
+                drop(g);
+                // The search context is found lexically together with the text.
+                let (terms, len) = if cube.context.is_empty() { term_counts(text) } else { term_counts(&format!("{text}\n{}", cube.context)) };
+                let key = text_key(cube).filter(|_| !restricted);
+                g = self.write();
+                (terms, len, key)
+            }
+        };
         let inner = &mut *g;
         let slot = inner.free.pop().unwrap_or(inner.docs.len() as u32);
         let tenant = inner.tenants.entry(scope.tenant.clone()).or_default();
@@ -299,7 +320,7 @@ impl SearchIndex {
             state: cube.state,
             memory_type: cube.memory_type,
             kind: cube.kind,
-            text_key: text_key(cube).filter(|_| !cube.acl.as_ref().is_some_and(|a| a.restricted)),
+            text_key: key,
             slot: (!cube.slot.is_empty()).then(|| cube.slot.as_str().into()),
             source: cube.source,
             tags,
@@ -310,6 +331,7 @@ impl SearchIndex {
             pinned: cube.pinned,
             terms,
             len,
+            text_hash,
             member,
             dense,
             acl: cube.acl.clone().map(Box::new),
@@ -356,16 +378,13 @@ impl SearchIndex {
 }
 
 impl Inner {
-    fn remove(&mut self, id: Ulid, dims: usize) {
-        let Some(slot) = self.by_id.remove(&id) else {
-            return;
-        };
-        let Some(doc) = self.docs[slot as usize].take() else {
-            return;
-        };
+    /// Removes a cube's document and returns it.
+    fn remove(&mut self, id: Ulid, dims: usize) -> Option<Doc> {
+        let slot = self.by_id.remove(&id)?;
+        let doc = self.docs[slot as usize].take()?;
         self.free.push(slot);
         let Some(tenant) = self.tenants.get_mut(&doc.scope.tenant) else {
-            return;
+            return Some(doc);
         };
         tenant.shared.remove(&slot);
         if let Some(key) = doc.text_key {
@@ -378,7 +397,7 @@ impl Inner {
         }
         tenant.lexical.remove(slot, &doc.terms, doc.len);
         let key = scope_key(&doc.scope);
-        if let Some(name) = doc.slot {
+        if let Some(name) = doc.slot.clone() {
             let k = (key.clone(), name);
             if let Some(slots) = tenant.slots.get_mut(&k) {
                 slots.retain(|&s| s != slot);
@@ -414,5 +433,6 @@ impl Inner {
         if tenant.members.is_empty() {
             self.tenants.remove(&doc.scope.tenant);
         }
+        Some(doc)
     }
 }

@@ -283,9 +283,16 @@ mod tests {
                 live.remove(&id);
             } else {
                 let mut c = cube(&mut rng, id);
-                // A cube keeps its scope across versions.
+                // A cube keeps its scope across versions; a third of new versions keep the
+                // text too (a state, tag or ACL change), which the index re-uses rather than
+                // tokenizing again.
                 if let Some(old) = live.get(&id) {
                     c.scope = old.scope.clone();
+                    if rng.next(3) == 0 {
+                        c.content = old.content.clone();
+                        c.embedding = old.embedding.clone();
+                        c.state = 1 + rng.next(2) as i32;
+                    }
                 }
                 c.version = step as u64;
                 c.acl = random_acl(&mut rng);
@@ -298,6 +305,13 @@ mod tests {
             fresh.upsert(c);
         }
         assert_eq!(churned.len(), live.len());
+        // The text keys kept across versions find the same exact duplicates.
+        for c in live.values().take(40) {
+            let probe = MemCube { id: Ulid(999_999).to_string(), version: 0, ..c.clone() };
+            let key = crate::model::dedupe::text_key(&probe);
+            let found = |i: &SearchIndex| i.find_duplicate(&probe, key, crate::model::Dedupe::Exact, 0);
+            assert_eq!(found(&churned), found(&fresh), "{c:?}");
+        }
         for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
             for scopes in [vec![scope("u0", "")], vec![scope("u4", "a0")], vec![scope("", "")]] {
                 let q = query(scopes, "river stone candle", mode);
@@ -305,6 +319,10 @@ mod tests {
                 assert!(!a.is_empty());
                 let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
                 assert_eq!(ids(&a), ids(&b), "{mode:?} {:?}", q.scopes);
+                // Same term statistics too: a posting left behind or lost shifts every score.
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x.score - y.score).abs() < 1e-5, "{mode:?}: {x:?} vs {y:?}");
+                }
                 // Scopes are honoured: every hit lies inside the queried scope.
                 for h in &a {
                     let c = &live[&h.id.0];
