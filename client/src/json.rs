@@ -137,8 +137,13 @@ pub fn policy(p: &Policy) -> Value {
         "consolidate_every_seconds": p.consolidate_every_seconds,
         "consolidate_mode": mode(p.consolidate_mode),
         "consolidate_threshold": p.consolidate_threshold,
+        "default_ttl_seconds": p.default_ttl_seconds,
+        "purge_deleted_after_seconds": p.purge_deleted_after_seconds,
+        "purge_expired_after_seconds": p.purge_expired_after_seconds,
+        "hold": p.hold,
         "updated_at_ms": p.updated_at_ms,
         "last_consolidated_at_ms": p.last_consolidated_at_ms,
+        "backfill_cursor": p.backfill_cursor,
     })
 }
 

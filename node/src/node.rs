@@ -195,18 +195,26 @@ fn spawn_scheduled_consolidation(core: &Arc<Core>, tick: Duration) {
     });
 }
 
-/// Runs the expiry sweep (on the leader; others skip), every `interval`.
+/// Runs the lifecycle sweeps — expiry, reclamation, default TTLs — (on the leader; others
+/// skip), every `interval`.
 fn spawn_expiry_sweep(core: &Arc<Core>, interval: Duration, batch: usize) {
     let weak = Arc::downgrade(core);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cursor = crate::engine::lifecycle::SweepCursor::default();
+        let mut reclaim = crate::engine::lifecycle::ReclaimCursor::default();
         loop {
             every.tick().await;
             let Some(core) = weak.upgrade() else { return };
             if let Err(e) = core.sweep_expired(batch, &mut cursor).await {
                 tracing::warn!(error = %e, "expiry sweep failed; retried at the next tick");
+            }
+            if let Err(e) = core.reclaim_due(batch, &mut reclaim).await {
+                tracing::warn!(error = %e, "reclamation failed; retried at the next tick");
+            }
+            if let Err(e) = core.backfill_default_ttls(batch).await {
+                tracing::warn!(error = %e, "default TTL step failed; retried at the next tick");
             }
         }
     });

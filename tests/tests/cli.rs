@@ -224,4 +224,21 @@ fn cli_slots_links_consolidate_and_policies_as_json() {
     assert_eq!(bad["error"]["code"], "INVALID_ARGUMENT");
     let (ok, _) = memmesh(a, &["policy", "delete", "tenant-default", "--tenant", "acme"]);
     assert!(ok);
+
+    // Retention flags and legal holds.
+    let (ok, p) = memmesh(a, &["policy", "set", "retention", "--tenant", "acme", "--default-ttl", "30d", "--purge-deleted-after", "1h"]);
+    assert!(ok, "{p}");
+    assert_eq!((p["default_ttl_seconds"].as_i64(), p["purge_deleted_after_seconds"].as_i64()), (Some(30 * 86400), Some(3600)));
+    let (ok, h) = memmesh(a, &["hold", "set", "case-42", "--tenant", "acme", "--user", "dana"]);
+    assert!(ok, "{h}");
+    assert_eq!((h["hold"].as_bool(), h["scope"]["user"].as_str()), (Some(true), Some("dana")));
+    let (ok, kept) = memmesh(a, &["hold", "set", "retention", "--tenant", "acme"]);
+    assert!(ok, "{kept}");
+    assert_eq!((kept["hold"].as_bool(), kept["default_ttl_seconds"].as_i64()), (Some(true), Some(30 * 86400)), "other settings kept");
+    let (ok, clash) = memmesh(a, &["hold", "set", "retention", "--tenant", "acme", "--user", "erin"]);
+    assert!(!ok);
+    assert_eq!(clash["error"]["code"], "FAILED_PRECONDITION");
+    let (ok, lifted) = memmesh(a, &["hold", "clear", "case-42", "--tenant", "acme"]);
+    assert!(ok, "{lifted}");
+    assert_eq!(lifted["hold"].as_bool(), Some(false));
 }

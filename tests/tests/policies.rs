@@ -161,3 +161,104 @@ async fn only_tenant_admins_set_policies_and_bad_ones_are_refused_by_field() {
     let missing = admin.admin.delete_policy(PolicyRef { tenant: "acme".into(), name: "nope".into() }).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }
+
+/// Waits (up to 15 s) for `done` to hold, polling every 100 ms.
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while !done().await {
+        assert!(std::time::Instant::now() < until, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn history_len(c: &mut Client, id: &str) -> usize {
+    match c.memory.history(HistoryRequest { id: id.into(), ..Default::default() }).await {
+        Ok(r) => r.into_inner().versions.len(),
+        Err(s) if s.code() == Code::NotFound => 0,
+        Err(s) => panic!("{s:?}"),
+    }
+}
+
+#[tokio::test]
+async fn retention_policies_purge_after_their_grace_free_quota_and_stop_at_a_legal_hold() {
+    let node = TestNode::start_with_env(&[("MEMMESH__QUOTAS__TENANTS__ACME__MAX_CUBES", "4")]);
+    let mut c = node.client().await;
+    // Written before any policy: the default TTL must reach it later, from the leader.
+    let old = put_text(&mut c, scope("acme", "ttl"), "written before the policy").await;
+    assert_eq!(old.expires_at_ms, 0);
+    let doomed = put_text(&mut c, scope("acme", "u"), "delete me").await;
+    let mut held = text_cube(scope("acme", "held"), "evidence");
+    held.ttl_seconds = 1;
+    let held = c.memory.put(PutRequest { cube: Some(held), ..Default::default() }).await.unwrap().into_inner().cube.unwrap();
+    let full = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "one too many")), ..Default::default() }).await;
+    let (_kept, over) = (full.unwrap(), put_text_result(&mut c, "u", "over quota").await);
+    assert_eq!(over.unwrap_err().code(), Code::ResourceExhausted, "4 cubes is the quota");
+
+    set(&mut c, Policy { purge_deleted_after_seconds: 1, purge_expired_after_seconds: 1, ..policy("retention", "") }).await;
+    set(&mut c, Policy { hold: true, ..policy("litigation", "held") }).await;
+    set(&mut c, Policy { default_ttl_seconds: 1, ..policy("short-lived", "ttl") }).await;
+    c.memory.delete(DeleteRequest { id: doomed.id.clone(), ..Default::default() }).await.unwrap();
+    c.memory.delete(DeleteRequest { id: held.id.clone(), ..Default::default() }).await.unwrap();
+    let refused = c.memory.purge(PurgeRequest { target: Some(purge_request::Target::Id(held.id.clone())), ..Default::default() }).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("legal hold"), "{refused:?}");
+
+    // Deleted 1 s ago → purged: content and history gone.
+    eventually("the deleted cube purged", || {
+        let mut c = c.clone();
+        let id = doomed.id.clone();
+        async move { history_len(&mut c, &id).await == 0 }
+    })
+    .await;
+    // Quota released: the write refused before now fits.
+    put_text_result(&mut c, "u", "fits again").await.expect("quota usage released by the purge");
+    // The pre-existing cube got the default TTL (from its creation, so already past), expired,
+    // and was purged one second later.
+    eventually("the pre-existing cube expired and purged", || {
+        let mut c = c.clone();
+        let id = old.id.clone();
+        async move { history_len(&mut c, &id).await == 0 }
+    })
+    .await;
+    // A new cube in that scope gets the default TTL at once.
+    let fresh = put_text(&mut c, scope("acme", "ttl"), "written after the policy").await;
+    assert_eq!(fresh.ttl_seconds, 1);
+    assert_eq!(fresh.expires_at_ms, fresh.created_at_ms + 1000);
+
+    // The held cube: deleted long past its grace, and never purged; lifting the hold lets it go.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(history_len(&mut c, &held.id).await, 2, "created and deleted, nothing more");
+    let p = c.admin.get_policy(PolicyRef { tenant: "acme".into(), name: "litigation".into() }).await.unwrap().into_inner();
+    set(&mut c, Policy { hold: false, ..p }).await;
+    eventually("the held cube purged once the hold is lifted", || {
+        let mut c = c.clone();
+        let id = held.id.clone();
+        async move { history_len(&mut c, &id).await == 0 }
+    })
+    .await;
+
+    // Every lifecycle change is audited with the lifecycle and its policy as the actor.
+    let audit = c.admin.list_audit(ListAuditRequest { tenant: "acme".into(), limit: 1000, ..Default::default() }).await.unwrap().into_inner();
+    let reclaims: Vec<&AuditEntry> = audit.entries.iter().filter(|e| e.operation == "reclaim").collect();
+    assert!(!reclaims.is_empty() && reclaims.iter().all(|e| e.actor.contains("policy retention")), "{reclaims:?}");
+    assert!(audit.entries.iter().any(|e| e.operation == "default-ttl" && e.actor.contains("policy short-lived")));
+
+    for (bad, field) in [
+        (Policy { default_ttl_seconds: -1, ..policy("x", "") }, "policy.default_ttl_seconds"),
+        (Policy { purge_deleted_after_seconds: -60, ..policy("x", "") }, "policy.purge_deleted_after_seconds"),
+        (Policy { purge_expired_after_seconds: i64::MAX, ..policy("x", "") }, "policy.purge_expired_after_seconds"),
+        (Policy { hold: true, memory_type: 42, ..policy("x", "") }, "policy.memory_type"),
+    ] {
+        let s = c.admin.set_policy(SetPolicyRequest { policy: Some(bad) }).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{field}: {s:?}");
+        assert!(s.message().contains(field), "{field}: {s:?}");
+    }
+}
+
+async fn put_text_result(c: &mut Client, user: &str, text: &str) -> Result<MemCube, tonic::Status> {
+    c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", user), text)), ..Default::default() }).await.map(|r| r.into_inner().cube.unwrap())
+}

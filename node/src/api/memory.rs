@@ -147,7 +147,18 @@ impl MemoryService {
                 Ok(Pb(new_cube(input, id, at_ms, request_id)))
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        Ok((tenant.unwrap_or_default(), out))
+        drop(gen);
+        let tenant = tenant.unwrap_or_default();
+        // Cubes without a TTL take their policies' default (decided here, carried in the entry).
+        let policies = self.core.reader.tenant_policies(&tenant)?;
+        if policies.iter().any(|p| p.default_ttl_seconds > 0) {
+            let mut out = out;
+            for c in &mut out {
+                model::policy::give_default_ttl(&policies, &mut c.0);
+            }
+            return Ok((tenant, out));
+        }
+        Ok((tenant, out))
     }
 }
 

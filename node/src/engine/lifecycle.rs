@@ -1,4 +1,5 @@
-//! The leader's lifecycle work: the expiry sweep.
+//! The leader's lifecycle work: the expiry sweep, reclamation (purging DELETED and EXPIRED
+//! cubes after their policies' grace periods) and policies' default TTLs for existing cubes.
 //!
 //! Only the leader sweeps. It reads what is due from the replicated expiry index (see
 //! `store::lifecycle`), judges at its own clock — the time travels in the entry, with the
@@ -6,8 +7,14 @@
 //! is still that version and still past its expiry at the judged time, so a TTL extended in the
 //! meantime wins, and a step repeated after a leader change expires nothing twice.
 
+use std::collections::{BTreeMap, HashMap};
+
+use memmesh_proto::{CubeState, MemoryType, Policy};
+use ulid::Ulid;
+
 use super::{ApiError, Core};
 use crate::model::now_ms;
+use crate::model::policy::{applicable, default_ttl, hold, purge_after_ms};
 use crate::raft::Op;
 
 /// Where the next sweep starts scanning the expiry index, and when it last scanned it whole.
@@ -60,5 +67,104 @@ impl Core {
                 return Ok(expired);
             }
         }
+    }
+}
+
+/// Where the reclamation sweep resumes in each tenant's dormant index. Candidates not yet due
+/// under a longer grace than the tenant's shortest stay in the index; the cursor moves past
+/// them, so they never hide due cubes behind them, and a scan that reaches the end starts over.
+#[derive(Default)]
+pub struct ReclaimCursor(HashMap<String, (Ulid, i64)>);
+
+/// The tenants' policies, by tenant.
+fn by_tenant(all: Vec<Policy>) -> BTreeMap<String, Vec<Policy>> {
+    let mut out: BTreeMap<String, Vec<Policy>> = BTreeMap::new();
+    for p in all {
+        out.entry(p.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default()).or_default().push(p);
+    }
+    out
+}
+
+impl Core {
+    /// One reclamation round on the leader: per tenant whose policies purge, looks at up to
+    /// `batch` cubes of its dormant index and proposes a `Reclaim` step (one per deciding
+    /// policy, which the audit log names) for those past their grace and under no hold.
+    /// Returns how many cubes were purged.
+    pub async fn reclaim_due(&self, batch: usize, cursor: &mut ReclaimCursor) -> Result<u64, ApiError> {
+        if self.leader() != Some(self.id) {
+            *cursor = ReclaimCursor::default();
+            return Ok(0);
+        }
+        let now = now_ms();
+        let mut purged = 0;
+        for (tenant, policies) in by_tenant(self.reader.policies(None)?) {
+            let shortest = policies.iter().flat_map(|p| [p.purge_deleted_after_seconds, p.purge_expired_after_seconds]).filter(|s| *s > 0).min();
+            let Some(shortest) = shortest else { continue };
+            let after = cursor.0.get(&tenant).copied();
+            let seen = self.reader.dormant_until(&tenant, after, now - shortest * 1000, batch.max(1))?;
+            match seen.last() {
+                Some(last) if seen.len() >= batch.max(1) => cursor.0.insert(tenant.clone(), *last),
+                _ => cursor.0.remove(&tenant),
+            };
+            let mut steps: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+            for (id, since) in seen {
+                let Some(c) = self.reader.get(id)? else { continue };
+                let scope = c.scope.clone().unwrap_or_default();
+                let expired = c.state == CubeState::Expired as i32;
+                let due = purge_after_ms(&policies, &scope, c.memory_type, expired).is_some_and(|g| since + g <= now);
+                if !due || hold(&policies, &scope, c.memory_type).is_some() {
+                    continue;
+                }
+                let by = applicable(&policies, &scope, c.memory_type)
+                    .into_iter()
+                    .find(|p| if expired { p.purge_expired_after_seconds > 0 } else { p.purge_deleted_after_seconds > 0 })
+                    .map_or_else(String::new, |p| p.name.clone());
+                steps.entry(by).or_default().push((c.id, c.version));
+            }
+            for (policy, items) in steps {
+                let actor = format!("lifecycle (reclamation, policy {policy}, leader {})", self.id);
+                let w = self.propose(&actor, &tenant, "", [0; 32], now, Op::Reclaim { at_ms: now, items }).await?;
+                purged += w.outcome.purged;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// One step of each policy's default TTL for existing cubes (on the leader): the next
+    /// `batch` cubes of the policy's scope after its stored cursor; those without a TTL that
+    /// the policies give one get it. The cursor lives in the policy, so a new leader goes on
+    /// where the old one stopped. Returns how many cubes got a TTL.
+    pub async fn backfill_default_ttls(&self, batch: usize) -> Result<u64, ApiError> {
+        if self.leader() != Some(self.id) {
+            return Ok(0);
+        }
+        let mut changed = 0;
+        for (tenant, policies) in by_tenant(self.reader.policies(None)?) {
+            for p in policies.iter().filter(|p| p.default_ttl_seconds > 0 && p.backfill_cursor != "~") {
+                let after = if p.backfill_cursor.is_empty() { None } else { Ulid::from_string(&p.backfill_cursor).ok() };
+                let scope = p.scope.clone().unwrap_or_default();
+                let (cubes, last) = self.reader.scope_page(&scope, after, batch.max(1))?;
+                let items: Vec<(String, u64)> = cubes
+                    .into_iter()
+                    .filter(|c| {
+                        let live = c.state == CubeState::Active as i32 || c.state == CubeState::Archived as i32;
+                        let typed = p.memory_type == MemoryType::Unspecified as i32 || p.memory_type == c.memory_type;
+                        let s = c.scope.clone().unwrap_or_default();
+                        live && typed
+                            && c.ttl_seconds == 0
+                            && c.expires_at_ms == 0
+                            && !c.pinned
+                            && default_ttl(&policies, &s, c.memory_type).is_some()
+                    })
+                    .map(|c| (c.id, c.version))
+                    .collect();
+                let cursor = last.map_or_else(|| "~".to_string(), |id| id.to_string());
+                let actor = format!("lifecycle (default TTL, policy {}, leader {})", p.name, self.id);
+                let op = Op::DefaultTtl { tenant: tenant.clone(), name: p.name.clone(), set_at_ms: p.updated_at_ms, items, cursor };
+                let w = self.propose(&actor, &tenant, "", [0; 32], now_ms(), op).await?;
+                changed += w.outcome.merged;
+            }
+        }
+        Ok(changed)
     }
 }

@@ -14,6 +14,12 @@ pub fn expirable(c: &MemCube) -> Option<i64> {
     (live && c.expires_at_ms != 0 && !c.pinned).then_some(c.expires_at_ms)
 }
 
+/// Since when a cube has been DELETED or EXPIRED (the time of the version that made it so),
+/// or `None` while it is live: what reclamation's grace periods count from.
+pub fn dormant_since(c: &MemCube) -> Option<i64> {
+    (c.state == CubeState::Deleted as i32 || c.state == CubeState::Expired as i32).then_some(c.updated_at_ms)
+}
+
 /// The state a record counts as at `now`: EXPIRED once an expirable record's time has come.
 pub fn effective_state(state: i32, expires_at_ms: i64, pinned: bool, now: i64) -> i32 {
     let live = state == CubeState::Active as i32 || state == CubeState::Archived as i32;

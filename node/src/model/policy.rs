@@ -7,7 +7,7 @@
 //! Pure: the node that receives a write resolves its policy and carries the result in the log
 //! entry, so replicas never resolve anything themselves.
 
-use memmesh_proto::{DedupeMode, MemoryType, Policy, Scope};
+use memmesh_proto::{DedupeMode, MemCube, MemoryType, Policy, Scope};
 
 use super::dedupe::Dedupe;
 use super::{check_ident, check_memory_type, check_scope, scope_matches, ValidationError};
@@ -47,7 +47,59 @@ pub fn check_policy(p: Option<&Policy>) -> Result<Policy> {
     if p.consolidate_every_seconds > 0 {
         Dedupe::from_request(p.consolidate_mode, p.consolidate_threshold).map_err(field("consolidate_threshold"))?;
     }
-    Ok(Policy { updated_at_ms: 0, last_consolidated_at_ms: 0, ..p.clone() })
+    for (f, v) in [
+        ("default_ttl_seconds", p.default_ttl_seconds),
+        ("purge_deleted_after_seconds", p.purge_deleted_after_seconds),
+        ("purge_expired_after_seconds", p.purge_expired_after_seconds),
+    ] {
+        if v < 0 {
+            return Err(ValidationError::new(format!("policy.{f}"), "must not be negative (0 = not set)"));
+        }
+        if v > MAX_RETENTION_SECONDS {
+            return Err(ValidationError::new(format!("policy.{f}"), format!("must be at most {MAX_RETENTION_SECONDS} (100 years)")));
+        }
+    }
+    Ok(Policy { updated_at_ms: 0, last_consolidated_at_ms: 0, backfill_cursor: String::new(), ..p.clone() })
+}
+
+/// Longest retention duration a policy may set: 100 years (far below where milliseconds
+/// overflow).
+pub const MAX_RETENTION_SECONDS: i64 = 100 * 365 * 24 * 3600;
+
+/// The first value `f` gives among the policies that apply, most specific first.
+fn setting<T>(all: &[Policy], scope: &Scope, memory_type: i32, f: impl Fn(&Policy) -> Option<T>) -> Option<T> {
+    applicable(all, scope, memory_type).into_iter().find_map(f)
+}
+
+/// The TTL policies give a cube in `scope` of `memory_type` that has none of its own.
+pub fn default_ttl(all: &[Policy], scope: &Scope, memory_type: i32) -> Option<u64> {
+    setting(all, scope, memory_type, |p| (p.default_ttl_seconds > 0).then_some(p.default_ttl_seconds as u64))
+}
+
+/// Gives a new cube without a TTL (and not pinned) its policies' default TTL, counted from its
+/// creation.
+pub fn give_default_ttl(all: &[Policy], cube: &mut MemCube) {
+    if cube.ttl_seconds != 0 || cube.pinned {
+        return;
+    }
+    if let Some(ttl) = default_ttl(all, cube.scope.as_ref().unwrap_or(&Scope::default()), cube.memory_type) {
+        cube.ttl_seconds = ttl;
+        cube.expires_at_ms = super::expires_at(cube.created_at_ms, ttl);
+    }
+}
+
+/// How long after it was deleted (`expired` = false) or expired a cube is purged, in ms.
+pub fn purge_after_ms(all: &[Policy], scope: &Scope, memory_type: i32, expired: bool) -> Option<i64> {
+    setting(all, scope, memory_type, |p| {
+        let s = if expired { p.purge_expired_after_seconds } else { p.purge_deleted_after_seconds };
+        (s > 0).then_some(s * 1000)
+    })
+}
+
+/// The legal hold covering a cube in `scope` of `memory_type`, if any. Any applicable hold
+/// counts: a narrower policy cannot lift a wider one's hold.
+pub fn hold<'a>(all: &'a [Policy], scope: &Scope, memory_type: i32) -> Option<&'a Policy> {
+    all.iter().find(|p| p.hold && applies(p, scope, memory_type))
 }
 
 /// The rule a policy's scheduled consolidation runs with (`None`: it schedules none).
@@ -123,6 +175,29 @@ mod tests {
     }
 
     #[test]
+    fn retention_settings_follow_the_same_precedence_and_any_hold_counts() {
+        let base = |name: &str, user: &str, t: MemoryType| Policy { dedupe: 0, ..policy(name, user, t, DedupeMode::Unspecified) };
+        let all = vec![
+            Policy { default_ttl_seconds: 100, purge_deleted_after_seconds: 10, ..base("tenant", "", MemoryType::Unspecified) },
+            Policy { default_ttl_seconds: 200, ..base("facts", "", MemoryType::Fact) },
+            Policy { default_ttl_seconds: 300, purge_expired_after_seconds: 7, hold: false, ..base("alice", "alice", MemoryType::Unspecified) },
+            Policy { hold: true, ..base("bob-hold", "bob", MemoryType::Episode) },
+        ];
+        let (fact, episode) = (MemoryType::Fact as i32, MemoryType::Episode as i32);
+        assert_eq!(default_ttl(&all, &at("bob"), episode), Some(100), "tenant");
+        assert_eq!(default_ttl(&all, &at("bob"), fact), Some(200), "type beats tenant");
+        assert_eq!(default_ttl(&all, &at("alice"), fact), Some(300), "scope prefix beats type");
+        assert_eq!(purge_after_ms(&all, &at("alice"), fact, false), Some(10_000), "not set by alice's policy: the tenant's");
+        assert_eq!(purge_after_ms(&all, &at("alice"), fact, true), Some(7_000));
+        assert_eq!(purge_after_ms(&all, &at("bob"), fact, true), None);
+        assert_eq!(hold(&all, &at("bob"), episode).map(|p| p.name.as_str()), Some("bob-hold"));
+        assert!(hold(&all, &at("bob"), fact).is_none(), "the hold names a type");
+        assert!(hold(&all, &at("alice"), episode).is_none());
+        let other = Scope { tenant: "u".into(), user: "bob".into(), ..Default::default() };
+        assert!(hold(&all, &other, episode).is_none() && default_ttl(&all, &other, episode).is_none(), "another tenant");
+    }
+
+    #[test]
     fn bad_policies_name_their_field() {
         let ok = policy("p", "", MemoryType::Unspecified, DedupeMode::Exact);
         assert!(check_policy(Some(&ok)).is_ok());
@@ -140,6 +215,9 @@ mod tests {
                 "policy.consolidate_threshold",
             ),
             (Policy { consolidate_every_seconds: u64::MAX, consolidate_mode: 2, ..ok.clone() }, "policy.consolidate_every_seconds"),
+            (Policy { default_ttl_seconds: -1, ..ok.clone() }, "policy.default_ttl_seconds"),
+            (Policy { purge_deleted_after_seconds: -5, ..ok.clone() }, "policy.purge_deleted_after_seconds"),
+            (Policy { purge_expired_after_seconds: i64::MAX, ..ok.clone() }, "policy.purge_expired_after_seconds"),
         ];
         for (p, field) in cases {
             assert_eq!(check_policy(Some(&p)).unwrap_err().field, field);

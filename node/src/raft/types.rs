@@ -172,6 +172,25 @@ pub enum Op {
         at_ms: i64,
         items: Vec<(String, u64)>,
     },
+    /// One step of the leader's reclamation, judged at `at_ms`: each (id, version) is purged if
+    /// it is still that version, DELETED or EXPIRED for at least the grace its policies give at
+    /// apply (from the replicated policies), and under no legal hold.
+    Reclaim {
+        at_ms: i64,
+        items: Vec<(String, u64)>,
+    },
+    /// One step of applying policy `name`'s default TTL to existing cubes of `tenant`: each
+    /// (id, version) still without a TTL (and unpinned, live, that version) whose policies give
+    /// a default TTL gets it, counted from its creation; then the policy records `cursor` as
+    /// done (`"~"` = finished) — if the policy is still the one set at `set_at_ms` (a policy
+    /// set again meanwhile starts over).
+    DefaultTtl {
+        tenant: String,
+        name: String,
+        set_at_ms: i64,
+        items: Vec<(String, u64)>,
+        cursor: String,
+    },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.
@@ -194,7 +213,7 @@ pub struct Outcome {
     /// Puts: one per input cube, in order (`cubes` then holds each input's resulting cube).
     pub results: Vec<PutResult>,
     /// Consolidate: cubes merged into their keepers, and clusters skipped because a cube changed.
-    /// Expire: cubes expired, and items skipped.
+    /// Expire / DefaultTtl: cubes changed, and items skipped.
     pub merged: u64,
     pub skipped: u64,
 }

@@ -20,7 +20,7 @@ use super::reader::{load_cube, load_version};
 use super::usage::{cube_bytes, Charge};
 use super::{cf, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_VERSIONS};
 use crate::index::SearchIndex;
-use crate::model::lifecycle::{expirable, is_expired};
+use crate::model::lifecycle::{dormant_since, expirable, is_expired};
 use crate::model::{apply_patch, rolled_back, scope_matches, ApplyError, Dedupe, Pb};
 use crate::raft::{Op, Outcome, Request, Response};
 
@@ -66,6 +66,7 @@ pub(crate) fn apply_with_capacity(
         request_id: &req.request_id,
         events: Vec::new(),
         charge: Charge::new(&req.tenant, req.quota),
+        policies: Default::default(),
     };
     let result = match &req.op {
         Op::Put { cubes } => a.put(cubes, &[Dedupe::None], None)?,
@@ -81,6 +82,8 @@ pub(crate) fn apply_with_capacity(
         Op::Restore { id, expected_version } => a.set_state(id, *expected_version, CubeState::Active)?,
         Op::RestoreWithTtl { id, expected_version, ttl_seconds } => a.restore_with_ttl(id, *expected_version, *ttl_seconds)?,
         Op::Expire { at_ms, items } => a.expire(*at_ms, items)?,
+        Op::Reclaim { at_ms, items } => a.reclaim(*at_ms, items)?,
+        Op::DefaultTtl { tenant, name, set_at_ms, items, cursor } => a.default_ttl(tenant, name, *set_at_ms, items, cursor)?,
         Op::Rollback { id, to_version, expected_version } => a.rollback(id, *to_version, *expected_version)?,
         Op::Touch { id } => a.touch(id)?,
         Op::PurgeCube { id } => a.purge_cube(id)?,
@@ -113,6 +116,8 @@ pub(super) struct Applier<'a> {
     events: Vec<EventRecord>,
     /// This write's change to its tenant's usage, checked against the quota in the entry.
     charge: Charge<'a>,
+    /// Tenants' policies as stored, read at most once per write (see `lifecycle`).
+    pub(super) policies: std::collections::HashMap<String, Vec<memmesh_proto::Policy>>,
 }
 
 impl Applier<'_> {
@@ -141,10 +146,12 @@ impl Applier<'_> {
         let prev_version = cube.version;
         let mut old_links = Vec::new();
         let mut old_expiry = None;
+        let mut old_dormant = None;
         if prev_version > 0 {
             if let Some(old) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? {
                 let prev = super::decode_cube(CF_CUBES, &old)?;
                 old_expiry = expirable(&prev);
+                old_dormant = dormant_since(&prev);
                 old_links = prev.links;
                 self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), old);
             }
@@ -154,6 +161,8 @@ impl Applier<'_> {
         cube.version += 1;
         cube.revision = self.revision;
         cube.updated_at_ms = self.at_ms;
+        let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
+        self.index_dormant(ulid, tenant, old_dormant, dormant_since(&cube));
         if let Some(p) = cube.provenance.as_mut() {
             p.request_id = self.request_id.to_string();
         }
@@ -299,7 +308,7 @@ impl Applier<'_> {
         Ok(Self::single(cube))
     }
 
-    fn purge_one(&mut self, ulid: Ulid, cube: &MemCube) -> Result<(), StoreError> {
+    pub(super) fn purge_one(&mut self, ulid: Ulid, cube: &MemCube) -> Result<(), StoreError> {
         // Shrinking never fails.
         let _ = self.charge(-1, -cube_bytes(cube))?;
         self.batch.delete_cf(cf(self.db, CF_CUBES), cube_key(ulid));
@@ -311,6 +320,7 @@ impl Applier<'_> {
         self.index_shared(ulid, cube.scope.as_ref(), cube.acl.is_some(), false);
         self.unindex_links(ulid, cube)?;
         self.index_expiry(ulid, expirable(cube), None);
+        self.index_dormant(ulid, cube.scope.as_ref().map_or("", |s| s.tenant.as_str()), dormant_since(cube), None);
         self.events.push(EventRecord::new(EventType::Purged, cube, 0, self.request_id));
         Ok(())
     }
@@ -318,6 +328,9 @@ impl Applier<'_> {
     fn purge_cube(&mut self, id: &str) -> Result<ApplyResult, StoreError> {
         let purged = match self.current(id)? {
             Ok((ulid, cube)) => {
+                if let Some(hold) = self.hold_on(&cube)? {
+                    return Ok(Err(ApplyError::Precondition(format!("cube {id} is under legal hold (policy {hold}); lift the hold to purge it"))));
+                }
                 self.purge_one(ulid, &cube)?;
                 1
             }
@@ -339,12 +352,23 @@ impl Applier<'_> {
             it.next();
         }
         it.status()?;
-        let mut purged = 0;
+        let mut doomed = Vec::with_capacity(victims.len());
         for ulid in victims {
             let Some(cube) = load_cube(self.db, ulid)? else { continue };
             if needs_filter && !scope_matches(scope, cube.scope.as_ref().unwrap_or(&Scope::default())) {
                 continue;
             }
+            // All or nothing: a scope purge that left the held cubes behind would look done.
+            if let Some(hold) = self.hold_on(&cube)? {
+                return Ok(Err(ApplyError::Precondition(format!(
+                    "cube {} in this scope is under legal hold (policy {hold}); nothing was purged",
+                    cube.id
+                ))));
+            }
+            doomed.push((ulid, cube));
+        }
+        let mut purged = 0;
+        for (ulid, cube) in doomed {
             self.purge_one(ulid, &cube)?;
             purged += 1;
         }

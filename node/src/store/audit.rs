@@ -63,6 +63,8 @@ fn describe(op: &Op) -> (&'static str, String) {
         Op::PutPolicy { policy } => ("set-policy", policy.0.name.clone()),
         Op::RestoreWithTtl { id, ttl_seconds, .. } => ("restore", format!("{id} with ttl {ttl_seconds}s")),
         Op::Expire { items, .. } => ("expire", format!("{} cubes", items.len())),
+        Op::Reclaim { items, .. } => ("reclaim", format!("{} cubes", items.len())),
+        Op::DefaultTtl { name, items, .. } => ("default-ttl", format!("{} cubes under policy {name}", items.len())),
         Op::DeletePolicy { name, .. } => ("delete-policy", name.clone()),
         Op::PolicyRan { name, .. } => ("policy-consolidated", name.clone()),
         Op::Consolidate { clusters } => {

@@ -55,6 +55,22 @@ pub fn expiry_key(at_ms: i64, id: Ulid) -> [u8; 8 + ID_LEN] {
     k
 }
 
+/// A key of the dormant index: tenant ++ `\0` ++ time the cube became DELETED or EXPIRED ++ id.
+/// Per tenant, so the leader reads only the tenants whose policies purge.
+pub fn dormant_key(tenant: &str, since_ms: i64, id: Ulid) -> Vec<u8> {
+    let mut k = dormant_prefix(tenant);
+    k.extend_from_slice(&(since_ms.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(&id.to_bytes());
+    k
+}
+
+pub fn dormant_prefix(tenant: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tenant.len() + 1 + 8 + ID_LEN);
+    k.extend_from_slice(tenant.as_bytes());
+    k.push(0);
+    k
+}
+
 /// A key of the reverse link index: `source` links to `target` with link type `t`. Keyed by
 /// target first, so the links into one cube are one contiguous range.
 pub fn link_key(target: Ulid, source: Ulid, t: i32) -> [u8; 2 * ID_LEN + 1] {

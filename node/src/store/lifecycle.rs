@@ -1,18 +1,29 @@
-//! Expiry in the replicated state: the `expiry` index (every expirable cube by its expiry
-//! time, kept by `write_version`), the sweep's `Expire` steps and restoring an expired cube.
+//! Lifecycle in the replicated state: the indexes the leader's sweeps read, and the steps they
+//! propose.
 //!
-//! The index is the sweep's cursor: a cube leaves it when it expires, is deleted, pinned or
-//! given a new TTL, so the leader — any leader, after any restart — finds what is due with one
-//! range scan from the start and never walks the cubes.
+//! - `expiry` (every expirable cube by its expiry time, kept by `write_version`): the expiry
+//!   sweep's `Expire` steps, and restoring an expired cube.
+//! - `dormant` (every DELETED or EXPIRED cube by tenant and the time it became so): the
+//!   reclamation sweep's `Reclaim` steps, which purge after the policies' grace periods.
+//! - `DefaultTtl` steps: a policy's default TTL given to existing cubes, with the cursor kept in
+//!   the policy itself.
+//!
+//! Each index is its sweep's cursor: a cube leaves it when its sweep is done with it (or it
+//! changes so that the sweep no longer applies), so the leader — any leader, after any restart —
+//! finds what is due with range scans and never walks the cubes. Apply re-judges every item
+//! from the entry and the replicated state (versions, policies, holds): no clock, no local view.
 
 use memmesh_proto::{CubeState, EventType};
 use ulid::Ulid;
 
+use memmesh_proto::{MemCube, Policy, Scope};
+
 use super::apply::Applier;
-use super::keys::{expiry_key, ID_LEN};
-use super::{cf, StoreError, CF_EXPIRY};
+use super::keys::{dormant_key, dormant_prefix, expiry_key, ID_LEN};
+use super::{cf, StoreError, CF_DORMANT, CF_EXPIRY};
 use crate::model::expires_at;
-use crate::model::lifecycle::{expirable, is_expired};
+use crate::model::lifecycle::{dormant_since, expirable, is_expired};
+use crate::model::policy::{default_ttl, hold, purge_after_ms};
 use crate::model::ApplyError;
 use crate::raft::Outcome;
 
@@ -47,7 +58,115 @@ pub(crate) fn due(db: &rocksdb::DB, from: i64, now: i64, limit: usize) -> Result
     Ok(out)
 }
 
+/// At most `limit` cubes of `tenant` in the dormant index that became DELETED or EXPIRED at or
+/// before `until`, oldest first, strictly after `after` (a previous answer's last entry):
+/// (id, since).
+pub(crate) fn dormant_until(
+    db: &rocksdb::DB,
+    tenant: &str,
+    after: Option<(Ulid, i64)>,
+    until: i64,
+    limit: usize,
+) -> Result<Vec<(Ulid, i64)>, StoreError> {
+    let prefix = dormant_prefix(tenant);
+    let mut out = Vec::new();
+    let mut it = db.raw_iterator_cf(cf(db, CF_DORMANT));
+    match after {
+        Some((id, at)) => {
+            let mut k = dormant_key(tenant, at, id);
+            k.push(0);
+            it.seek(&k);
+        }
+        None => it.seek(&prefix),
+    }
+    while let Some(k) = it.key() {
+        if !k.starts_with(&prefix) || out.len() >= limit {
+            break;
+        }
+        let rest = &k[prefix.len()..];
+        let (Some(at), Some(id)) = (rest.get(..8), rest.get(8..8 + ID_LEN)) else {
+            return Err(StoreError::Corrupt { cf: CF_DORMANT, detail: format!("dormant key of {} bytes", k.len()) });
+        };
+        let at = u64::from_be_bytes(at.try_into().unwrap_or_default()) as i64;
+        if at > until {
+            break;
+        }
+        out.push((Ulid::from_bytes(id.try_into().unwrap_or_default()), at));
+        it.next();
+    }
+    it.status()?;
+    Ok(out)
+}
+
+/// At most `limit` cubes inside `scope`, in id order, strictly after `after`; and the last id
+/// looked at if the scope may hold more (`None`: the scan reached its end).
+pub(crate) fn scope_page(db: &rocksdb::DB, scope: &Scope, after: Option<Ulid>, limit: usize) -> Result<(Vec<MemCube>, Option<Ulid>), StoreError> {
+    let (prefix, needs_filter) = super::keys::scope_prefix(scope);
+    let mut it = db.raw_iterator_cf(cf(db, super::CF_SCOPE_IDX));
+    match after {
+        Some(id) => {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&id.to_bytes());
+            k.push(0);
+            it.seek(&k);
+        }
+        None => it.seek(&prefix),
+    }
+    let (mut out, mut looked, mut last) = (Vec::new(), 0, None);
+    while let Some(k) = it.key() {
+        if !k.starts_with(&prefix) {
+            return Ok((out, None));
+        }
+        if looked == limit {
+            return Ok((out, last));
+        }
+        let id = super::keys::id_from_index_key(super::CF_SCOPE_IDX, k)?;
+        looked += 1;
+        last = Some(id);
+        if let Some(c) = super::reader::load_cube(db, id)? {
+            if !needs_filter || crate::model::scope_matches(scope, c.scope.as_ref().unwrap_or(&Scope::default())) {
+                out.push(c);
+            }
+        }
+        it.next();
+    }
+    it.status()?;
+    Ok((out, None))
+}
+
 impl Applier<'_> {
+    /// Moves a cube's entry in the dormant index (`None` = live).
+    pub(super) fn index_dormant(&mut self, id: Ulid, tenant: &str, old: Option<i64>, new: Option<i64>) {
+        if old == new {
+            return;
+        }
+        if let Some(at) = old {
+            self.batch.delete_cf(cf(self.db, CF_DORMANT), dormant_key(tenant, at, id));
+        }
+        if let Some(at) = new {
+            self.batch.put_cf(cf(self.db, CF_DORMANT), dormant_key(tenant, at, id), []);
+        }
+    }
+
+    /// The policies of `tenant` as stored, read once per write.
+    fn policies(&mut self, tenant: &str) -> Result<&[Policy], StoreError> {
+        if !self.policies.contains_key(tenant) {
+            let all = super::policies::list(self.db, Some(tenant))?;
+            self.policies.insert(tenant.to_string(), all);
+        }
+        Ok(self.policies.get(tenant).map_or(&[], |v| v.as_slice()))
+    }
+
+    /// The name of the legal hold covering `cube`, if any.
+    pub(super) fn hold_on(&mut self, cube: &MemCube) -> Result<Option<String>, StoreError> {
+        let scope = cube.scope.clone().unwrap_or_default();
+        Ok(hold(self.policies(&scope.tenant)?, &scope, cube.memory_type).map(|p| p.name.clone()))
+    }
+
+    fn scope_of(cube: &MemCube) -> Scope {
+        cube.scope.clone().unwrap_or_default()
+    }
+
     /// Moves a cube's entry in the expiry index from `old` to `new` (expiry times; `None` = not
     /// expirable).
     pub(super) fn index_expiry(&mut self, id: Ulid, old: Option<i64>, new: Option<i64>) {
@@ -75,12 +194,71 @@ impl Applier<'_> {
                     continue;
                 }
             };
+            if self.hold_on(&cube)?.is_some() {
+                out.skipped += 1;
+                continue;
+            }
             let mut cube = cube;
             cube.state = CubeState::Expired as i32;
             let cube = self.write_version(ulid, cube, EventType::Expired)?;
             out.merged += 1;
             out.cubes.push(crate::model::Pb(cube));
         }
+        Ok(Ok(out))
+    }
+
+    pub(super) fn reclaim(&mut self, at_ms: i64, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
+        let mut out = Outcome::default();
+        for (id, version) in items {
+            let Ok(ulid) = Ulid::from_string(id) else { continue };
+            let Some(cube) = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version) else {
+                out.skipped += 1;
+                continue;
+            };
+            let scope = Self::scope_of(&cube);
+            let expired = cube.state == CubeState::Expired as i32;
+            let grace = purge_after_ms(self.policies(&scope.tenant)?, &scope, cube.memory_type, expired);
+            let due = matches!((dormant_since(&cube), grace), (Some(since), Some(g)) if since.saturating_add(g) <= at_ms);
+            if !due || self.hold_on(&cube)?.is_some() {
+                out.skipped += 1;
+                continue;
+            }
+            self.purge_one(ulid, &cube)?;
+            out.purged += 1;
+        }
+        Ok(Ok(out))
+    }
+
+    pub(super) fn default_ttl(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        set_at_ms: i64,
+        items: &[(String, u64)],
+        cursor: &str,
+    ) -> Result<ApplyResult, StoreError> {
+        let mut out = Outcome::default();
+        for (id, version) in items {
+            let Ok(ulid) = Ulid::from_string(id) else { continue };
+            let Some(mut cube) = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version) else {
+                out.skipped += 1;
+                continue;
+            };
+            let scope = Self::scope_of(&cube);
+            let live = cube.state == CubeState::Active as i32 || cube.state == CubeState::Archived as i32;
+            let ttl = default_ttl(self.policies(&scope.tenant)?, &scope, cube.memory_type);
+            match ttl {
+                Some(ttl) if live && scope.tenant == tenant && cube.ttl_seconds == 0 && cube.expires_at_ms == 0 && !cube.pinned => {
+                    cube.ttl_seconds = ttl;
+                    cube.expires_at_ms = expires_at(cube.created_at_ms, ttl);
+                    let cube = self.write_version(ulid, cube, EventType::Updated)?;
+                    out.merged += 1;
+                    out.cubes.push(crate::model::Pb(cube));
+                }
+                _ => out.skipped += 1,
+            }
+        }
+        super::policies::backfilled(self.db, self.batch, tenant, name, set_at_ms, cursor)?;
         Ok(Ok(out))
     }
 

@@ -65,3 +65,114 @@ async fn an_expired_cube_comes_back_only_with_a_new_ttl() {
     assert_eq!((c.state, c.expires_at_ms, c.version), (CubeState::Active as i32, 0, 3));
     assert!(due(r.db(), 0, i64::MAX, 10).unwrap().is_empty());
 }
+
+fn policy(name: &str, user: &str) -> memmesh_proto::Policy {
+    memmesh_proto::Policy {
+        name: name.into(),
+        scope: Some(memmesh_proto::Scope { tenant: "t".into(), user: user.into(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+async fn set(r: &mut Replica, p: memmesh_proto::Policy) {
+    r.apply(Op::PutPolicy { policy: Pb(p) }).await.unwrap();
+}
+
+fn dormant(r: &Replica) -> Vec<String> {
+    super::lifecycle::dormant_until(r.db(), "t", None, i64::MAX, 100).unwrap().into_iter().map(|(id, _)| id.to_string()).collect()
+}
+
+#[tokio::test]
+async fn reclamation_purges_after_the_grace_and_frees_quota_unless_held() {
+    let (mut a, mut b) = (Replica::new(), Replica::new());
+    let mut ids = Vec::new();
+    for r in [&mut a, &mut b] {
+        set(r, memmesh_proto::Policy { purge_deleted_after_seconds: 10, purge_expired_after_seconds: 20, ..policy("retention", "") }).await;
+        set(r, memmesh_proto::Policy { hold: true, ..policy("litigation", "held") }).await;
+        let cubes = vec![with_ttl(1, "deleted", 0), with_ttl(2, "expired", 1), cube(3, input("held", "held and deleted")), with_ttl(4, "kept", 0)];
+        ids = r.put(cubes, Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
+        for id in [&ids[0], &ids[2]] {
+            r.apply(Op::Delete { id: id.clone(), expected_version: 0 }).await.unwrap();
+        }
+        r.apply(Op::Expire { at_ms: 5_000, items: vec![(ids[1].clone(), 1)] }).await.unwrap();
+    }
+    let before = super::usage::usage(a.db(), "t").unwrap();
+    assert_eq!(dormant(&a).len(), 3, "two deleted, one expired");
+    // Deleted at ~5_00x ms, expired by the step applied at ~5_00x ms too.
+    let items: Vec<(String, u64)> = a.all().iter().filter(|c| c.state != CubeState::Active as i32).map(|c| (c.id.clone(), c.version)).collect();
+    for r in [&mut a, &mut b] {
+        let early = r.apply(Op::Reclaim { at_ms: 10_000, items: items.clone() }).await.unwrap();
+        assert_eq!((early.purged, early.skipped), (0, 3), "within every grace");
+        let mid = r.apply(Op::Reclaim { at_ms: 16_000, items: items.clone() }).await.unwrap();
+        assert_eq!((mid.purged, mid.skipped), (1, 2), "the deleted cube's 10 s passed; the expired one has 20 s; the held one stays");
+        let late = r.apply(Op::Reclaim { at_ms: 60_000, items: items.clone() }).await.unwrap();
+        assert_eq!((late.purged, late.skipped), (1, 2), "the expired one goes; the purged one is gone; the hold still holds");
+    }
+    assert_eq!(a.all(), b.all(), "replicas identical");
+    let left: Vec<String> = a.all().iter().map(|c| c.id.clone()).collect();
+    assert_eq!(left, vec![ids[2].clone(), ids[3].clone()]);
+    assert!(a.reader.history(ids[0].parse().unwrap()).unwrap().is_empty(), "content and history gone");
+    assert_eq!(dormant(&a), vec![ids[2].clone()]);
+    let after = super::usage::usage(a.db(), "t").unwrap();
+    assert_eq!(after.0, before.0 - 2, "quota usage released: {before:?} -> {after:?}");
+    assert!(after.1 < before.1);
+    let purged =
+        a.feed.history(1, 100).unwrap().iter().flat_map(|r| r.events.iter().map(|e| e.kind)).filter(|k| *k == EventType::Purged as i32).count();
+    assert_eq!(purged, 2);
+
+    // Lifting the hold lets reclamation take the held cube too.
+    set(&mut a, memmesh_proto::Policy { hold: false, ..policy("litigation", "held") }).await;
+    let last = a.apply(Op::Reclaim { at_ms: 60_000, items: items.clone() }).await.unwrap();
+    assert_eq!(last.purged, 1);
+    assert!(dormant(&a).is_empty());
+}
+
+#[tokio::test]
+async fn a_legal_hold_stops_expiry_and_every_purge_in_its_scope() {
+    let mut r = Replica::new();
+    set(&mut r, memmesh_proto::Policy { hold: true, ..policy("hold", "held") }).await;
+    let mut held = input("held", "evidence");
+    held.ttl_seconds = 1;
+    let ids: Vec<String> = r.put(vec![cube(1, held), with_ttl(2, "free", 1)], Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
+    let step = r.apply(Op::Expire { at_ms: 9_000, items: vec![(ids[0].clone(), 1), (ids[1].clone(), 1)] }).await.unwrap();
+    assert_eq!((step.merged, step.skipped), (1, 1), "the held cube is not expired");
+    let one = r.apply(Op::PurgeCube { id: ids[0].clone() }).await;
+    assert!(matches!(&one, Err(crate::model::ApplyError::Precondition(m)) if m.contains("legal hold (policy hold)")), "{one:?}");
+    let tenant = memmesh_proto::Scope { tenant: "t".into(), ..Default::default() };
+    let all = r.apply(Op::PurgeScope { scope: Pb(tenant) }).await;
+    assert!(matches!(all, Err(crate::model::ApplyError::Precondition(_))), "{all:?}");
+    assert_eq!(r.all().len(), 2, "all or nothing: the free cube was not purged either");
+    let mine = memmesh_proto::Scope { tenant: "t".into(), user: "u".into(), ..Default::default() };
+    assert_eq!(r.apply(Op::PurgeScope { scope: Pb(mine) }).await.unwrap().purged, 1, "a scope without a hold purges");
+}
+
+#[tokio::test]
+async fn a_default_ttl_reaches_existing_cubes_once_and_records_its_cursor() {
+    let (mut a, mut b) = (Replica::new(), Replica::new());
+    let mut ids = Vec::new();
+    let p = memmesh_proto::Policy { default_ttl_seconds: 60, updated_at_ms: 777, ..policy("ttl", "") };
+    for r in [&mut a, &mut b] {
+        let mut pinned = input("u", "pinned");
+        pinned.pinned = true;
+        let cubes = vec![with_ttl(1, "no ttl", 0), with_ttl(2, "own ttl", 5), cube(3, pinned), with_ttl(4, "changed", 0)];
+        ids = r.put(cubes, Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
+        set(r, p.clone()).await;
+        // Judged at version 1; one of them changes before the step applies.
+        let edit = UpdateRequest { id: ids[3].clone(), importance: Some(0.9), ..Default::default() };
+        r.apply(Op::Update { patch: Pb(edit), embedding: None }).await.unwrap();
+        let items = ids.iter().map(|id| (id.clone(), 1)).collect();
+        let step = r.apply(Op::DefaultTtl { tenant: "t".into(), name: "ttl".into(), set_at_ms: 777, items, cursor: ids[3].clone() }).await.unwrap();
+        assert_eq!((step.merged, step.skipped), (1, 3), "only the TTL-less, unpinned, unchanged cube");
+    }
+    assert_eq!(a.all(), b.all(), "replicas identical");
+    let all = a.all();
+    let first = all.iter().find(|c| c.id == ids[0]).unwrap();
+    assert_eq!((first.ttl_seconds, first.expires_at_ms), (60, first.created_at_ms + 60_000), "counted from its creation");
+    assert_eq!(all.iter().find(|c| c.id == ids[1]).unwrap().ttl_seconds, 5, "its own TTL wins");
+    assert_eq!(due(a.db(), 0, i64::MAX, 10).unwrap().len(), 2, "both in the expiry index now");
+    assert_eq!(super::policies::get(a.db(), "t", "ttl").unwrap().unwrap().backfill_cursor, ids[3]);
+    // A step planned under an earlier setting of the policy does not move its cursor.
+    let stale = a.apply(Op::DefaultTtl { tenant: "t".into(), name: "ttl".into(), set_at_ms: 1, items: vec![], cursor: "~".into() }).await;
+    assert!(stale.is_ok());
+    assert_eq!(super::policies::get(a.db(), "t", "ttl").unwrap().unwrap().backfill_cursor, ids[3]);
+}

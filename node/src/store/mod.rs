@@ -109,12 +109,13 @@ pub const CF_AUTH: &str = "auth";
 pub const CF_AUDIT: &str = "audit";
 pub const CF_LINKS: &str = "links";
 pub const CF_EXPIRY: &str = "expiry";
+pub const CF_DORMANT: &str = "dormant";
 
 /// The column families of the log database.
 const LOG_CFS: [&str; 2] = [CF_RAFT_LOG, CF_RAFT_META];
 
 /// The column families of the state database (with the log's, see [`dbs`]).
-const ALL_CFS: [&str; 13] = [
+const ALL_CFS: [&str; 14] = [
     CF_RAFT_LOG,
     CF_RAFT_META,
     CF_SM_META,
@@ -128,11 +129,13 @@ const ALL_CFS: [&str; 13] = [
     CF_AUDIT,
     CF_LINKS,
     CF_EXPIRY,
+    CF_DORMANT,
 ];
 
 /// The column families that make up the state machine (what a snapshot carries). A snapshot
 /// names each by its position here: new ones go last, so older snapshots still install.
-pub const DATA_CFS: [&str; 9] = [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS, CF_EXPIRY];
+pub const DATA_CFS: [&str; 10] =
+    [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS, CF_EXPIRY, CF_DORMANT];
 
 /// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
 /// at the API.

@@ -118,3 +118,13 @@ pub fn ran(db: &DB, batch: &mut WriteBatch, tenant: &str, name: &str, at_ms: i64
     }
     Ok(Ok(Outcome::default()))
 }
+
+/// Records how far the leader has applied a policy's default TTL (nothing if the policy is gone
+/// or was set again since the step was planned).
+pub fn backfilled(db: &DB, batch: &mut WriteBatch, tenant: &str, name: &str, set_at_ms: i64, cursor: &str) -> Result<(), StoreError> {
+    if let Some(mut p) = get(db, tenant, name)?.filter(|p| p.updated_at_ms == set_at_ms) {
+        p.backfill_cursor = cursor.to_string();
+        batch.put_cf(cf(db, CF_AUTH), key(tenant, name), prost::Message::encode_to_vec(&p));
+    }
+    Ok(())
+}

@@ -222,6 +222,16 @@ impl Reader {
         super::lifecycle::due(&self.db, from, now, limit)
     }
 
+    /// See `lifecycle::dormant_until`.
+    pub fn dormant_until(&self, tenant: &str, after: Option<(Ulid, i64)>, until: i64, limit: usize) -> Result<Vec<(Ulid, i64)>, StoreError> {
+        super::lifecycle::dormant_until(&self.db, tenant, after, until, limit)
+    }
+
+    /// See `lifecycle::scope_page`.
+    pub fn scope_page(&self, scope: &Scope, after: Option<Ulid>, limit: usize) -> Result<(Vec<MemCube>, Option<Ulid>), StoreError> {
+        super::lifecycle::scope_page(&self.db, scope, after, limit)
+    }
+
     /// The links into `id`: (source, link type), in source order.
     pub fn incoming(&self, id: Ulid) -> Result<Vec<(Ulid, i32)>, StoreError> {
         super::links::incoming(&self.db, id)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use memmesh_client::proto::*;
 
-pub use crate::consolidation::{parse_link, ConsolidateArgs, LinkArgs, PolicyCmd};
+pub use crate::consolidation::{parse_link, ConsolidateArgs, HoldCmd, LinkArgs, PolicyCmd};
 
 #[derive(Parser)]
 #[command(name = "memmesh", version, about = "MemMesh command-line client")]
@@ -164,7 +164,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         "d" => 86_400,
         _ => return Err(format!("unknown unit in {s:?}: use s, m, h or d")),
     };
-    Ok(n * mult)
+    n.checked_mul(mult).ok_or_else(|| format!("duration too long: {s:?}"))
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -392,9 +392,13 @@ pub enum Cmd {
     /// Merge the near-duplicates stored in a scope into their strongest member (tenant admins
     /// and the scope's owners); --dry-run prints the plan.
     Consolidate(ConsolidateArgs),
-    /// Memory policies of a tenant (tenant admins): dedupe defaults, scheduled consolidation.
+    /// Memory policies of a tenant (tenant admins): dedupe defaults, scheduled consolidation,
+    /// default TTL, purge-after grace periods, legal holds.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Legal holds (tenant admins): `hold set NAME --tenant T [--user U]`, `hold clear`.
+    #[command(subcommand)]
+    Hold(HoldCmd),
     /// Follow changes in a scope as they happen (one line per event; JSON with --json).
     /// Reconnects and resumes by itself; Ctrl-C stops it.
     Watch(WatchArgs),

@@ -112,6 +112,38 @@ pub struct PolicySetArgs {
     pub consolidate_mode: Option<DedupeArg>,
     #[arg(long, default_value_t = 0.0)]
     pub consolidate_threshold: f32,
+    /// TTL for cubes that have none (new ones, and existing ones in bounded steps), e.g. 30d.
+    #[arg(long, value_parser = parse_duration)]
+    pub default_ttl: Option<u64>,
+    /// Purge DELETED cubes this long after their deletion (content and history gone).
+    #[arg(long, value_parser = parse_duration)]
+    pub purge_deleted_after: Option<u64>,
+    /// Purge EXPIRED cubes this long after their expiry.
+    #[arg(long, value_parser = parse_duration)]
+    pub purge_expired_after: Option<u64>,
+    /// Legal hold: nothing in the policy's scope is expired or purged (see `memmesh hold`).
+    #[arg(long)]
+    pub hold: bool,
+}
+
+/// Legal holds: policies that stop every expiry and purge in their scope until cleared.
+#[derive(Subcommand)]
+pub enum HoldCmd {
+    /// Put a hold on a scope (a policy named NAME; an existing policy of that name keeps its
+    /// other settings and gains the hold).
+    Set {
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long = "type", value_enum)]
+        memory_type: Option<TypeArg>,
+    },
+    /// Lift the hold of policy NAME (its other settings stay).
+    Clear {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+    },
 }
 
 pub async fn link(c: &mut Client, a: LinkArgs) -> Result<Rendered> {
@@ -160,6 +192,10 @@ pub async fn policy(c: &mut Client, cmd: PolicyCmd) -> Result<Rendered> {
                 consolidate_every_seconds: a.consolidate_every.unwrap_or(0),
                 consolidate_mode: a.consolidate_mode.map_or(DedupeMode::Unspecified, Into::into) as i32,
                 consolidate_threshold: a.consolidate_threshold,
+                default_ttl_seconds: seconds(a.default_ttl)?,
+                purge_deleted_after_seconds: seconds(a.purge_deleted_after)?,
+                purge_expired_after_seconds: seconds(a.purge_expired_after)?,
+                hold: a.hold,
                 ..Default::default()
             };
             Rendered::compact(json::policy(&admin.set_policy(SetPolicyRequest { policy: Some(p) }).await?.into_inner()))
@@ -171,4 +207,34 @@ pub async fn policy(c: &mut Client, cmd: PolicyCmd) -> Result<Rendered> {
         }
         PolicyCmd::Delete { tenant, name } => render::revoked(admin.delete_policy(PolicyRef { tenant, name }).await?.into_inner().revision),
     })
+}
+
+/// A duration flag as the policy's signed seconds (0 = not set).
+fn seconds(d: Option<u64>) -> Result<i64> {
+    i64::try_from(d.unwrap_or(0)).map_err(|_| Status::invalid_argument("duration too long"))
+}
+
+pub async fn hold(c: &mut Client, cmd: HoldCmd) -> Result<Rendered> {
+    let admin = &mut c.admin;
+    let p = match cmd {
+        HoldCmd::Set { name, scope, memory_type } => {
+            let (scope, memory_type) = (scope.scope(), memory_type.map_or(MemoryType::Unspecified, Into::into) as i32);
+            let existing = admin.get_policy(PolicyRef { tenant: scope.tenant.clone(), name: name.clone() }).await;
+            match existing {
+                Ok(p) => {
+                    let p = p.into_inner();
+                    if p.scope.as_ref() != Some(&scope) || p.memory_type != memory_type {
+                        return Err(Status::failed_precondition(format!(
+                            "policy {name} exists with another scope or type; name the hold differently or give the same"
+                        )));
+                    }
+                    Policy { hold: true, ..p }
+                }
+                Err(e) if e.code() == tonic::Code::NotFound => Policy { name, scope: Some(scope), memory_type, hold: true, ..Default::default() },
+                Err(e) => return Err(e),
+            }
+        }
+        HoldCmd::Clear { tenant, name } => Policy { hold: false, ..admin.get_policy(PolicyRef { tenant, name }).await?.into_inner() },
+    };
+    Ok(Rendered::compact(json::policy(&admin.set_policy(SetPolicyRequest { policy: Some(p) }).await?.into_inner())))
 }

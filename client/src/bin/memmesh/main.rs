@@ -47,6 +47,7 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         Cmd::Link(a) => consolidation::link(c, a).await,
         Cmd::Consolidate(a) => consolidation::consolidate(c, a).await,
         Cmd::Policy(cmd) => consolidation::policy(c, cmd).await,
+        Cmd::Hold(cmd) => consolidation::hold(c, cmd).await,
         // Streaming commands print as they go; they have nothing left to render.
         Cmd::Watch(a) => commands::watch(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
         Cmd::Sync(a) => commands::sync(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
