@@ -141,6 +141,10 @@ pub fn policy(p: &Policy) -> Value {
         "purge_deleted_after_seconds": p.purge_deleted_after_seconds,
         "purge_expired_after_seconds": p.purge_expired_after_seconds,
         "hold": p.hold,
+        "archive_after_idle_seconds": p.archive_after_idle_seconds,
+        "archive_below_strength": p.archive_below_strength,
+        "reactivate_on_access": p.reactivate_on_access,
+        "max_active_per_scope": p.max_active_per_scope,
         "updated_at_ms": p.updated_at_ms,
         "last_consolidated_at_ms": p.last_consolidated_at_ms,
         "backfill_cursor": p.backfill_cursor,
@@ -168,6 +172,9 @@ pub fn hit(h: &SearchHit) -> Value {
     v["dense_rank"] = h.dense_rank.into();
     v["lexical_score"] = h.lexical_score.map_or(Value::Null, Into::into);
     v["lexical_rank"] = h.lexical_rank.into();
+    if let Some(s) = h.strength {
+        v["strength"] = s.into();
+    }
     if !h.linked.is_empty() {
         v["linked"] =
             h.linked.iter().map(|l| json!({"type": link_type(l.r#type), "incoming": l.incoming, "cube": l.cube.as_ref().map(cube)})).collect();

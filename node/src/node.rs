@@ -195,8 +195,8 @@ fn spawn_scheduled_consolidation(core: &Arc<Core>, tick: Duration) {
     });
 }
 
-/// Runs the lifecycle sweeps — expiry, reclamation, default TTLs — (on the leader; others
-/// skip), every `interval`.
+/// Runs the lifecycle sweeps — expiry, reclamation, default TTLs, tiering — (on the leader;
+/// others skip), every `interval`.
 fn spawn_expiry_sweep(core: &Arc<Core>, interval: Duration, batch: usize) {
     let weak = Arc::downgrade(core);
     tokio::spawn(async move {
@@ -204,6 +204,7 @@ fn spawn_expiry_sweep(core: &Arc<Core>, interval: Duration, batch: usize) {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cursor = crate::engine::lifecycle::SweepCursor::default();
         let mut reclaim = crate::engine::lifecycle::ReclaimCursor::default();
+        let mut tiers = crate::engine::lifecycle::TierCursor::default();
         loop {
             every.tick().await;
             let Some(core) = weak.upgrade() else { return };
@@ -215,6 +216,9 @@ fn spawn_expiry_sweep(core: &Arc<Core>, interval: Duration, batch: usize) {
             }
             if let Err(e) = core.backfill_default_ttls(batch).await {
                 tracing::warn!(error = %e, "default TTL step failed; retried at the next tick");
+            }
+            if let Err(e) = core.tier(batch, &mut tiers).await {
+                tracing::warn!(error = %e, "tiering failed; retried at the next tick");
             }
         }
     });

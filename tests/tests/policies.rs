@@ -262,3 +262,100 @@ async fn retention_policies_purge_after_their_grace_free_quota_and_stop_at_a_leg
 async fn put_text_result(c: &mut Client, user: &str, text: &str) -> Result<MemCube, tonic::Status> {
     c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", user), text)), ..Default::default() }).await.map(|r| r.into_inner().cube.unwrap())
 }
+
+#[tokio::test]
+async fn tiering_archives_idle_cubes_a_read_reactivates_them_and_search_may_rank_by_strength() {
+    let node = TestNode::start();
+    let mut c = node.client().await;
+    let strong = c
+        .memory
+        .put(PutRequest {
+            cube: Some(CubeInput { importance: 1.0, ..text_cube(scope("acme", "u"), "a red kite nests in the old oak by the river, they say") }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cube
+        .unwrap();
+    let weak = put_text(&mut c, scope("acme", "u"), "red kite nests: red kite").await;
+    let search = |w: f32| SearchRequest {
+        scope: Some(scope("acme", "u")),
+        query: "red kite nests".into(),
+        mode: SearchMode::Lexical as i32,
+        strength_weight: w,
+        ..Default::default()
+    };
+    let plain = c.memory.search(search(0.0)).await.unwrap().into_inner().hits;
+    assert!(plain.iter().all(|h| h.strength.is_none()), "off by default");
+    assert_eq!(plain[0].cube.as_ref().unwrap().id, weak.id, "by relevance alone, the short repetitive text wins");
+    let ranked = c.memory.search(search(0.9)).await.unwrap().into_inner().hits;
+    assert_eq!(ranked[0].cube.as_ref().unwrap().id, strong.id, "importance 1 vs 0 decides at weight 0.9");
+    let (s0, s1) = (ranked[0].strength.unwrap(), ranked[1].strength.unwrap());
+    assert!((s0 - 0.5).abs() < 0.01 && (s1 - 0.25).abs() < 0.01, "fresh, never read: (0.5 + 0.5·importance) · 0.5 = {s0}, {s1}");
+    let bad = c.memory.search(search(1.5)).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("strength_weight"));
+
+    // Idle for a second → archived by the leader; a read with record_access brings it back.
+    set(&mut c, Policy { archive_after_idle_seconds: 1, reactivate_on_access: true, ..policy("tiers", "u") }).await;
+    let get = |id: &str, record_access: bool| GetRequest { id: id.into(), record_access, ..Default::default() };
+    eventually("both cubes archived", || {
+        let mut c = c.clone();
+        let ids = [strong.id.clone(), weak.id.clone()];
+        async move {
+            let mut all = true;
+            for id in ids {
+                all &= c.memory.get(get(&id, false)).await.unwrap().into_inner().cube.unwrap().state == CubeState::Archived as i32;
+            }
+            all
+        }
+    })
+    .await;
+    c.memory.get(get(&weak.id, true)).await.unwrap();
+    let now = c.memory.get(get(&weak.id, false)).await.unwrap().into_inner().cube.unwrap();
+    assert_eq!(now.state, CubeState::Active as i32, "reactivated by the read");
+    let audit = c.admin.list_audit(ListAuditRequest { tenant: "acme".into(), limit: 1000, ..Default::default() }).await.unwrap().into_inner();
+    assert!(audit.entries.iter().any(|e| e.operation == "archive" && e.actor.contains("lifecycle (tiering, policy tiers")), "audited");
+    for (bad, field) in [
+        (Policy { archive_after_idle_seconds: -3, ..policy("x", "") }, "policy.archive_after_idle_seconds"),
+        (Policy { archive_below_strength: 1.0, ..policy("x", "") }, "policy.archive_below_strength"),
+    ] {
+        let s = c.admin.set_policy(SetPolicyRequest { policy: Some(bad) }).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{field}: {s:?}");
+        assert!(s.message().contains(field), "{field}: {s:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_working_set_cap_archives_the_weakest_beyond_it_and_spares_pinned_cubes() {
+    let node = TestNode::start();
+    let mut c = node.client().await;
+    let mut ids = Vec::new();
+    for (i, importance) in [0.9f32, 0.1, 0.5, 0.0, 0.7].into_iter().enumerate() {
+        let cube = CubeInput { importance, pinned: i == 3, ..text_cube(scope("acme", "cap"), &format!("memory {i}")) };
+        ids.push(c.memory.put(PutRequest { cube: Some(cube), ..Default::default() }).await.unwrap().into_inner().cube.unwrap().id);
+    }
+    set(&mut c, Policy { max_active_per_scope: Some(3), ..policy("working-set", "cap") }).await;
+    let active = |c: Client| async move {
+        let mut c = c;
+        let cubes = list_all(&mut c, ListRequest { scope: Some(scope("acme", "cap")), ..Default::default() }).await;
+        let mut ids: Vec<String> = cubes.into_iter().map(|c| c.id).collect();
+        ids.sort();
+        ids
+    };
+    eventually("the scope down to its cap", || {
+        let c = c.clone();
+        async move { active(c).await.len() == 3 }
+    })
+    .await;
+    // Weakest first: importance 0.1 (ids[1]) and 0.5 (ids[2]); the pinned 0.0 stays.
+    let mut want = vec![ids[0].clone(), ids[3].clone(), ids[4].clone()];
+    want.sort();
+    assert_eq!(active(c.clone()).await, want);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(active(c.clone()).await.len(), 3, "nothing more archived once at the cap");
+    let bad = c.admin.set_policy(SetPolicyRequest { policy: Some(Policy { max_active_per_scope: Some(0), ..policy("x", "") }) }).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("policy.max_active_per_scope"), "{bad:?}");
+}

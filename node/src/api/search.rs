@@ -7,6 +7,7 @@ use super::{invalid, ApiError};
 use crate::auth::Caller;
 use crate::engine::Core;
 use crate::index::{Fusion, Mode, Query};
+use crate::model::strength::{blend, strength};
 use crate::model::{self, Filter, FilterSpec};
 
 const DEFAULT_K: u32 = 10;
@@ -15,6 +16,8 @@ const DEFAULT_DENSE_WEIGHT: f32 = 0.5;
 const MAX_K: u32 = 1000;
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 const MAX_SCOPES: usize = 1000;
+/// With a strength weight, how many candidates per result are re-ranked.
+const STRENGTH_DEPTH: usize = 4;
 
 /// The validated query, minus its vector.
 fn check(req: &SearchRequest) -> Result<Query, ApiError> {
@@ -87,19 +90,43 @@ fn check(req: &SearchRequest) -> Result<Query, ApiError> {
 }
 
 pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result<SearchResponse, ApiError> {
-    let q = check(&req)?;
+    let mut q = check(&req)?;
+    let w = req.strength_weight;
+    if !(0.0..=1.0).contains(&w) || w.is_nan() {
+        return Err(invalid("strength_weight", "must be in [0, 1] (0 = off)"));
+    }
+    let k = q.k;
+    if w > 0.0 {
+        // Strength re-ranks a deeper candidate list, so a strong cube just outside the top k
+        // by relevance can still make it.
+        q.k = (k * STRENGTH_DEPTH).min(MAX_K as usize);
+    }
     let vector = std::mem::take(&mut req.vector);
-    let found = core.search(who, q, vector, req.read.as_ref()).await?;
+    let mut found = core.search(who, q, vector, req.read.as_ref()).await?;
+    let mut strengths = Vec::new();
+    if w > 0.0 {
+        let now = crate::model::now_ms();
+        let best = found.hits.iter().map(|(_, h)| h.score).fold(0.0f32, f32::max);
+        for (cube, h) in &mut found.hits {
+            let s = strength(cube, now);
+            h.score = blend(h.score, best, s, w);
+            strengths.push((cube.id.clone(), s as f32));
+        }
+        found.hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.1.id.cmp(&b.1.id)));
+        found.hits.truncate(k);
+    }
+    let strength_of = |id: &str| strengths.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
     let mut hits = Vec::with_capacity(found.hits.len());
     for (cube, h) in found.hits {
         let linked = if req.expand_links { core.linked_cubes(who, &cube)? } else { Vec::new() };
         hits.push(SearchHit {
-            cube: Some(cube),
             score: h.score,
             dense_score: h.dense,
             dense_rank: h.dense_rank,
             lexical_score: h.lexical,
             lexical_rank: h.lexical_rank,
+            strength: strength_of(&cube.id),
+            cube: Some(cube),
             linked,
         });
     }

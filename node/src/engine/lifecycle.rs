@@ -1,5 +1,6 @@
 //! The leader's lifecycle work: the expiry sweep, reclamation (purging DELETED and EXPIRED
-//! cubes after their policies' grace periods) and policies' default TTLs for existing cubes.
+//! cubes after their policies' grace periods), policies' default TTLs for existing cubes, and
+//! tiering (archiving idle or weak cubes).
 //!
 //! Only the leader sweeps. It reads what is due from the replicated expiry index (see
 //! `store::lifecycle`), judges at its own clock — the time travels in the entry, with the
@@ -14,7 +15,7 @@ use ulid::Ulid;
 
 use super::{ApiError, Core};
 use crate::model::now_ms;
-use crate::model::policy::{applicable, default_ttl, hold, purge_after_ms};
+use crate::model::policy::{applicable, cap_for, default_ttl, hold, purge_after_ms, tier_due};
 use crate::raft::Op;
 
 /// Where the next sweep starts scanning the expiry index, and when it last scanned it whole.
@@ -49,11 +50,14 @@ impl Core {
                 return Ok(expired);
             }
             // Everything before the first due entry is gone or not yet due: start there next.
-            cursor.from = due[0].1;
-            // One step per tenant, so each tenant's audit log shows its own expiries.
+            cursor.from = due[0].at;
+            // One step per tenant, so each tenant's audit log shows its own expiries. The index
+            // entry names version and tenant (the cube is read only for older entries).
             let mut by_tenant: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
-            for (id, _) in &due {
-                if let Some(c) = self.reader.get(*id)? {
+            for d in &due {
+                if d.version > 0 {
+                    by_tenant.entry(d.tenant.clone()).or_default().push((d.id.to_string(), d.version));
+                } else if let Some(c) = self.reader.get(d.id)? {
                     let tenant = c.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
                     by_tenant.entry(tenant).or_default().push((c.id, c.version));
                 }
@@ -166,5 +170,83 @@ impl Core {
             }
         }
         Ok(changed)
+    }
+}
+
+/// Where tiering resumes in each tiering policy's scope (tenant, policy name → last id looked
+/// at). Held by the leader only: a new leader starts each scope from its beginning, which only
+/// repeats looking — whether a cube is idle or weak does not depend on who looks.
+#[derive(Default)]
+pub struct TierCursor(HashMap<(String, String), Ulid>, i64);
+
+/// How often tiering runs: its thresholds are hours and days, not the expiry sweep's 250 ms.
+const TIER_EVERY_MS: i64 = 1_000;
+
+impl Core {
+    /// One tiering round on the leader: for each policy that archives by idleness or strength,
+    /// the next `batch` cubes of its scope (cycling through it); those its policies find due
+    /// are proposed in one `Archive` step per deciding policy. Bounded work per round; a scope
+    /// of N cubes is gone through every N / batch rounds. Returns how many were archived.
+    pub async fn tier(&self, batch: usize, cursor: &mut TierCursor) -> Result<u64, ApiError> {
+        if self.leader() != Some(self.id) {
+            *cursor = TierCursor::default();
+            return Ok(0);
+        }
+        let now = now_ms();
+        if now - cursor.1 < TIER_EVERY_MS {
+            return Ok(0);
+        }
+        cursor.1 = now;
+        let mut archived = 0;
+        for (tenant, policies) in by_tenant(self.reader.policies(None)?) {
+            for p in policies.iter().filter(|p| p.archive_after_idle_seconds > 0 || p.archive_below_strength > 0.0) {
+                let key = (tenant.clone(), p.name.clone());
+                let scope = p.scope.clone().unwrap_or_default();
+                let (cubes, last) = self.reader.scope_page(&scope, cursor.0.get(&key).copied(), batch.max(1))?;
+                match last {
+                    Some(id) => cursor.0.insert(key, id),
+                    None => cursor.0.remove(&key),
+                };
+                let mut steps: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+                for c in cubes {
+                    if let Some(by) = tier_due(&policies, &c, now) {
+                        steps.entry(by.name.clone()).or_default().push((c.id, c.version));
+                    }
+                }
+                for (policy, items) in steps {
+                    let actor = format!("lifecycle (tiering, policy {policy}, leader {})", self.id);
+                    let w = self.propose(&actor, &tenant, "", [0; 32], now, Op::Archive { at_ms: now, items }).await?;
+                    archived += w.outcome.merged;
+                }
+            }
+            for p in policies.iter().filter(|p| p.max_active_per_scope.is_some()) {
+                archived += self.cap_scopes(&tenant, &policies, p, now).await?;
+            }
+        }
+        Ok(archived)
+    }
+
+    /// Archives the weakest ACTIVE cubes of each exact scope under `p` beyond its cap — where
+    /// `p` is the policy that decides the cap there (a narrower one may set another).
+    async fn cap_scopes(&self, tenant: &str, policies: &[Policy], p: &Policy, now: i64) -> Result<u64, ApiError> {
+        let (Some(cap), Some(within)) = (p.max_active_per_scope, p.scope.as_ref()) else { return Ok(0) };
+        let mut archived = 0;
+        for (scope, ids) in self.index.active_by_scope(within, p.memory_type, now) {
+            if ids.len() <= cap as usize || cap_for(policies, &scope, p.memory_type).map(|q| &q.name) != Some(&p.name) {
+                continue;
+            }
+            let mut judged = Vec::with_capacity(ids.len());
+            for id in ids.iter() {
+                if let Some(c) = self.reader.get(*id)?.filter(|c| !c.pinned) {
+                    judged.push((crate::model::strength::strength(&c, now), *id, c.version));
+                }
+            }
+            judged.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let items: Vec<(String, u64)> = judged.into_iter().take(ids.len() - cap as usize).map(|(_, id, v)| (id.to_string(), v)).collect();
+            let actor = format!("lifecycle (working-set cap, policy {}, leader {})", p.name, self.id);
+            let op = Op::Cap { at_ms: now, scope: crate::model::Pb(scope), memory_type: p.memory_type, items };
+            archived += self.propose(&actor, tenant, "", [0; 32], now, op).await?.outcome.merged;
+        }
+        Ok(archived)
     }
 }

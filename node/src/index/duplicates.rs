@@ -10,7 +10,7 @@
 use memmesh_proto::{CubeState, MemCube, Scope};
 use ulid::Ulid;
 
-use super::{scope_key, SearchIndex};
+use super::{key_matches, scope_key, SearchIndex};
 use crate::model::dedupe::similarity;
 #[cfg(doc)]
 use crate::model::dedupe::text_key;
@@ -91,6 +91,31 @@ impl SearchIndex {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// The cubes ACTIVE at `at_ms` (not past their expiry) of each exact scope inside `within`,
+    /// of `memory_type` (0 = any), by scope then id: what a working-set cap counts. Identical
+    /// on every replica at the same applied state, so apply may ask it too.
+    pub fn active_by_scope(&self, within: &Scope, memory_type: i32, at_ms: i64) -> Vec<(Scope, Vec<Ulid>)> {
+        let g = self.read();
+        let Some(tenant) = g.tenants.get(&within.tenant) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, members) in tenant.members.iter().filter(|(k, _)| key_matches(within, k)) {
+            let mut ids: Vec<Ulid> = members
+                .iter()
+                .filter_map(|&s| g.docs[s as usize].as_ref())
+                .filter(|d| crate::model::lifecycle::effective_state(d.state, d.expires, d.pinned, at_ms) == CubeState::Active as i32)
+                .filter(|d| memory_type == 0 || d.memory_type == memory_type)
+                .map(|d| d.id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            ids.sort();
+            let scope = Scope { tenant: within.tenant.clone(), user: key.0.clone(), agent: key.1.clone(), run: key.2.clone() };
+            out.push((scope, ids));
+        }
+        out
     }
 
     /// The ACTIVE cubes of `cube`'s exact scope, memory type and kind whose vectors have a

@@ -17,6 +17,7 @@ mod pb;
 pub mod policy;
 mod records;
 mod scope;
+pub mod strength;
 mod validate;
 
 pub use clock::*;

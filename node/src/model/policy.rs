@@ -59,7 +59,52 @@ pub fn check_policy(p: Option<&Policy>) -> Result<Policy> {
             return Err(ValidationError::new(format!("policy.{f}"), format!("must be at most {MAX_RETENTION_SECONDS} (100 years)")));
         }
     }
+    if p.archive_after_idle_seconds < 0 {
+        return Err(ValidationError::new("policy.archive_after_idle_seconds", "must not be negative (0 = not set)"));
+    }
+    if p.archive_after_idle_seconds > MAX_RETENTION_SECONDS {
+        return Err(ValidationError::new("policy.archive_after_idle_seconds", format!("must be at most {MAX_RETENTION_SECONDS} (100 years)")));
+    }
+    if !(0.0..1.0).contains(&p.archive_below_strength) || p.archive_below_strength.is_nan() {
+        return Err(ValidationError::new("policy.archive_below_strength", "must be in (0, 1) (0 = not set)"));
+    }
+    if p.max_active_per_scope == Some(0) {
+        return Err(ValidationError::new("policy.max_active_per_scope", "must be at least 1 (leave it unset for no cap)"));
+    }
     Ok(Policy { updated_at_ms: 0, last_consolidated_at_ms: 0, backfill_cursor: String::new(), ..p.clone() })
+}
+
+/// The policy that caps the ACTIVE cubes of `memory_type` (UNSPECIFIED: all types together)
+/// in the exact scope `scope`: the most specific applicable one that sets a cap.
+pub fn cap_for<'a>(all: &'a [Policy], scope: &Scope, memory_type: i32) -> Option<&'a Policy> {
+    applicable(all, scope, memory_type).into_iter().find(|p| p.max_active_per_scope.is_some())
+}
+
+/// Whether tiering archives `c` (ACTIVE, unpinned) at `now` under `all`: idle for longer than
+/// its `archive_after_idle_seconds`, or weaker than its `archive_below_strength`; returns the
+/// policy that decided.
+pub fn tier_due<'a>(all: &'a [Policy], c: &MemCube, now: i64) -> Option<&'a Policy> {
+    if c.state != memmesh_proto::CubeState::Active as i32 || c.pinned {
+        return None;
+    }
+    let scope = c.scope.clone().unwrap_or_default();
+    let by_idle = applicable(all, &scope, c.memory_type).into_iter().find(|p| p.archive_after_idle_seconds > 0);
+    if let Some(p) = by_idle.filter(|p| now - super::strength::last_active_ms(c) >= p.archive_after_idle_seconds * 1000) {
+        return Some(p);
+    }
+    let by_strength = applicable(all, &scope, c.memory_type).into_iter().find(|p| p.archive_below_strength > 0.0);
+    by_strength.filter(|p| super::strength::strength(c, now) < f64::from(p.archive_below_strength))
+}
+
+/// Whether a read with `record_access` brings `c` (ARCHIVED) back: its policies say so, and it
+/// was archived by tiering — not superseded or merged (their successor holds the memory now),
+/// and not a slot's holder (the slot has a newer one).
+pub fn reactivates(all: &[Policy], c: &MemCube) -> bool {
+    use memmesh_proto::LinkType;
+    let archived = c.state == memmesh_proto::CubeState::Archived as i32;
+    let replaced = c.links.iter().any(|l| l.r#type == LinkType::SupersededBy as i32 || l.r#type == LinkType::MergedInto as i32);
+    let scope = c.scope.clone().unwrap_or_default();
+    archived && !replaced && c.slot.is_empty() && setting(all, &scope, c.memory_type, |p| p.reactivate_on_access.then_some(())).is_some()
 }
 
 /// Longest retention duration a policy may set: 100 years (far below where milliseconds
@@ -198,6 +243,41 @@ mod tests {
     }
 
     #[test]
+    fn tiering_archives_the_idle_and_the_weak_and_reactivation_spares_the_replaced() {
+        use memmesh_proto::{CubeState, Link, LinkType, Usage};
+        let day = 86_400_000i64;
+        let base = |name: &str, user: &str| Policy { dedupe: 0, ..policy(name, user, MemoryType::Unspecified, DedupeMode::Unspecified) };
+        let all = vec![
+            Policy { archive_after_idle_seconds: 30 * 86_400, reactivate_on_access: true, ..base("tenant", "") },
+            Policy { archive_below_strength: 0.2, ..base("weak", "bob") },
+        ];
+        let c = |user: &str, t: MemoryType, last: i64| MemCube {
+            state: CubeState::Active as i32,
+            memory_type: t as i32,
+            scope: Some(at(user)),
+            importance: 1.0,
+            usage: Some(Usage { access_count: 100, last_accessed_at_ms: last }),
+            ..Default::default()
+        };
+        let now = 100 * day;
+        assert!(tier_due(&all, &c("alice", MemoryType::Fact, now - 29 * day), now).is_none());
+        assert_eq!(tier_due(&all, &c("alice", MemoryType::Fact, now - 31 * day), now).unwrap().name, "tenant", "idle");
+        // bob: an episode read 20 days ago (strength ~0.99·2^(−20/7) ≈ 0.14 < 0.2), not yet idle 30 days.
+        assert_eq!(tier_due(&all, &c("bob", MemoryType::Episode, now - 20 * day), now).unwrap().name, "weak");
+        assert!(tier_due(&all, &c("bob", MemoryType::Fact, now - 20 * day), now).is_none(), "a fact decays slower");
+        let pinned = MemCube { pinned: true, ..c("alice", MemoryType::Fact, 0) };
+        assert!(tier_due(&all, &pinned, now).is_none(), "pinned cubes are never archived");
+
+        let archived = MemCube { state: CubeState::Archived as i32, ..c("alice", MemoryType::Fact, 0) };
+        assert!(reactivates(&all, &archived));
+        let merged = MemCube { links: vec![Link { r#type: LinkType::MergedInto as i32, target_id: "x".into() }], ..archived.clone() };
+        assert!(!reactivates(&all, &merged));
+        assert!(!reactivates(&all, &MemCube { slot: "city".into(), ..archived.clone() }));
+        let other = MemCube { scope: Some(Scope { tenant: "u".into(), ..Default::default() }), ..archived };
+        assert!(!reactivates(&all, &other), "no policy, no reactivation");
+    }
+
+    #[test]
     fn bad_policies_name_their_field() {
         let ok = policy("p", "", MemoryType::Unspecified, DedupeMode::Exact);
         assert!(check_policy(Some(&ok)).is_ok());
@@ -218,6 +298,10 @@ mod tests {
             (Policy { default_ttl_seconds: -1, ..ok.clone() }, "policy.default_ttl_seconds"),
             (Policy { purge_deleted_after_seconds: -5, ..ok.clone() }, "policy.purge_deleted_after_seconds"),
             (Policy { purge_expired_after_seconds: i64::MAX, ..ok.clone() }, "policy.purge_expired_after_seconds"),
+            (Policy { archive_after_idle_seconds: -1, ..ok.clone() }, "policy.archive_after_idle_seconds"),
+            (Policy { archive_below_strength: 1.0, ..ok.clone() }, "policy.archive_below_strength"),
+            (Policy { archive_below_strength: -0.1, ..ok.clone() }, "policy.archive_below_strength"),
+            (Policy { max_active_per_scope: Some(0), ..ok.clone() }, "policy.max_active_per_scope"),
         ];
         for (p, field) in cases {
             assert_eq!(check_policy(Some(&p)).unwrap_err().field, field);

@@ -191,6 +191,23 @@ pub enum Op {
         items: Vec<(String, u64)>,
         cursor: String,
     },
+    /// One step of the leader's tiering, judged at `at_ms`: each (id, version) is archived if it
+    /// is still that version and its policies (the replicated ones) still find it idle or weak
+    /// at `at_ms` (`model::policy::tier_due`).
+    Archive {
+        at_ms: i64,
+        items: Vec<(String, u64)>,
+    },
+    /// The leader's working-set cap for the exact `scope` (cubes of `memory_type`, 0 = all):
+    /// `items`, weakest first as judged at `at_ms`, are archived — each only if still that
+    /// version, ACTIVE and unpinned, and only as many as the scope is over the cap its policies
+    /// (the replicated ones) give at apply.
+    Cap {
+        at_ms: i64,
+        scope: Pb<Scope>,
+        memory_type: i32,
+        items: Vec<(String, u64)>,
+    },
 }
 
 /// What applying an entry produced. Blank and membership entries produce an empty success.

@@ -64,6 +64,11 @@ fn describe(op: &Op) -> (&'static str, String) {
         Op::RestoreWithTtl { id, ttl_seconds, .. } => ("restore", format!("{id} with ttl {ttl_seconds}s")),
         Op::Expire { items, .. } => ("expire", format!("{} cubes", items.len())),
         Op::Reclaim { items, .. } => ("reclaim", format!("{} cubes", items.len())),
+        Op::Archive { items, .. } => ("archive", format!("{} cubes", items.len())),
+        Op::Cap { items, scope, .. } => {
+            let s = &scope.0;
+            ("cap", format!("{} cubes of {}/{}/{}/{}", items.len(), s.tenant, s.user, s.agent, s.run))
+        }
         Op::DefaultTtl { name, items, .. } => ("default-ttl", format!("{} cubes under policy {name}", items.len())),
         Op::DeletePolicy { name, .. } => ("delete-policy", name.clone()),
         Op::PolicyRan { name, .. } => ("policy-consolidated", name.clone()),

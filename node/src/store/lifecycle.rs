@@ -23,24 +23,35 @@ use super::keys::{dormant_key, dormant_prefix, expiry_key, ID_LEN};
 use super::{cf, StoreError, CF_DORMANT, CF_EXPIRY};
 use crate::model::expires_at;
 use crate::model::lifecycle::{dormant_since, expirable, is_expired};
-use crate::model::policy::{default_ttl, hold, purge_after_ms};
+use crate::model::policy::{cap_for, default_ttl, hold, purge_after_ms, reactivates, tier_due};
 use crate::model::ApplyError;
 use crate::raft::Outcome;
 
 type ApplyResult = Result<Outcome, ApplyError>;
 
-/// The first `limit` cubes of the index due at `now` (expiry ≤ now) from expiry time `from` on:
-/// (id, expiry).
+/// A cube due for expiry, as the expiry index has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub id: Ulid,
+    /// Its expiry time.
+    pub at: i64,
+    /// The version and tenant the entry was written with (0 and "" for entries written before
+    /// the index carried them: the sweep reads the cube then).
+    pub version: u64,
+    pub tenant: String,
+}
+
+/// The first `limit` cubes of the index due at `now` (expiry ≤ now) from expiry time `from` on.
 ///
 /// Why `from`: every expired cube leaves a deletion tombstone at the front of the index until
 /// RocksDB compacts it away, and a scan from the very start steps over all of them — with
 /// 100,000 expiries in ten seconds, each sweep slowed down the more it had swept. The leader
 /// starts where its last sweep found work (see `engine::lifecycle`).
-pub(crate) fn due(db: &rocksdb::DB, from: i64, now: i64, limit: usize) -> Result<Vec<(Ulid, i64)>, StoreError> {
+pub(crate) fn due(db: &rocksdb::DB, from: i64, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
     let mut out = Vec::new();
     let mut it = db.raw_iterator_cf(cf(db, CF_EXPIRY));
     it.seek(expiry_key(from, Ulid::nil()));
-    while let Some(k) = it.key() {
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
         if out.len() >= limit {
             break;
         }
@@ -51,7 +62,11 @@ pub(crate) fn due(db: &rocksdb::DB, from: i64, now: i64, limit: usize) -> Result
         if at > now {
             break;
         }
-        out.push((Ulid::from_bytes(id.try_into().unwrap_or_default()), at));
+        let (version, tenant) = match v.split_first_chunk::<8>() {
+            Some((ver, t)) => (u64::from_be_bytes(*ver), String::from_utf8_lossy(t).into_owned()),
+            None => (0, String::new()),
+        };
+        out.push(Due { id: Ulid::from_bytes(id.try_into().unwrap_or_default()), at, version, tenant });
         it.next();
     }
     it.status()?;
@@ -167,17 +182,26 @@ impl Applier<'_> {
         cube.scope.clone().unwrap_or_default()
     }
 
-    /// Moves a cube's entry in the expiry index from `old` to `new` (expiry times; `None` = not
-    /// expirable).
-    pub(super) fn index_expiry(&mut self, id: Ulid, old: Option<i64>, new: Option<i64>) {
-        if old == new {
-            return;
-        }
-        if let Some(at) = old {
+    /// Moves a cube's entry in the expiry index from expiry time `old` (`None`: was not
+    /// expirable) to what `cube` (the new version) says. The entry's value is the version and
+    /// the tenant, so the sweep judges without reading each cube.
+    pub(super) fn index_expiry(&mut self, id: Ulid, old: Option<i64>, cube: &MemCube) {
+        let new = expirable(cube);
+        if let Some(at) = old.filter(|at| Some(*at) != new) {
             self.batch.delete_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id));
         }
         if let Some(at) = new {
-            self.batch.put_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id), []);
+            let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
+            let mut v = Vec::with_capacity(8 + tenant.len());
+            v.extend_from_slice(&cube.version.to_be_bytes());
+            v.extend_from_slice(tenant.as_bytes());
+            self.batch.put_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id), v);
+        }
+    }
+
+    pub(super) fn unindex_expiry(&mut self, id: Ulid, old: Option<i64>) {
+        if let Some(at) = old {
+            self.batch.delete_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id));
         }
     }
 
@@ -186,21 +210,75 @@ impl Applier<'_> {
         let mut seen = std::collections::HashSet::new();
         for (id, version) in items {
             let Ok(ulid) = Ulid::from_string(id) else { continue };
-            let cube = match super::reader::load_cube(self.db, ulid)? {
-                Some(c) if c.version == *version && expirable(&c).is_some() && is_expired(&c, at_ms) && seen.insert(ulid) => c,
+            let stored = self.db.get_cf(cf(self.db, super::CF_CUBES), super::keys::cube_key(ulid))?;
+            let prev = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b, c))).transpose()?;
+            let prev = match prev {
+                Some((b, c)) if c.version == *version && expirable(&c).is_some() && is_expired(&c, at_ms) && seen.insert(ulid) => (b, c),
                 _ => {
                     // Changed since it was judged (a new TTL, a pin, a delete), gone, or listed twice.
                     out.skipped += 1;
                     continue;
                 }
             };
-            if self.hold_on(&cube)?.is_some() {
+            if self.hold_on(&prev.1)?.is_some() {
                 out.skipped += 1;
                 continue;
             }
-            let mut cube = cube;
+            let mut cube = prev.1.clone();
             cube.state = CubeState::Expired as i32;
-            let cube = self.write_version(ulid, cube, EventType::Expired)?;
+            let cube = self.write_over(ulid, Some(prev), cube, EventType::Expired)?;
+            out.merged += 1;
+            out.cubes.push(crate::model::Pb(cube));
+        }
+        Ok(Ok(out))
+    }
+
+    /// Whether a read with `record_access` brings `cube` back to ACTIVE.
+    pub(super) fn reactivates(&mut self, cube: &MemCube) -> Result<bool, StoreError> {
+        if cube.state != CubeState::Archived as i32 {
+            return Ok(false);
+        }
+        let tenant = Self::scope_of(cube).tenant;
+        Ok(reactivates(self.policies(&tenant)?, cube))
+    }
+
+    pub(super) fn archive(&mut self, at_ms: i64, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
+        let mut out = Outcome::default();
+        for (id, version) in items {
+            let Ok(ulid) = Ulid::from_string(id) else { continue };
+            let Some(mut cube) = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version) else {
+                out.skipped += 1;
+                continue;
+            };
+            let tenant = Self::scope_of(&cube).tenant;
+            if tier_due(self.policies(&tenant)?, &cube, at_ms).is_none() {
+                out.skipped += 1;
+                continue;
+            }
+            cube.state = CubeState::Archived as i32;
+            let cube = self.write_version(ulid, cube, EventType::Archived)?;
+            out.merged += 1;
+            out.cubes.push(crate::model::Pb(cube));
+        }
+        Ok(Ok(out))
+    }
+
+    pub(super) fn cap(&mut self, at_ms: i64, scope: &Scope, memory_type: i32, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
+        let mut out = Outcome::default();
+        let cap = cap_for(self.policies(&scope.tenant)?, scope, memory_type).and_then(|p| p.max_active_per_scope);
+        let active = self.index.active_by_scope(scope, memory_type, at_ms).into_iter().find(|(s, _)| s == scope).map_or(0, |(_, ids)| ids.len());
+        let mut over = cap.map_or(0, |c| active.saturating_sub(c as usize));
+        for (id, version) in items {
+            let Ok(ulid) = Ulid::from_string(id) else { continue };
+            let found = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version);
+            let Some(mut cube) = found.filter(|c| over > 0 && c.state == CubeState::Active as i32 && !c.pinned && c.scope.as_ref() == Some(scope))
+            else {
+                out.skipped += 1;
+                continue;
+            };
+            over -= 1;
+            cube.state = CubeState::Archived as i32;
+            let cube = self.write_version(ulid, cube, EventType::Archived)?;
             out.merged += 1;
             out.cubes.push(crate::model::Pb(cube));
         }

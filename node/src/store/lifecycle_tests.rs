@@ -26,7 +26,10 @@ async fn the_sweep_expires_what_is_due_once_and_skips_what_changed_since_it_was_
         let pin = UpdateRequest { id: ids[3].clone(), pinned: Some(true), ..Default::default() };
         r.apply(Op::Update { patch: Pb(pin), embedding: None }).await.unwrap();
     }
-    let due_at = |r: &Replica, now| due(r.db(), 0, now, 100).unwrap().into_iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>();
+    let due_at = |r: &Replica, now| due(r.db(), 0, now, 100).unwrap().into_iter().map(|d| d.id.to_string()).collect::<Vec<_>>();
+    // Each entry names the version and tenant the sweep judges, so it reads no cube.
+    let first = due(a.db(), 0, 5_000, 1).unwrap().remove(0);
+    assert_eq!((first.version, first.tenant.as_str()), (1, "t"));
     assert_eq!(due_at(&a, 5_000), vec![ids[0].clone(), ids[1].clone()], "soonest first; pinned and TTL-less cubes are not in the index");
     assert_eq!(due_at(&a, 20_000).len(), 3);
 
@@ -175,4 +178,67 @@ async fn a_default_ttl_reaches_existing_cubes_once_and_records_its_cursor() {
     let stale = a.apply(Op::DefaultTtl { tenant: "t".into(), name: "ttl".into(), set_at_ms: 1, items: vec![], cursor: "~".into() }).await;
     assert!(stale.is_ok());
     assert_eq!(super::policies::get(a.db(), "t", "ttl").unwrap().unwrap().backfill_cursor, ids[3]);
+}
+
+#[tokio::test]
+async fn tiering_archives_idle_cubes_at_the_judged_time_and_a_read_brings_them_back() {
+    let (mut a, mut b) = (Replica::new(), Replica::new());
+    let mut ids = Vec::new();
+    for r in [&mut a, &mut b] {
+        set(r, memmesh_proto::Policy { archive_after_idle_seconds: 10, reactivate_on_access: true, ..policy("tiers", "") }).await;
+        let mut pinned = input("u", "pinned");
+        pinned.pinned = true;
+        // Created at 1_001..1_003 ms.
+        ids = r
+            .put(vec![with_ttl(1, "idle", 0), cube(2, pinned), with_ttl(3, "read", 0)], Dedupe::None)
+            .await
+            .cubes
+            .iter()
+            .map(|c| c.0.id.clone())
+            .collect();
+        let items: Vec<(String, u64)> = ids.iter().map(|id| (id.clone(), 1)).collect();
+        let early = r.apply(Op::Archive { at_ms: 10_000, items: items.clone() }).await.unwrap();
+        assert_eq!((early.merged, early.skipped), (0, 3), "idle for 9 s only");
+        // A read (record_access) of the third before the step applies: apply judges again from
+        // the stored cube (usage is not versioned), and it is no longer idle.
+        r.apply(Op::Touch { id: ids[2].clone() }).await.unwrap();
+        let step = r.apply(Op::Archive { at_ms: 12_000, items }).await.unwrap();
+        assert_eq!((step.merged, step.skipped), (1, 2), "the pinned cube and the one just read stay");
+    }
+    assert_eq!(a.all(), b.all(), "replicas identical");
+    let state = |r: &Replica, id: &str| r.all().into_iter().find(|c| c.id == id).unwrap().state;
+    assert_eq!(state(&a, &ids[0]), CubeState::Archived as i32);
+    assert_eq!(state(&a, &ids[1]), CubeState::Active as i32);
+    // A read with record_access brings the archived cube back: a new version and an event.
+    let back = a.apply(Op::Touch { id: ids[0].clone() }).await.unwrap();
+    assert_eq!((back.cubes[0].0.state, back.cubes[0].0.version), (CubeState::Active as i32, 3));
+    let kinds: Vec<i32> = a.feed.history(1, 100).unwrap().iter().flat_map(|r| r.events.iter().map(|e| e.kind)).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == EventType::Archived as i32).count(), 1);
+    assert_eq!(kinds.iter().filter(|k| **k == EventType::Reactivated as i32).count(), 1);
+    // Without the policy's say-so, a read only counts.
+    set(&mut a, memmesh_proto::Policy { archive_after_idle_seconds: 10, ..policy("tiers", "") }).await;
+    a.apply(Op::Archive { at_ms: 60_000, items: vec![(ids[0].clone(), 3)] }).await.unwrap();
+    let read = a.apply(Op::Touch { id: ids[0].clone() }).await.unwrap();
+    assert_eq!(read.cubes[0].0.state, CubeState::Archived as i32);
+}
+
+#[tokio::test]
+async fn a_cap_step_archives_only_as_many_as_the_scope_is_over_at_apply() {
+    let (mut a, mut b) = (Replica::new(), Replica::new());
+    let u = memmesh_proto::Scope { tenant: "t".into(), user: "u".into(), ..Default::default() };
+    for r in [&mut a, &mut b] {
+        set(r, memmesh_proto::Policy { max_active_per_scope: Some(2), ..policy("cap", "") }).await;
+        let cubes = (1..=4).map(|n| with_ttl(n, &format!("memory {n}"), 0)).collect();
+        let ids: Vec<String> = r.put(cubes, Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
+        // The leader judged three candidates, weakest first; one was deleted meanwhile.
+        r.apply(Op::Delete { id: ids[0].clone(), expected_version: 0 }).await.unwrap();
+        let items = vec![(ids[0].clone(), 1), (ids[1].clone(), 1), (ids[2].clone(), 1)];
+        let step = r.apply(Op::Cap { at_ms: 9_000, scope: Pb(u.clone()), memory_type: 0, items: items.clone() }).await.unwrap();
+        assert_eq!((step.merged, step.skipped), (1, 2), "3 ACTIVE, cap 2: one archived; the deleted one and the rest skipped");
+        let again = r.apply(Op::Cap { at_ms: 9_000, scope: Pb(u.clone()), memory_type: 0, items }).await.unwrap();
+        assert_eq!(again.merged, 0, "at the cap now");
+    }
+    assert_eq!(a.all(), b.all(), "replicas identical");
+    let states: Vec<i32> = a.all().iter().map(|c| c.state).collect();
+    assert_eq!(states, vec![CubeState::Deleted as i32, CubeState::Archived as i32, CubeState::Active as i32, CubeState::Active as i32]);
 }

@@ -218,7 +218,7 @@ impl Reader {
 
     /// The first `limit` expirable cubes due at `now` with an expiry from `from` on: (id,
     /// expiry), soonest first.
-    pub fn due_expiries(&self, from: i64, now: i64, limit: usize) -> Result<Vec<(Ulid, i64)>, StoreError> {
+    pub fn due_expiries(&self, from: i64, now: i64, limit: usize) -> Result<Vec<super::lifecycle::Due>, StoreError> {
         super::lifecycle::due(&self.db, from, now, limit)
     }
 

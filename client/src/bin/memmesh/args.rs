@@ -616,6 +616,9 @@ pub struct SearchArgs {
     /// Add to each hit the cubes one link away that you may read.
     #[arg(long)]
     pub expand_links: bool,
+    /// Rank by strength too, with this weight in [0, 1] (importance, use and age; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub strength_weight: f32,
 }
 
 #[derive(Args)]

@@ -159,6 +159,7 @@ pub async fn search(c: &mut Client, a: SearchArgs, read: Option<ReadOptions>) ->
         attributes: a.attributes.into_iter().collect(),
         read,
         expand_links: a.expand_links,
+        strength_weight: a.strength_weight,
         ..Default::default()
     };
     let r = c.memory.search(req).await?.into_inner();

@@ -124,6 +124,18 @@ pub struct PolicySetArgs {
     /// Legal hold: nothing in the policy's scope is expired or purged (see `memmesh hold`).
     #[arg(long)]
     pub hold: bool,
+    /// Archive ACTIVE cubes not read (with record_access) for this long, e.g. 30d.
+    #[arg(long, value_parser = parse_duration)]
+    pub archive_after_idle: Option<u64>,
+    /// Archive ACTIVE cubes whose strength falls below this, in (0, 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub archive_below_strength: f32,
+    /// A read with record_access brings a cube archived by tiering back to ACTIVE.
+    #[arg(long)]
+    pub reactivate_on_access: bool,
+    /// Keep at most this many ACTIVE cubes in each exact scope (the weakest are archived).
+    #[arg(long)]
+    pub max_active_per_scope: Option<u32>,
 }
 
 /// Legal holds: policies that stop every expiry and purge in their scope until cleared.
@@ -196,6 +208,10 @@ pub async fn policy(c: &mut Client, cmd: PolicyCmd) -> Result<Rendered> {
                 purge_deleted_after_seconds: seconds(a.purge_deleted_after)?,
                 purge_expired_after_seconds: seconds(a.purge_expired_after)?,
                 hold: a.hold,
+                archive_after_idle_seconds: seconds(a.archive_after_idle)?,
+                archive_below_strength: a.archive_below_strength,
+                reactivate_on_access: a.reactivate_on_access,
+                max_active_per_scope: a.max_active_per_scope,
                 ..Default::default()
             };
             Rendered::compact(json::policy(&admin.set_policy(SetPolicyRequest { policy: Some(p) }).await?.into_inner()))
