@@ -116,7 +116,7 @@ impl Core {
                 let scope = c.scope.clone().unwrap_or_default();
                 let expired = c.state == CubeState::Expired as i32;
                 let due = purge_after_ms(&policies, &scope, c.memory_type, expired).is_some_and(|g| since + g <= now);
-                if !due || hold(&policies, &scope, c.memory_type).is_some() {
+                if !due || c.pinned || hold(&policies, &scope, c.memory_type).is_some() {
                     continue;
                 }
                 let by = applicable(&policies, &scope, c.memory_type)

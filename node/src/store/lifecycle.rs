@@ -297,7 +297,8 @@ impl Applier<'_> {
             let expired = cube.state == CubeState::Expired as i32;
             let grace = purge_after_ms(self.policies(&scope.tenant)?, &scope, cube.memory_type, expired);
             let due = matches!((dormant_since(&cube), grace), (Some(since), Some(g)) if since.saturating_add(g) <= at_ms);
-            if !due || self.hold_on(&cube)?.is_some() {
+            // A pinned cube is never reclaimed by policy (a user's Purge still removes it).
+            if !due || cube.pinned || self.hold_on(&cube)?.is_some() {
                 out.skipped += 1;
                 continue;
             }

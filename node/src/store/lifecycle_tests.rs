@@ -92,30 +92,38 @@ async fn reclamation_purges_after_the_grace_and_frees_quota_unless_held() {
     for r in [&mut a, &mut b] {
         set(r, memmesh_proto::Policy { purge_deleted_after_seconds: 10, purge_expired_after_seconds: 20, ..policy("retention", "") }).await;
         set(r, memmesh_proto::Policy { hold: true, ..policy("litigation", "held") }).await;
-        let cubes = vec![with_ttl(1, "deleted", 0), with_ttl(2, "expired", 1), cube(3, input("held", "held and deleted")), with_ttl(4, "kept", 0)];
+        let mut pinned = input("u", "pinned and deleted");
+        pinned.pinned = true;
+        let cubes = vec![
+            with_ttl(1, "deleted", 0),
+            with_ttl(2, "expired", 1),
+            cube(3, input("held", "held and deleted")),
+            with_ttl(4, "kept", 0),
+            cube(5, pinned),
+        ];
         ids = r.put(cubes, Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
-        for id in [&ids[0], &ids[2]] {
+        for id in [&ids[0], &ids[2], &ids[4]] {
             r.apply(Op::Delete { id: id.clone(), expected_version: 0 }).await.unwrap();
         }
         r.apply(Op::Expire { at_ms: 5_000, items: vec![(ids[1].clone(), 1)] }).await.unwrap();
     }
     let before = super::usage::usage(a.db(), "t").unwrap();
-    assert_eq!(dormant(&a).len(), 3, "two deleted, one expired");
+    assert_eq!(dormant(&a).len(), 4, "three deleted, one expired");
     // Deleted at ~5_00x ms, expired by the step applied at ~5_00x ms too.
     let items: Vec<(String, u64)> = a.all().iter().filter(|c| c.state != CubeState::Active as i32).map(|c| (c.id.clone(), c.version)).collect();
     for r in [&mut a, &mut b] {
         let early = r.apply(Op::Reclaim { at_ms: 10_000, items: items.clone() }).await.unwrap();
-        assert_eq!((early.purged, early.skipped), (0, 3), "within every grace");
+        assert_eq!((early.purged, early.skipped), (0, 4), "within every grace");
         let mid = r.apply(Op::Reclaim { at_ms: 16_000, items: items.clone() }).await.unwrap();
-        assert_eq!((mid.purged, mid.skipped), (1, 2), "the deleted cube's 10 s passed; the expired one has 20 s; the held one stays");
+        assert_eq!((mid.purged, mid.skipped), (1, 3), "the deleted cube's 10 s passed; the expired one has 20 s; held and pinned stay");
         let late = r.apply(Op::Reclaim { at_ms: 60_000, items: items.clone() }).await.unwrap();
-        assert_eq!((late.purged, late.skipped), (1, 2), "the expired one goes; the purged one is gone; the hold still holds");
+        assert_eq!((late.purged, late.skipped), (1, 3), "the expired one goes; the purged one is gone; the hold still holds; pinned");
     }
     assert_eq!(a.all(), b.all(), "replicas identical");
     let left: Vec<String> = a.all().iter().map(|c| c.id.clone()).collect();
-    assert_eq!(left, vec![ids[2].clone(), ids[3].clone()]);
+    assert_eq!(left, vec![ids[2].clone(), ids[3].clone(), ids[4].clone()]);
     assert!(a.reader.history(ids[0].parse().unwrap()).unwrap().is_empty(), "content and history gone");
-    assert_eq!(dormant(&a), vec![ids[2].clone()]);
+    assert_eq!(dormant(&a), vec![ids[2].clone(), ids[4].clone()]);
     let after = super::usage::usage(a.db(), "t").unwrap();
     assert_eq!(after.0, before.0 - 2, "quota usage released: {before:?} -> {after:?}");
     assert!(after.1 < before.1);
@@ -127,7 +135,7 @@ async fn reclamation_purges_after_the_grace_and_frees_quota_unless_held() {
     set(&mut a, memmesh_proto::Policy { hold: false, ..policy("litigation", "held") }).await;
     let last = a.apply(Op::Reclaim { at_ms: 60_000, items: items.clone() }).await.unwrap();
     assert_eq!(last.purged, 1);
-    assert!(dormant(&a).is_empty());
+    assert_eq!(dormant(&a), vec![ids[4].clone()], "the pinned one is never reclaimed by policy");
 }
 
 #[tokio::test]
