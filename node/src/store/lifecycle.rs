@@ -73,6 +73,40 @@ pub(crate) fn due(db: &rocksdb::DB, from: i64, now: i64, limit: usize) -> Result
     Ok(out)
 }
 
+/// The value of a cube's expiry index entry: its version and tenant.
+fn expiry_value(c: &MemCube) -> Vec<u8> {
+    let tenant = c.scope.as_ref().map_or("", |s| s.tenant.as_str());
+    let mut v = Vec::with_capacity(8 + tenant.len());
+    v.extend_from_slice(&c.version.to_be_bytes());
+    v.extend_from_slice(tenant.as_bytes());
+    v
+}
+
+/// Stages the expiry and dormant index entries `c` should have and lacks; returns how many.
+///
+/// Why: cubes written before either index existed (TTL cubes before `expiry`, deleted or
+/// expired ones before `dormant`) would otherwise never be swept or reclaimed. Run over every
+/// cube when a node starts or installs a snapshot (`StateMachine::rebuild_index`); each replica
+/// derives the same entries from the same cubes, and apply never trusts the indexes anyway.
+pub(super) fn repair_index_entries(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch, id: Ulid, c: &MemCube) -> Result<usize, StoreError> {
+    let mut added = 0;
+    if let Some(at) = expirable(c) {
+        let k = expiry_key(at, id);
+        if db.get_cf(cf(db, CF_EXPIRY), k)?.is_none() {
+            batch.put_cf(cf(db, CF_EXPIRY), k, expiry_value(c));
+            added += 1;
+        }
+    }
+    if let Some(since) = dormant_since(c) {
+        let k = dormant_key(c.scope.as_ref().map_or("", |s| s.tenant.as_str()), since, id);
+        if db.get_cf(cf(db, CF_DORMANT), &k)?.is_none() {
+            batch.put_cf(cf(db, CF_DORMANT), k, []);
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
 /// At most `limit` cubes of `tenant` in the dormant index that became DELETED or EXPIRED at or
 /// before `until`, oldest first, strictly after `after` (a previous answer's last entry):
 /// (id, since).
@@ -191,11 +225,7 @@ impl Applier<'_> {
             self.batch.delete_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id));
         }
         if let Some(at) = new {
-            let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
-            let mut v = Vec::with_capacity(8 + tenant.len());
-            v.extend_from_slice(&cube.version.to_be_bytes());
-            v.extend_from_slice(tenant.as_bytes());
-            self.batch.put_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id), v);
+            self.batch.put_cf(cf(self.db, CF_EXPIRY), expiry_key(at, id), expiry_value(cube));
         }
     }
 

@@ -250,3 +250,27 @@ async fn a_cap_step_archives_only_as_many_as_the_scope_is_over_at_apply() {
     let states: Vec<i32> = a.all().iter().map(|c| c.state).collect();
     assert_eq!(states, vec![CubeState::Deleted as i32, CubeState::Archived as i32, CubeState::Active as i32, CubeState::Active as i32]);
 }
+
+#[tokio::test]
+async fn a_restart_adds_the_index_entries_of_cubes_written_before_the_indexes() {
+    let mut r = Replica::new();
+    let ids: Vec<String> =
+        r.put(vec![with_ttl(1, "old ttl", 1), with_ttl(2, "old deleted", 0)], Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
+    r.apply(Op::Delete { id: ids[1].clone(), expected_version: 0 }).await.unwrap();
+    // As a database written before the indexes existed: no entries at all.
+    let db = r.db();
+    for name in [super::CF_EXPIRY, super::CF_DORMANT] {
+        let keys: Vec<Box<[u8]>> = db.iterator_cf(super::cf(db, name), rocksdb::IteratorMode::Start).map(|kv| kv.unwrap().0).collect();
+        assert_eq!(keys.len(), 1, "{name}");
+        for k in keys {
+            db.delete_cf(super::cf(db, name), k).unwrap();
+        }
+    }
+    assert!(due(r.db(), 0, i64::MAX, 10).unwrap().is_empty() && dormant(&r).is_empty());
+    r.rebuild();
+    let found = due(r.db(), 0, i64::MAX, 10).unwrap();
+    assert_eq!((found.len(), found[0].id.to_string(), found[0].version), (1, ids[0].clone(), 1));
+    assert_eq!(dormant(&r), vec![ids[1].clone()]);
+    r.rebuild();
+    assert_eq!((due(r.db(), 0, i64::MAX, 10).unwrap().len(), dormant(&r).len()), (1, 1), "nothing added twice");
+}

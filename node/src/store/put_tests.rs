@@ -61,6 +61,11 @@ impl Replica {
         r.remove(0).0.remove(0).result
     }
 
+    /// What a restart does to the derived state: the search index rebuilt, index entries repaired.
+    pub(super) fn rebuild(&self) {
+        self.sm.rebuild_index().unwrap();
+    }
+
     pub(super) fn db(&self) -> &rocksdb::DB {
         &self.reader_db
     }

@@ -53,12 +53,24 @@ impl StateMachine {
         Ok(sm)
     }
 
-    /// Re-creates the search index from the stored cubes (at start and after a snapshot).
-    fn rebuild_index(&self) -> Result<(), StoreError> {
+    /// Re-creates the search index from the stored cubes (at start and after a snapshot), and
+    /// adds the lifecycle index entries that cubes written before those indexes lack.
+    pub(super) fn rebuild_index(&self) -> Result<(), StoreError> {
         self.index.clear();
+        let mut repairs = WriteBatch::default();
+        let mut added = 0;
         for item in self.db.iterator_cf(cf(&self.db, CF_CUBES), rocksdb::IteratorMode::Start) {
-            let (_, v) = item?;
-            self.index.upsert(&decode_cube(CF_CUBES, &v)?);
+            let (k, v) = item?;
+            let cube = decode_cube(CF_CUBES, &v)?;
+            self.index.upsert(&cube);
+            let id = super::keys::id_from_index_key(CF_CUBES, &k)?;
+            added += super::lifecycle::repair_index_entries(&self.db, &mut repairs, id, &cube)?;
+        }
+        if added > 0 {
+            // Derived entries: unlogged like apply's writes; lost in a crash, added again at the
+            // next start.
+            self.db.write_opt(repairs, &unlogged())?;
+            tracing::info!(added, "lifecycle indexes: added the entries of cubes written before them");
         }
         Ok(())
     }
