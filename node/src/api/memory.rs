@@ -151,12 +151,11 @@ impl MemoryService {
         let tenant = tenant.unwrap_or_default();
         // Cubes without a TTL take their policies' default (decided here, carried in the entry).
         let policies = self.core.reader.tenant_policies(&tenant)?;
+        let mut out = out;
         if policies.iter().any(|p| p.default_ttl_seconds > 0) {
-            let mut out = out;
             for c in &mut out {
                 model::policy::give_default_ttl(&policies, &mut c.0);
             }
-            return Ok((tenant, out));
         }
         Ok((tenant, out))
     }

@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use memmesh_proto::{CubeState, MemoryType, Policy};
+use memmesh_proto::{MemoryType, Policy};
 use ulid::Ulid;
 
 use super::{ApiError, Core};
 use crate::model::now_ms;
-use crate::model::policy::{applicable, cap_for, default_ttl, hold, purge_after_ms, tier_due};
+use crate::model::policy::{cap_for, missing_ttl, reclaimed_by, tier_due};
 use crate::raft::Op;
 
 /// Where the next sweep starts scanning the expiry index, and when it last scanned it whole.
@@ -111,19 +111,11 @@ impl Core {
                 _ => cursor.0.remove(&tenant),
             };
             let mut steps: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
-            for (id, since) in seen {
+            for (id, _) in seen {
                 let Some(c) = self.reader.get(id)? else { continue };
-                let scope = c.scope.clone().unwrap_or_default();
-                let expired = c.state == CubeState::Expired as i32;
-                let due = purge_after_ms(&policies, &scope, c.memory_type, expired).is_some_and(|g| since + g <= now);
-                if !due || c.pinned || hold(&policies, &scope, c.memory_type).is_some() {
-                    continue;
+                if let Some(by) = reclaimed_by(&policies, &c, now) {
+                    steps.entry(by.name.clone()).or_default().push((c.id, c.version));
                 }
-                let by = applicable(&policies, &scope, c.memory_type)
-                    .into_iter()
-                    .find(|p| if expired { p.purge_expired_after_seconds > 0 } else { p.purge_deleted_after_seconds > 0 })
-                    .map_or_else(String::new, |p| p.name.clone());
-                steps.entry(by).or_default().push((c.id, c.version));
             }
             for (policy, items) in steps {
                 let actor = format!("lifecycle (reclamation, policy {policy}, leader {})", self.id);
@@ -151,14 +143,8 @@ impl Core {
                 let items: Vec<(String, u64)> = cubes
                     .into_iter()
                     .filter(|c| {
-                        let live = c.state == CubeState::Active as i32 || c.state == CubeState::Archived as i32;
                         let typed = p.memory_type == MemoryType::Unspecified as i32 || p.memory_type == c.memory_type;
-                        let s = c.scope.clone().unwrap_or_default();
-                        live && typed
-                            && c.ttl_seconds == 0
-                            && c.expires_at_ms == 0
-                            && !c.pinned
-                            && default_ttl(&policies, &s, c.memory_type).is_some()
+                        typed && missing_ttl(&policies, c).is_some()
                     })
                     .map(|c| (c.id, c.version))
                     .collect();

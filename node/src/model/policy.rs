@@ -7,7 +7,7 @@
 //! Pure: the node that receives a write resolves its policy and carries the result in the log
 //! entry, so replicas never resolve anything themselves.
 
-use memmesh_proto::{DedupeMode, MemCube, MemoryType, Policy, Scope};
+use memmesh_proto::{CubeState, DedupeMode, MemCube, MemoryType, Policy, Scope};
 
 use super::dedupe::Dedupe;
 use super::{check_ident, check_memory_type, check_scope, scope_matches, ValidationError};
@@ -121,24 +121,52 @@ pub fn default_ttl(all: &[Policy], scope: &Scope, memory_type: i32) -> Option<u6
     setting(all, scope, memory_type, |p| (p.default_ttl_seconds > 0).then_some(p.default_ttl_seconds as u64))
 }
 
-/// Gives a new cube without a TTL (and not pinned) its policies' default TTL, counted from its
-/// creation.
-pub fn give_default_ttl(all: &[Policy], cube: &mut MemCube) {
-    if cube.ttl_seconds != 0 || cube.pinned {
-        return;
+/// The default TTL `c` gets from its policies if it needs one: live (ACTIVE or ARCHIVED),
+/// without a TTL of its own, not pinned. The one rule for new puts (the receiving node), the
+/// leader's `DefaultTtl` steps and their apply.
+pub fn missing_ttl(all: &[Policy], c: &MemCube) -> Option<u64> {
+    let live = c.state == CubeState::Active as i32 || c.state == CubeState::Archived as i32;
+    if !live || c.ttl_seconds != 0 || c.expires_at_ms != 0 || c.pinned {
+        return None;
     }
-    if let Some(ttl) = default_ttl(all, cube.scope.as_ref().unwrap_or(&Scope::default()), cube.memory_type) {
-        cube.ttl_seconds = ttl;
-        cube.expires_at_ms = super::expires_at(cube.created_at_ms, ttl);
+    default_ttl(all, c.scope.as_ref().unwrap_or(&Scope::default()), c.memory_type)
+}
+
+/// Gives a cube that needs one ([`missing_ttl`]) its policies' default TTL, counted from its
+/// creation; returns whether it did.
+pub fn give_default_ttl(all: &[Policy], cube: &mut MemCube) -> bool {
+    let Some(ttl) = missing_ttl(all, cube) else { return false };
+    cube.ttl_seconds = ttl;
+    cube.expires_at_ms = super::expires_at(cube.created_at_ms, ttl);
+    true
+}
+
+/// A policy's grace before purging a deleted (`expired` = false) or expired cube, in seconds
+/// (0 = not set).
+fn purge_seconds(p: &Policy, expired: bool) -> i64 {
+    if expired {
+        p.purge_expired_after_seconds
+    } else {
+        p.purge_deleted_after_seconds
     }
 }
 
-/// How long after it was deleted (`expired` = false) or expired a cube is purged, in ms.
-pub fn purge_after_ms(all: &[Policy], scope: &Scope, memory_type: i32, expired: bool) -> Option<i64> {
-    setting(all, scope, memory_type, |p| {
-        let s = if expired { p.purge_expired_after_seconds } else { p.purge_deleted_after_seconds };
-        (s > 0).then_some(s * 1000)
-    })
+/// The policy that sets how long after it was deleted (`expired` = false) or expired a cube in
+/// `scope` of `memory_type` is purged: the most specific one that sets it.
+pub fn purge_policy<'a>(all: &'a [Policy], scope: &Scope, memory_type: i32, expired: bool) -> Option<&'a Policy> {
+    applicable(all, scope, memory_type).into_iter().find(|p| purge_seconds(p, expired) > 0)
+}
+
+/// The policy whose grace period purges `c` at `at_ms`: DELETED or EXPIRED for at least that
+/// long, not pinned, under no legal hold. The leader judges with it before proposing a
+/// `Reclaim` step (and names the policy in the audit log); apply judges again with it.
+pub fn reclaimed_by<'a>(all: &'a [Policy], c: &MemCube, at_ms: i64) -> Option<&'a Policy> {
+    let since = super::lifecycle::dormant_since(c)?;
+    let scope = c.scope.clone().unwrap_or_default();
+    let expired = c.state == CubeState::Expired as i32;
+    let p = purge_policy(all, &scope, c.memory_type, expired)?;
+    let due = since.saturating_add(purge_seconds(p, expired) * 1000) <= at_ms;
+    (due && !c.pinned && hold(all, &scope, c.memory_type).is_none()).then_some(p)
 }
 
 /// The legal hold covering a cube in `scope` of `memory_type`, if any. Any applicable hold
@@ -229,6 +257,8 @@ mod tests {
             Policy { hold: true, ..base("bob-hold", "bob", MemoryType::Episode) },
         ];
         let (fact, episode) = (MemoryType::Fact as i32, MemoryType::Episode as i32);
+        let purge_after_ms =
+            |all: &[Policy], s: &Scope, t: i32, expired: bool| purge_policy(all, s, t, expired).map(|p| purge_seconds(p, expired) * 1000);
         assert_eq!(default_ttl(&all, &at("bob"), episode), Some(100), "tenant");
         assert_eq!(default_ttl(&all, &at("bob"), fact), Some(200), "type beats tenant");
         assert_eq!(default_ttl(&all, &at("alice"), fact), Some(300), "scope prefix beats type");

@@ -23,7 +23,7 @@ use super::keys::{dormant_key, dormant_prefix, expiry_key, ID_LEN};
 use super::{cf, StoreError, CF_DORMANT, CF_EXPIRY};
 use crate::model::expires_at;
 use crate::model::lifecycle::{dormant_since, expirable, is_expired};
-use crate::model::policy::{cap_for, default_ttl, hold, purge_after_ms, reactivates, tier_due};
+use crate::model::policy::{cap_for, give_default_ttl, hold, reactivates, reclaimed_by, tier_due};
 use crate::model::ApplyError;
 use crate::raft::Outcome;
 
@@ -216,6 +216,13 @@ impl Applier<'_> {
         cube.scope.clone().unwrap_or_default()
     }
 
+    /// The cube an item of a leader's step names, if it is still the version the leader judged
+    /// (`None`: changed since, gone, or not an id — the item is skipped).
+    fn judged(&self, id: &str, version: u64) -> Result<Option<(Ulid, MemCube)>, StoreError> {
+        let Ok(ulid) = Ulid::from_string(id) else { return Ok(None) };
+        Ok(super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == version).map(|c| (ulid, c)))
+    }
+
     /// Moves a cube's entry in the expiry index from expiry time `old` (`None`: was not
     /// expirable) to what `cube` (the new version) says. The entry's value is the version and
     /// the tenant, so the sweep judges without reading each cube.
@@ -275,8 +282,7 @@ impl Applier<'_> {
     pub(super) fn archive(&mut self, at_ms: i64, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
         let mut out = Outcome::default();
         for (id, version) in items {
-            let Ok(ulid) = Ulid::from_string(id) else { continue };
-            let Some(mut cube) = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version) else {
+            let Some((ulid, mut cube)) = self.judged(id, *version)? else {
                 out.skipped += 1;
                 continue;
             };
@@ -299,9 +305,9 @@ impl Applier<'_> {
         let active = self.index.active_by_scope(scope, memory_type, at_ms).into_iter().find(|(s, _)| s == scope).map_or(0, |(_, ids)| ids.len());
         let mut over = cap.map_or(0, |c| active.saturating_sub(c as usize));
         for (id, version) in items {
-            let Ok(ulid) = Ulid::from_string(id) else { continue };
-            let found = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version);
-            let Some(mut cube) = found.filter(|c| over > 0 && c.state == CubeState::Active as i32 && !c.pinned && c.scope.as_ref() == Some(scope))
+            let found = self.judged(id, *version)?;
+            let Some((ulid, mut cube)) =
+                found.filter(|(_, c)| over > 0 && c.state == CubeState::Active as i32 && !c.pinned && c.scope.as_ref() == Some(scope))
             else {
                 out.skipped += 1;
                 continue;
@@ -318,17 +324,13 @@ impl Applier<'_> {
     pub(super) fn reclaim(&mut self, at_ms: i64, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
         let mut out = Outcome::default();
         for (id, version) in items {
-            let Ok(ulid) = Ulid::from_string(id) else { continue };
-            let Some(cube) = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version) else {
+            let Some((ulid, cube)) = self.judged(id, *version)? else {
                 out.skipped += 1;
                 continue;
             };
-            let scope = Self::scope_of(&cube);
-            let expired = cube.state == CubeState::Expired as i32;
-            let grace = purge_after_ms(self.policies(&scope.tenant)?, &scope, cube.memory_type, expired);
-            let due = matches!((dormant_since(&cube), grace), (Some(since), Some(g)) if since.saturating_add(g) <= at_ms);
-            // A pinned cube is never reclaimed by policy (a user's Purge still removes it).
-            if !due || cube.pinned || self.hold_on(&cube)?.is_some() {
+            // Past its grace, unpinned (a user's Purge still removes a pinned cube), unheld.
+            let tenant = Self::scope_of(&cube).tenant;
+            if reclaimed_by(self.policies(&tenant)?, &cube, at_ms).is_none() {
                 out.skipped += 1;
                 continue;
             }
@@ -348,24 +350,17 @@ impl Applier<'_> {
     ) -> Result<ApplyResult, StoreError> {
         let mut out = Outcome::default();
         for (id, version) in items {
-            let Ok(ulid) = Ulid::from_string(id) else { continue };
-            let Some(mut cube) = super::reader::load_cube(self.db, ulid)?.filter(|c| c.version == *version) else {
+            let Some((ulid, mut cube)) = self.judged(id, *version)?.filter(|(_, c)| Self::scope_of(c).tenant == tenant) else {
                 out.skipped += 1;
                 continue;
             };
-            let scope = Self::scope_of(&cube);
-            let live = cube.state == CubeState::Active as i32 || cube.state == CubeState::Archived as i32;
-            let ttl = default_ttl(self.policies(&scope.tenant)?, &scope, cube.memory_type);
-            match ttl {
-                Some(ttl) if live && scope.tenant == tenant && cube.ttl_seconds == 0 && cube.expires_at_ms == 0 && !cube.pinned => {
-                    cube.ttl_seconds = ttl;
-                    cube.expires_at_ms = expires_at(cube.created_at_ms, ttl);
-                    let cube = self.write_version(ulid, cube, EventType::Updated)?;
-                    out.merged += 1;
-                    out.cubes.push(crate::model::Pb(cube));
-                }
-                _ => out.skipped += 1,
+            if !give_default_ttl(self.policies(tenant)?, &mut cube) {
+                out.skipped += 1;
+                continue;
             }
+            let cube = self.write_version(ulid, cube, EventType::Updated)?;
+            out.merged += 1;
+            out.cubes.push(crate::model::Pb(cube));
         }
         super::policies::backfilled(self.db, self.batch, tenant, name, set_at_ms, cursor)?;
         Ok(Ok(out))
