@@ -193,9 +193,9 @@ async fn retention_policies_purge_after_their_grace_free_quota_and_stop_at_a_leg
     let doomed = put_text(&mut c, scope("acme", "u"), "delete me").await;
     let mut held = text_cube(scope("acme", "held"), "evidence");
     held.ttl_seconds = 1;
-    let held = c.memory.put(PutRequest { cube: Some(held), ..Default::default() }).await.unwrap().into_inner().cube.unwrap();
-    let full = c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", "u"), "one too many")), ..Default::default() }).await;
-    let (_kept, over) = (full.unwrap(), put_text_result(&mut c, "u", "over quota").await);
+    let held = try_put(&mut c, held, "").await.unwrap().cube.unwrap();
+    put_text(&mut c, scope("acme", "u"), "one too many").await;
+    let over = try_put(&mut c, text_cube(scope("acme", "u"), "over quota"), "").await;
     assert_eq!(over.unwrap_err().code(), Code::ResourceExhausted, "4 cubes is the quota");
 
     set(&mut c, Policy { purge_deleted_after_seconds: 1, purge_expired_after_seconds: 1, ..policy("retention", "") }).await;
@@ -215,7 +215,7 @@ async fn retention_policies_purge_after_their_grace_free_quota_and_stop_at_a_leg
     })
     .await;
     // Quota released: the write refused before now fits.
-    put_text_result(&mut c, "u", "fits again").await.expect("quota usage released by the purge");
+    try_put(&mut c, text_cube(scope("acme", "u"), "fits again"), "").await.expect("quota usage released by the purge");
     // The pre-existing cube got the default TTL (from its creation, so already past), expired,
     // and was purged one second later.
     eventually("the pre-existing cube expired and purged", || {
@@ -259,25 +259,12 @@ async fn retention_policies_purge_after_their_grace_free_quota_and_stop_at_a_leg
     }
 }
 
-async fn put_text_result(c: &mut Client, user: &str, text: &str) -> Result<MemCube, tonic::Status> {
-    c.memory.put(PutRequest { cube: Some(text_cube(scope("acme", user), text)), ..Default::default() }).await.map(|r| r.into_inner().cube.unwrap())
-}
-
 #[tokio::test]
 async fn tiering_archives_idle_cubes_a_read_reactivates_them_and_search_may_rank_by_strength() {
     let node = TestNode::start();
     let mut c = node.client().await;
-    let strong = c
-        .memory
-        .put(PutRequest {
-            cube: Some(CubeInput { importance: 1.0, ..text_cube(scope("acme", "u"), "a red kite nests in the old oak by the river, they say") }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .cube
-        .unwrap();
+    let strong_input = CubeInput { importance: 1.0, ..text_cube(scope("acme", "u"), "a red kite nests in the old oak by the river, they say") };
+    let strong = try_put(&mut c, strong_input, "").await.unwrap().cube.unwrap();
     let weak = put_text(&mut c, scope("acme", "u"), "red kite nests: red kite").await;
     let search = |w: f32| SearchRequest {
         scope: Some(scope("acme", "u")),
@@ -334,7 +321,7 @@ async fn a_working_set_cap_archives_the_weakest_beyond_it_and_spares_pinned_cube
     let mut ids = Vec::new();
     for (i, importance) in [0.9f32, 0.1, 0.5, 0.0, 0.7].into_iter().enumerate() {
         let cube = CubeInput { importance, pinned: i == 3, ..text_cube(scope("acme", "cap"), &format!("memory {i}")) };
-        ids.push(c.memory.put(PutRequest { cube: Some(cube), ..Default::default() }).await.unwrap().into_inner().cube.unwrap().id);
+        ids.push(try_put(&mut c, cube, "").await.unwrap().cube.unwrap().id);
     }
     set(&mut c, Policy { max_active_per_scope: Some(3), ..policy("working-set", "cap") }).await;
     let active = |c: Client| async move {
