@@ -288,10 +288,43 @@ impl SearchIndex {
         let vector = cube.embedding.as_ref().filter(|e| self.model.as_ref().is_some_and(|(m, d)| e.model == *m && e.vector.len() == *d));
         let mut tags = cube.tags.clone();
         tags.sort();
-        // A new version with the text unchanged (a state change — expiry, delete, archive —,
-        // tags, a pin) keeps its terms and text key: tokenizing, stemming and normalising the
-        // text again cost most of an expiry's work in the index (`perf`, bench-lifecycle).
         let mut g = self.write();
+        // A new version that leaves everything the index's structures are keyed on as it was
+        // (scope, text, vector, slot, whether it is shared) — an expiry, a delete, an archive,
+        // a pin, new tags — is updated where it is: removing and adding it again touched every
+        // posting of its terms and cost most of an expiry's serial apply (bench-lifecycle).
+        if let Some(doc) = g.in_place(id, &scope, text_hash, vector.map(|e| e.vector.as_slice()), cube) {
+            let was_active = doc.state == memmesh_proto::CubeState::Active as i32;
+            let is_active = cube.state == memmesh_proto::CubeState::Active as i32;
+            doc.state = cube.state;
+            doc.memory_type = cube.memory_type;
+            doc.source = cube.source;
+            doc.tags = tags;
+            doc.attributes = cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            doc.created = cube.created_at_ms;
+            doc.updated = cube.updated_at_ms;
+            doc.expires = cube.expires_at_ms;
+            doc.pinned = cube.pinned;
+            doc.acl = cube.acl.clone().map(Box::new);
+            let name = doc.slot.clone();
+            if let (Some(name), true) = (name, was_active != is_active) {
+                let slot = g.by_id[&id];
+                let key = (scope_key(&scope), name);
+                let tenant = g.tenants.entry(scope.tenant.clone()).or_default();
+                let holders = tenant.slots.entry(key.clone()).or_default();
+                if is_active {
+                    holders.push(slot);
+                } else {
+                    holders.retain(|&s| s != slot);
+                }
+                if holders.is_empty() {
+                    tenant.slots.remove(&key);
+                }
+            }
+            return;
+        }
+        // A new version with the text unchanged keeps its terms and text key: tokenizing,
+        // stemming and normalising the text again is the rest of a re-index's cost.
         let same_text = g.by_id.get(&id).and_then(|&s| g.docs[s as usize].as_ref()).is_some_and(|d| d.text_hash == text_hash);
         let (terms, len, key) = match g.remove(id, self.dims()).filter(|_| same_text) {
             Some(old) => (old.terms, old.len, old.text_key),
@@ -379,6 +412,29 @@ impl SearchIndex {
 
 impl Inner {
     /// Removes a cube's document and returns it.
+    /// The indexed document of `id`, if a new version `cube` (with this scope, text hash and
+    /// vector) can replace it in place: every structure it is filed under stays as it is.
+    fn in_place(&mut self, id: Ulid, scope: &Scope, text_hash: u64, vector: Option<&[f32]>, cube: &MemCube) -> Option<&mut Doc> {
+        let slot = *self.by_id.get(&id)?;
+        let doc = self.docs[slot as usize].as_ref()?;
+        let same = doc.text_hash == text_hash
+            && doc.scope == *scope
+            && doc.slot.as_deref().unwrap_or("") == cube.slot
+            && doc.acl.is_some() == cube.acl.is_some()
+            && match (doc.dense, vector) {
+                (None, None) => true,
+                (Some(pos), Some(v)) => {
+                    let bucket = self.tenants.get(&scope.tenant).and_then(|t| t.buckets.get(&scope_key(scope)));
+                    bucket.is_some_and(|b| b.vector(pos, v.len()) == v)
+                }
+                _ => false,
+            };
+        if !same {
+            return None;
+        }
+        self.docs[slot as usize].as_mut()
+    }
+
     fn remove(&mut self, id: Ulid, dims: usize) -> Option<Doc> {
         let slot = self.by_id.remove(&id)?;
         let doc = self.docs[slot as usize].take()?;

@@ -283,17 +283,27 @@ mod tests {
                 live.remove(&id);
             } else {
                 let mut c = cube(&mut rng, id);
+                c.slot = ["", "", "s0", "s1"][rng.next(4)].into();
                 // A cube keeps its scope across versions; a third of new versions keep the
-                // text too (a state, tag or ACL change), which the index re-uses rather than
-                // tokenizing again.
+                // text and vector too (a state, tag, pin or ACL change) — most of them the slot
+                // too, which the index then updates in place, the others it re-files while
+                // re-using the terms rather than tokenizing again.
                 if let Some(old) = live.get(&id) {
                     c.scope = old.scope.clone();
                     if rng.next(3) == 0 {
                         c.content = old.content.clone();
-                        c.embedding = old.embedding.clone();
-                        c.state = 1 + rng.next(2) as i32;
+                        // Now and then the same text with a new vector (embedded again).
+                        if rng.next(4) != 0 {
+                            c.embedding = old.embedding.clone();
+                        }
+                        if rng.next(4) != 0 {
+                            c.slot = old.slot.clone();
+                        }
                     }
                 }
+                c.state = if rng.next(2) == 0 { 1 } else { 2 + rng.next(3) as i32 };
+                c.tags = if rng.next(2) == 0 { vec!["x".into()] } else { vec![] };
+                c.pinned = rng.next(3) == 0;
                 c.version = step as u64;
                 c.acl = random_acl(&mut rng);
                 churned.upsert(&c);
@@ -312,11 +322,35 @@ mod tests {
             let found = |i: &SearchIndex| i.find_duplicate(&probe, key, crate::model::Dedupe::Exact, 0);
             assert_eq!(found(&churned), found(&fresh), "{c:?}");
         }
-        for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
+        // The documents that carry an ACL (a viewer's candidates outside its scopes).
+        let shared = |i: &SearchIndex| {
+            let g = i.read();
+            g.tenants["t"].shared.iter().map(|&s| g.docs[s as usize].as_ref().unwrap().id).collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(shared(&churned), shared(&fresh));
+        // The ACTIVE holders of each slot, in every exact scope.
+        for (u, a, name) in (0..5).flat_map(|u| (0..2).flat_map(move |a| ["s0", "s1"].map(|n| (u, a, n)))) {
+            let sc = scope(&format!("u{u}"), &format!("a{a}"));
+            let holders = |i: &SearchIndex| {
+                let mut h = i.slot_holders(&sc, name);
+                h.sort();
+                h
+            };
+            assert_eq!(holders(&churned), holders(&fresh), "{sc:?} {name}");
+        }
+        let tagged = Filter { tags: vec!["x".into()], ..Filter::default().active_by_default() };
+        let every_state = Filter { states: vec![1, 2, 3, 4], ..Default::default() };
+        for (mode, filter) in
+            [Mode::Dense, Mode::Lexical, Mode::Hybrid].into_iter().flat_map(|m| [(m, None), (m, Some(&tagged)), (m, Some(&every_state))])
+        {
             for scopes in [vec![scope("u0", "")], vec![scope("u4", "a0")], vec![scope("", "")]] {
-                let q = query(scopes, "river stone candle", mode);
+                let mut q = query(scopes, "river stone candle", mode);
+                if let Some(f) = filter {
+                    q.filter = f.clone();
+                }
                 let (a, b) = (churned.search(&q), fresh.search(&q));
-                assert!(!a.is_empty());
+                // Not vacuous: the tenant-wide search finds something under every filter.
+                assert!(!a.is_empty() || !q.scopes[0].user.is_empty(), "{mode:?} {filter:?}");
                 let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
                 assert_eq!(ids(&a), ids(&b), "{mode:?} {:?}", q.scopes);
                 // Same term statistics too: a posting left behind or lost shifts every score.
@@ -330,7 +364,6 @@ mod tests {
                 }
                 // And with a viewer, the ACL bookkeeping (the tenant's shared set) survives
                 // the churn too.
-                let mut q = q;
                 q.viewer = Some(Viewer { caller: user("u1"), requested: vec![scope("", "")] });
                 let (a, b) = (churned.search(&q), fresh.search(&q));
                 assert_eq!(ids(&a), ids(&b), "{mode:?} viewer");
