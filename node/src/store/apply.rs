@@ -122,6 +122,21 @@ pub(super) struct Applier<'a> {
     pub(super) policies: std::collections::HashMap<String, Vec<memmesh_proto::Policy>>,
 }
 
+/// What replacing a version needs of the one it replaces, besides its stored bytes (which move
+/// to the history as they are): the index entries it was filed under.
+#[derive(Default)]
+pub(super) struct Prior {
+    pub(super) links: Vec<memmesh_proto::Link>,
+    pub(super) expiry: Option<i64>,
+    pub(super) dormant: Option<i64>,
+}
+
+impl Prior {
+    pub(super) fn of(c: MemCube) -> Self {
+        Prior { expiry: expirable(&c), dormant: dormant_since(&c), links: c.links }
+    }
+}
+
 impl Applier<'_> {
     pub(super) fn charge(&mut self, cubes: i64, bytes: i64) -> Result<Result<(), ApplyError>, StoreError> {
         self.charge.add(self.db, cubes, bytes)
@@ -147,31 +162,32 @@ impl Applier<'_> {
     pub(super) fn write_version(&mut self, ulid: Ulid, cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev = match cube.version {
             0 => None,
-            _ => self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))?.map(|b| super::decode_cube(CF_CUBES, &b).map(|c| (b, c))).transpose()?,
+            _ => self
+                .db
+                .get_cf(cf(self.db, CF_CUBES), cube_key(ulid))?
+                .map(|b| super::decode_cube(CF_CUBES, &b).map(|c| (b, Prior::of(c))))
+                .transpose()?,
         };
         self.write_over(ulid, prev, cube, kind)
     }
 
-    /// [`Self::write_version`] with the stored current version already read (as stored, and
-    /// decoded): the expiry sweep reads each cube to judge it, and reading it twice was a tenth
-    /// of an expiry's cost.
+    /// [`Self::write_version`] with the stored current version already read (its bytes, and what
+    /// it was filed under): the expiry sweep reads each cube to judge it, and reading it twice
+    /// was a tenth of an expiry's cost.
     pub(super) fn write_over(
         &mut self,
         ulid: Ulid,
-        prev: Option<(Vec<u8>, MemCube)>,
+        prev: Option<(Vec<u8>, Prior)>,
         mut cube: MemCube,
         kind: EventType,
     ) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
-        let mut old_links = Vec::new();
-        let mut old_expiry = None;
-        let mut old_dormant = None;
-        if let Some((old, prev)) = prev.filter(|_| prev_version > 0) {
-            old_expiry = expirable(&prev);
-            old_dormant = dormant_since(&prev);
-            old_links = prev.links;
-            self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), old);
+        let mut old = Prior::default();
+        if let Some((bytes, prev)) = prev.filter(|_| prev_version > 0) {
+            old = prev;
+            self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), bytes);
         }
+        let Prior { links: old_links, expiry: old_expiry, dormant: old_dormant } = old;
         self.index_links(ulid, &old_links, &cube.links);
         cube.version += 1;
         cube.revision = self.revision;

@@ -18,7 +18,7 @@ use ulid::Ulid;
 
 use memmesh_proto::{MemCube, Policy, Scope};
 
-use super::apply::Applier;
+use super::apply::{Applier, Prior};
 use super::keys::{dormant_key, dormant_prefix, expiry_key, ID_LEN};
 use super::{cf, StoreError, CF_DORMANT, CF_EXPIRY};
 use crate::model::expires_at;
@@ -249,7 +249,7 @@ impl Applier<'_> {
             let Ok(ulid) = Ulid::from_string(id) else { continue };
             let stored = self.db.get_cf(cf(self.db, super::CF_CUBES), super::keys::cube_key(ulid))?;
             let prev = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b, c))).transpose()?;
-            let prev = match prev {
+            let (bytes, mut cube) = match prev {
                 Some((b, c)) if c.version == *version && expirable(&c).is_some() && is_expired(&c, at_ms) && seen.insert(ulid) => (b, c),
                 _ => {
                     // Changed since it was judged (a new TTL, a pin, a delete), gone, or listed twice.
@@ -257,13 +257,14 @@ impl Applier<'_> {
                     continue;
                 }
             };
-            if self.hold_on(&prev.1)?.is_some() {
+            if self.hold_on(&cube)?.is_some() {
                 out.skipped += 1;
                 continue;
             }
-            let mut cube = prev.1.clone();
+            // Live and unpinned with an expiry (just checked), so that is its one index entry.
+            let prior = Prior { links: cube.links.clone(), expiry: Some(cube.expires_at_ms), dormant: None };
             cube.state = CubeState::Expired as i32;
-            let cube = self.write_over(ulid, Some(prev), cube, EventType::Expired)?;
+            let cube = self.write_over(ulid, Some((bytes, prior)), cube, EventType::Expired)?;
             out.merged += 1;
             out.cubes.push(crate::model::Pb(cube));
         }
