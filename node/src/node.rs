@@ -399,12 +399,20 @@ impl Node {
                 MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),
                 self.auth.clone(),
             ))
-            .add_service(InterceptedService::new(ClusterServer::new(ClusterService::new(self.core.clone())), self.auth.clone()))
+            // Every client-facing service takes and answers requests up to `limits.max_request_bytes`
+            // (tonic's own default is 4 MiB).
             .add_service(InterceptedService::new(
-                MemStoreServer::new(MemStoreService::new(self.core.clone())).max_encoding_message_size(max),
+                ClusterServer::new(ClusterService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),
                 self.auth.clone(),
             ))
-            .add_service(InterceptedService::new(AdminServer::new(AdminService::new(self.core.clone())), self.auth.clone()))
+            .add_service(InterceptedService::new(
+                MemStoreServer::new(MemStoreService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),
+                self.auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                AdminServer::new(AdminService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),
+                self.auth.clone(),
+            ))
             .add_service(InterceptedService::new(
                 RaftPeerServer::new(RaftPeerService::new(self.core.clone()))
                     .max_decoding_message_size(MAX_PEER_MESSAGE)

@@ -501,6 +501,84 @@ async fn malformed_admin_requests_are_invalid_argument() {
     ] {
         assert_eq!(code(boot.admin.list_audit(req).await), Some(Code::InvalidArgument));
     }
-    assert_eq!(code(boot.admin.revoke_token(proto::RevokeTokenRequest { id: "no-such-token".into() }).await), Some(Code::NotFound));
-    assert_eq!(code(boot.admin.revoke_grant(proto::RevokeGrantRequest { id: "no-such-grant".into() }).await), Some(Code::NotFound));
+    // Found by an outside probe, each mended: a malformed id was echoed back whole (10,000
+    // characters gave a 10 KB status message) and an unknown one was called a "cube".
+    let long = "x".repeat(10_000);
+    for (what, e) in [
+        ("token", boot.admin.revoke_token(proto::RevokeTokenRequest { id: long.clone() }).await.unwrap_err()),
+        ("grant", boot.admin.revoke_grant(proto::RevokeGrantRequest { id: long.clone() }).await.unwrap_err()),
+    ] {
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}");
+        assert!(e.message().len() < 200 && e.message().starts_with("invalid argument: id:") && e.message().contains(what), "{}", e.message());
+    }
+    let unknown = "01JAAAAAAAAAAAAAAAAAAAAAAA";
+    let e = boot.admin.revoke_token(proto::RevokeTokenRequest { id: unknown.into() }).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (Code::NotFound, format!("token {unknown} not found").as_str()));
+    let e = boot.admin.revoke_grant(proto::RevokeGrantRequest { id: unknown.into() }).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (Code::NotFound, format!("grant {unknown} not found").as_str()));
+    // A TTL past i64 wrapped into a token or grant already expired; now refused like a cube's.
+    for ttl in [1u64 << 63, u64::MAX] {
+        let e = boot
+            .admin
+            .create_token(proto::CreateTokenRequest { ttl_seconds: ttl, ..create(principal("acme", "alice", Role::Writer)) })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("ttl_seconds"), "{}", e.message());
+        let grant = proto::CreateGrantRequest {
+            scope: Some(scope("acme", "alice", "")),
+            grantee: Some(principal("acme", "bob", Role::Unspecified)),
+            access: 0,
+            ttl_seconds: ttl,
+        };
+        let e = boot.admin.create_grant(grant).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("ttl_seconds"), "{}", e.message());
+    }
+    // Every listing judges the tenant name the same way.
+    let bad = "not a tenant!";
+    assert_eq!(code(boot.admin.list_grants(proto::ListGrantsRequest { tenant: bad.into() }).await), Some(Code::InvalidArgument));
+    assert_eq!(code(boot.admin.list_tokens(proto::ListTokensRequest { tenant: bad.into() }).await), Some(Code::InvalidArgument));
+    assert_eq!(
+        code(boot.admin.list_audit(proto::ListAuditRequest { tenant: bad.into(), page_token: String::new(), limit: 0 }).await),
+        Some(Code::InvalidArgument)
+    );
+    // The Admin service reads requests up to limits.max_request_bytes like the Memory service:
+    // a 5 MiB description is judged by the service, not cut off by tonic's 4 MiB default.
+    let big = proto::CreateTokenRequest { description: "d".repeat(5 << 20), ..create(principal("acme", "alice", Role::Writer)) };
+    let e = boot.admin.create_token(big).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+    assert!(e.message().contains("description"), "{}", e.message());
+}
+
+#[tokio::test]
+async fn a_cube_the_caller_may_not_read_answers_purge_and_versioned_get_exactly_like_a_missing_one() {
+    let node = TestNode::start_with_env(&auth_env());
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let mut alice = client_as(&mut boot, &node.addr, "acme", "alice", "", Role::Writer).await;
+    let mut bob = client_as(&mut boot, &node.addr, "acme", "bob", "", Role::Writer).await;
+    let put = proto::PutRequest { cube: Some(text_cube(scope("acme", "alice", ""), "alice's secret")), ..Default::default() };
+    let hidden = alice.memory.put(put).await.unwrap().into_inner().cube.unwrap().id;
+    let missing = "01JAAAAAAAAAAAAAAAAAAAAAAA".to_string();
+
+    // Purge is idempotent: nothing to purge, OK — for bob, alice's cube is nothing too.
+    for id in [&hidden, &missing] {
+        let r = bob.memory.purge(proto::PurgeRequest { target: Some(proto::purge_request::Target::Id(id.clone())), ..Default::default() }).await;
+        assert_eq!(r.map(|r| r.into_inner().purged).map_err(|e| e.code()), Ok(0), "{id}");
+    }
+    // Get of a version: the same answer, naming only the id asked for.
+    let answer = |r: Result<tonic::Response<proto::GetResponse>, tonic::Status>, id: &str| {
+        let e = r.unwrap_err();
+        (e.code(), e.message().replace(id, "ID"))
+    };
+    let get = |id: &String, version| proto::GetRequest { id: id.clone(), version, ..Default::default() };
+    let of_hidden = answer(bob.memory.get(get(&hidden, 5)).await, &hidden);
+    let of_missing = answer(bob.memory.get(get(&missing, 5)).await, &missing);
+    assert_eq!(of_hidden, of_missing);
+    assert_eq!(of_hidden, (Code::NotFound, "cube ID not found".to_string()));
+    // Its owner learns the cube exists without that version; and it was not purged.
+    let e = alice.memory.get(get(&hidden, 5)).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("version 5"), "{}", e.message());
+    assert!(alice.memory.get(get(&hidden, 0)).await.is_ok());
 }

@@ -45,12 +45,22 @@ fn check_principal(field: &str, p: Option<&Principal>) -> Result<Principal, ApiE
     Ok(Principal { role: role as i32, ..p.clone() })
 }
 
+/// A token or grant id as this node makes them (a ULID): anything else is refused without
+/// echoing it back (an unbounded id in a status message trips clients' metadata limits).
+fn check_id(field: &str, what: &str, id: &str) -> Result<(), ApiError> {
+    if Ulid::from_string(id).is_err() {
+        return Err(invalid(field, format!("not a {what} id (a {what} id is a 26-character ULID)")));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn create_token(&self, req: Request<CreateTokenRequest>) -> Res<CreateTokenResponse> {
         let who = caller(&req)?;
         let req = req.into_inner();
         let principal = check_principal("principal", req.principal.as_ref())?;
+        model::check_ttl("ttl_seconds", req.ttl_seconds)?;
         self.core.authorize_tenant_admin(&who, &principal.tenant)?;
         if req.description.len() > 1024 {
             return Err(invalid("description", "must be at most 1024 bytes").into());
@@ -78,6 +88,7 @@ impl Admin for AdminService {
             return Err(invalid("tenant", "is required").into());
         }
         if !tenant.is_empty() {
+            model::check_ident("tenant", &tenant)?;
             self.core.authorize_tenant_admin(&who, &tenant)?;
         }
         let tokens = self.core.reader.tokens((!tenant.is_empty()).then_some(tenant.as_str())).map_err(ApiError::from)?;
@@ -87,6 +98,7 @@ impl Admin for AdminService {
     async fn revoke_token(&self, req: Request<RevokeTokenRequest>) -> Res<RevokeResponse> {
         let who = caller(&req)?;
         let id = req.into_inner().id;
+        check_id("id", "token", &id)?;
         let not_found = || ApiError::NotFound(format!("token {id}"));
         let rec = self.core.reader.token_by_id(&id).map_err(ApiError::from)?.ok_or_else(not_found)?;
         let tenant = rec.principal.0.tenant.clone();
@@ -112,6 +124,7 @@ impl Admin for AdminService {
         let grantee = Principal { role: 0, cluster_admin: false, ..check_principal("grantee", Some(&grantee))? };
         let access = Access::try_from(req.access).map_err(|_| invalid("access", format!("unknown enum value {}", req.access)))?;
         let access = if access == Access::Unspecified { Access::Read } else { access };
+        model::check_ttl("ttl_seconds", req.ttl_seconds)?;
         // Whoever may write a scope may share it (admins, its owner, a read-write grantee).
         self.core.authorize_scope(&who, &scope, Need::Write)?;
         let now = now_ms();
@@ -142,6 +155,7 @@ impl Admin for AdminService {
     async fn revoke_grant(&self, req: Request<RevokeGrantRequest>) -> Res<RevokeResponse> {
         let who = caller(&req)?;
         let id = req.into_inner().id;
+        check_id("id", "grant", &id)?;
         let not_found = || ApiError::NotFound(format!("grant {id}"));
         let g = self.core.reader.grant_by_id(&id).map_err(ApiError::from)?.ok_or_else(not_found)?;
         let scope = g.scope.clone().unwrap_or_default();
@@ -159,6 +173,7 @@ impl Admin for AdminService {
             return Err(invalid("tenant", "is required").into());
         }
         if !req.tenant.is_empty() {
+            model::check_ident("tenant", &req.tenant)?;
             self.core.authorize_tenant_admin(&who, &req.tenant)?;
         }
         let limit = match req.limit {

@@ -19,7 +19,7 @@ pub async fn link(core: &Core, who: &Caller, mut req: LinkRequest) -> Result<Wri
     let link = req.link.as_ref().ok_or_else(|| invalid("link", "is required"))?;
     let t = check_client_link("link", link)?;
     let target = link.target_id.clone();
-    let cube = core.reader.get(source)?.ok_or_else(|| ApiError::NotFound(req.source_id.clone()))?;
+    let cube = core.reader.get(source)?.ok_or_else(|| ApiError::cube_not_found(&req.source_id))?;
     let request_id = std::mem::take(&mut req.request_id);
     let fp = fingerprint("link", &req);
     let change = LinkChange { link_type: t, target, remove: req.remove, expected_version: req.expected_version };

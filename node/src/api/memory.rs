@@ -40,7 +40,7 @@ impl MemoryService {
     /// The current version of a cube, or NOT_FOUND.
     fn current(&self, id: &str) -> Result<(Ulid, MemCube), ApiError> {
         let ulid = check_cube_id("id", id)?;
-        let cube = self.core.reader.get(ulid)?.ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+        let cube = self.core.reader.get(ulid)?.ok_or_else(|| ApiError::cube_not_found(id))?;
         Ok((ulid, cube))
     }
 
@@ -269,7 +269,7 @@ impl Memory for MemoryService {
         }
         let reader = &self.core.reader;
         let read_revision = reader.applied_revision();
-        let not_found = || ApiError::NotFound(req.id.clone());
+        let not_found = || ApiError::cube_not_found(&req.id);
         // An expired cube is not returned from the moment it expires, swept or not (its
         // history and past versions still are).
         let now = now_ms();
@@ -286,10 +286,15 @@ impl Memory for MemoryService {
         } else if req.version != 0 {
             match reader.get_version(ulid, req.version)? {
                 Some(c) => Some(c),
-                None if reader.get(ulid)?.is_some() => {
-                    return Err(ApiError::Apply(model::ApplyError::VersionNotFound { id: req.id.clone(), version: req.version }).into());
-                }
-                None => None,
+                None => match reader.get(ulid)? {
+                    // Only a caller who may read the cube learns that it exists without that
+                    // version; to anyone else it is a cube that does not exist.
+                    Some(cur) => {
+                        self.core.authorize_cube(&who, &cur, Need::Read)?;
+                        return Err(ApiError::Apply(model::ApplyError::VersionNotFound { id: req.id.clone(), version: req.version }).into());
+                    }
+                    None => None,
+                },
             }
         } else if req.as_of_revision != 0 {
             if req.as_of_revision > read_revision {
@@ -383,16 +388,16 @@ impl Memory for MemoryService {
         let (tenant, op) = match &req.target {
             Some(purge_request::Target::Id(id)) => {
                 let ulid = check_cube_id("id", id)?;
+                // Purging is idempotent: a cube that does not exist — or, identically, one the
+                // caller may not read — is nothing to remove and nothing to replicate.
+                let nothing = || Ok(Response::new(PurgeResponse { purged: 0, revision: self.core.reader.applied_revision(), deduplicated: false }));
                 match self.core.reader.get(ulid)? {
-                    Some(c) => {
-                        self.core.authorize_cube(&who, &c, Need::Write)?;
-                        (Self::tenant_of(&c), Op::PurgeCube { id: id.clone() })
-                    }
-                    // Purging is idempotent: nothing to remove, nothing to replicate.
-                    None => {
-                        let revision = self.core.reader.applied_revision();
-                        return Ok(Response::new(PurgeResponse { purged: 0, revision, deduplicated: false }));
-                    }
+                    Some(c) => match self.core.authorize_cube(&who, &c, Need::Write) {
+                        Ok(()) => (Self::tenant_of(&c), Op::PurgeCube { id: id.clone() }),
+                        Err(ApiError::NotFound(_)) => return nothing(),
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => return nothing(),
                 }
             }
             Some(purge_request::Target::Scope(s)) => {
@@ -448,7 +453,7 @@ impl Memory for MemoryService {
         self.core.read_barrier(req.read.as_ref()).await?;
         let versions = self.core.reader.history(ulid).map_err(ApiError::from)?;
         match versions.last() {
-            None => return Err(ApiError::NotFound(req.id).into()),
+            None => return Err(ApiError::cube_not_found(&req.id).into()),
             Some(v) => self.core.authorize_cube(&who, v, Need::Read)?,
         }
         Ok(Response::new(HistoryResponse { versions }))

@@ -64,7 +64,7 @@ impl Core {
         if !caller.may_cube(&scope, acl, Need::Read, &grants) {
             // The caller is told NOT_FOUND; the audit log says what really happened.
             self.denials.record(&scope.tenant, &caller.actor(), format!("{what} cube {}", cube.id), "hidden (reported as NOT_FOUND)".into());
-            return Err(ApiError::NotFound(cube.id.clone()));
+            return Err(ApiError::cube_not_found(&cube.id));
         }
         if need == Need::Write && !caller.may_cube(&scope, acl, Need::Write, &grants) {
             self.denials.record(&scope.tenant, &caller.actor(), format!("write cube {}", cube.id), "PERMISSION_DENIED".into());

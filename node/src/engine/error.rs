@@ -13,7 +13,8 @@ pub enum ApiError {
     Apply(#[from] ApplyError),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
-    #[error("cube {0} not found")]
+    /// What was not found, named ("cube 01J…", "token 01J…", "policy p").
+    #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
     OutOfRange(String),
@@ -40,6 +41,14 @@ pub enum ApiError {
     /// A bug or a broken invariant of this node (not the request's fault).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ApiError {
+    /// NOT_FOUND for a cube: the answer for a cube that does not exist and, identically, for
+    /// one the caller may not read.
+    pub fn cube_not_found(id: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("cube {id}"))
+    }
 }
 
 fn leader_hint(id: &Option<u64>, addr: &Option<String>) -> String {

@@ -94,11 +94,11 @@ impl Core {
         self.authorize_cube(who, source, Need::Write)?;
         if remove && !source.links.iter().any(|l| l.r#type == link_type as i32 && l.target_id == target) {
             // Refused here as apply would refuse it, without a log entry.
-            return Err(ApiError::NotFound(format!("{} has no {} link to {target}", source.id, link_type.as_str_name())));
+            return Err(ApiError::NotFound(format!("{} link from cube {} to cube {target}", link_type.as_str_name(), source.id)));
         }
         let tenant = source.scope.as_ref().map(|s| s.tenant.clone()).unwrap_or_default();
         if !remove && !self.may_link_to(who, &tenant, target)? {
-            return Err(ApiError::NotFound(target.to_string()));
+            return Err(ApiError::cube_not_found(target));
         }
         let op = Op::Link { source: source.id.clone(), link_type: link_type as i32, target: target.to_string(), remove, expected_version };
         self.propose(&who.actor(), &tenant, request_id, fp, now_ms(), op).await
@@ -126,7 +126,7 @@ impl Core {
             for l in &c.0.links {
                 if !self.may_link_to(who, tenant, &l.target_id)? {
                     let f = if cubes.len() == 1 { format!("{field}.links") } else { format!("{field}[{i}].links") };
-                    return Err(ApiError::NotFound(format!("{} (named by {f})", l.target_id)));
+                    return Err(ApiError::NotFound(format!("cube {} (named by {f})", l.target_id)));
                 }
             }
         }

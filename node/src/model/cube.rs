@@ -54,7 +54,8 @@ pub fn expires_at(at_ms: i64, ttl_seconds: u64) -> i64 {
     if ttl_seconds == 0 {
         0
     } else {
-        at_ms.saturating_add((ttl_seconds as i64).saturating_mul(1000))
+        // Saturating, never wrapping: a TTL past i64 is "never", not "already expired".
+        at_ms.saturating_add(i64::try_from(ttl_seconds).unwrap_or(i64::MAX).saturating_mul(1000))
     }
 }
 
