@@ -323,3 +323,32 @@ async fn hybrid_fusion_is_convex_by_default_and_rrf_on_request() {
     bad.dense_weight = 1.5;
     assert_eq!(c.memory.search(bad).await.unwrap_err().code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn client_vectors_with_extreme_components_are_stored_as_unit_vectors_and_bad_query_vectors_refused() {
+    // Found by an outside probe: the norm was summed in f32, so 1e20 overflowed it (the vector
+    // was stored as all zeros) and 1e-30 underflowed it (stored as given, not unit).
+    let node = TestNode::start_with_env(EMBEDDING_ON);
+    let mut c = node.client().await;
+    let model = e_model(&mut c).await;
+    let s = scope("acme", "vectors");
+    for (big, second) in [(1e20f32, 0.0f32), (3e38, 3e38), (1e-30, 2e-30)] {
+        let mut vector = vec![0.0f32; 384];
+        (vector[0], vector[1]) = (big, second);
+        let mut cube = text_cube(s.clone(), &format!("vector {big:e}"));
+        cube.embedding = Some(proto::Embedding { vector, model: model.clone() });
+        let stored = c.memory.put(proto::PutRequest { cube: Some(cube), ..Default::default() }).await.unwrap().into_inner().cube.unwrap();
+        let v = stored.embedding.unwrap().vector;
+        let norm: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{big:e}: stored with norm {norm}");
+        assert!(v[0] > 0.0 && v[2..].iter().all(|x| *x == 0.0), "{big:e}: direction kept");
+    }
+    for (what, bad) in [("NaN", f32::NAN), ("infinity", f32::INFINITY), ("all zero", 0.0)] {
+        let mut req = search(s.clone(), "", SearchMode::Dense, 5);
+        req.vector = vec![0.0; 384];
+        req.vector[0] = bad;
+        let e = c.memory.search(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {}", e.message());
+        assert!(e.message().contains("vector"), "{what}: {}", e.message());
+    }
+}

@@ -160,11 +160,13 @@ fn mean_pool(tokens: &[f32], mask: &[i64], hidden: usize) -> Vec<f32> {
     v
 }
 
-/// Scales `v` to unit length (a zero vector stays zero).
+/// Scales `v` to unit length (a zero vector stays zero). The norm is summed in f64: any finite
+/// f32 squared fits, where an f32 sum overflows to infinity from about 1e19 per component
+/// (every component then became 0) and underflows to 0 below about 1e-23 (nothing was scaled).
 pub fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
+    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        v.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
     }
 }
 
@@ -178,5 +180,20 @@ mod tests {
         let tokens = [1.0, 0.0, 3.0, 0.0, 100.0, 100.0];
         let v = mean_pool(&tokens, &[1, 1, 0], 2);
         assert_eq!(v, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn normalising_extreme_components_gives_a_unit_vector() {
+        for v in [vec![1e20f32, 0.0, 0.0], vec![3e38, -3e38, 3e38, 3e38], vec![1e-30, 2e-30, 0.0], vec![1e-44, 0.0], vec![0.6, 0.8]] {
+            let mut u = v.clone();
+            normalize(&mut u);
+            let norm: f64 = u.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-6, "{v:?} -> {u:?} (norm {norm})");
+            // The direction is kept: same signs, and the largest component stays the largest.
+            assert!(v.iter().zip(&u).all(|(a, b)| a.signum() == b.signum() || *a == 0.0), "{v:?} -> {u:?}");
+        }
+        let mut zero = vec![0.0f32; 3];
+        normalize(&mut zero);
+        assert_eq!(zero, vec![0.0; 3]);
     }
 }

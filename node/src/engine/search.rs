@@ -48,6 +48,9 @@ impl Core {
                 if vector.len() != dims {
                     return Err(invalid("vector", format!("has {} dimensions, the model has {dims}", vector.len())));
                 }
+                if vector.iter().any(|x| !x.is_finite()) || vector.iter().all(|x| *x == 0.0) {
+                    return Err(invalid("vector", "must be finite and not all zero"));
+                }
                 let mut v = vector;
                 crate::embed::model::normalize(&mut v);
                 q.vector = Some(v);
