@@ -582,3 +582,31 @@ async fn a_cube_the_caller_may_not_read_answers_purge_and_versioned_get_exactly_
     assert!(e.message().contains("version 5"), "{}", e.message());
     assert!(alice.memory.get(get(&hidden, 0)).await.is_ok());
 }
+
+#[tokio::test]
+async fn search_over_a_wildcard_scope_searches_the_part_the_caller_may_read() {
+    // Found by an outside probe: alice searching acme/*/coder was PERMISSION_DENIED, and bob got
+    // only what ACLs shared with him there, not his own coder's memory.
+    let node = TestNode::start_with_env(&auth_env());
+    let mut boot = as_token(&node.addr, BOOT).await;
+    let mut alice = client_as(&mut boot, &node.addr, "acme", "alice", "", Role::Writer).await;
+    let mut bob = client_as(&mut boot, &node.addr, "acme", "bob", "", Role::Writer).await;
+    for (c, user) in [(&mut alice, "alice"), (&mut bob, "bob")] {
+        for agent in ["coder", "planner"] {
+            let cube = text_cube(scope("acme", user, agent), &format!("{user}'s {agent} noted the flaky build"));
+            c.memory.put(proto::PutRequest { cube: Some(cube), ..Default::default() }).await.unwrap();
+        }
+    }
+    for (c, user) in [(&mut alice, "alice"), (&mut bob, "bob")] {
+        let req = proto::SearchRequest {
+            query: "flaky build".into(),
+            scope: Some(scope("acme", "", "coder")),
+            mode: SearchMode::Lexical as i32,
+            k: 10,
+            ..Default::default()
+        };
+        let hits = c.memory.search(req).await.expect("a wildcard scope read in part is searched in part").into_inner().hits;
+        let found: Vec<String> = hits.iter().map(|h| text_of(h.cube.as_ref().unwrap()).to_string()).collect();
+        assert_eq!(found, vec![format!("{user}'s coder noted the flaky build")], "{user}");
+    }
+}

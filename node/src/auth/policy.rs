@@ -151,9 +151,10 @@ impl Caller {
         }
     }
 
-    /// The parts of `requested` (scopes of one tenant) the caller may read: each requested
-    /// scope is kept where it lies inside a readable scope, and replaced by the readable scopes
-    /// that lie inside it otherwise. Empty = nothing readable.
+    /// The parts of `requested` (scopes of one tenant) the caller may read: each requested scope
+    /// intersected with each readable one (its own scope, its grants' scopes) — so alice, who
+    /// owns `acme/alice/*`, searching `acme/*/coder` searches `acme/alice/coder`. Without
+    /// scopes that lie inside others of the list. Empty = nothing readable.
     pub fn narrow(&self, requested: &[Scope], grants: &[Grant]) -> Vec<Scope> {
         let Some(tenant) = requested.first().map(|s| s.tenant.clone()) else { return Vec::new() };
         if self.is_admin_of(&tenant) {
@@ -161,16 +162,11 @@ impl Caller {
         }
         let mut readable: Vec<Scope> = self.own_scope().into_iter().filter(|s| s.tenant == tenant).collect();
         readable.extend(grants.iter().filter(|g| self.granted(g)).filter_map(|g| g.scope.clone()));
-        let mut out: Vec<Scope> = Vec::new();
-        for r in requested {
-            if readable.iter().any(|a| within(r, a)) {
-                out.push(r.clone());
-            } else {
-                out.extend(readable.iter().filter(|a| within(a, r)).cloned());
-            }
-        }
+        let mut out: Vec<Scope> = requested.iter().flat_map(|r| readable.iter().filter_map(|a| crate::model::scope_intersection(r, a))).collect();
         out.sort_by(|a, b| (&a.user, &a.agent, &a.run).cmp(&(&b.user, &b.agent, &b.run)));
         out.dedup();
+        let wider = out.clone();
+        out.retain(|s| !wider.iter().any(|w| w != s && within(s, w)));
         out
     }
 }
@@ -232,7 +228,16 @@ mod tests {
         // Search over alice's whole scope narrows to what the coder may read.
         let n = coder.narrow(&[scope("acme", "alice", "")], std::slice::from_ref(&g));
         assert_eq!(n, vec![scope("acme", "alice", "coder"), scope("acme", "alice", "planner")]);
-        assert!(coder.narrow(&[scope("acme", "bob", "")], &[g]).is_empty());
+        assert!(coder.narrow(&[scope("acme", "bob", "")], std::slice::from_ref(&g)).is_empty());
+        // A wildcard scope read only in part is narrowed to that part (found by an outside
+        // probe: it was refused as a whole, and bob saw only what ACLs shared with him there).
+        let alice = caller("acme", "alice", "", Role::Writer);
+        assert_eq!(alice.narrow(&[scope("acme", "", "coder")], &[]), vec![scope("acme", "alice", "coder")]);
+        let bob = caller("acme", "bob", "", Role::Writer);
+        assert_eq!(bob.narrow(&[scope("acme", "", "coder")], &[]), vec![scope("acme", "bob", "coder")]);
+        assert_eq!(alice.narrow(&[scope("acme", "", "")], &[]), vec![scope("acme", "alice", "")], "the tenant, narrowed to her own");
+        // A scope inside another of the list is not searched twice.
+        assert_eq!(coder.narrow(&[scope("acme", "alice", ""), scope("acme", "alice", "coder")], &[g]).len(), 2);
     }
 
     fn entry(u: &str, a: &str) -> AclEntry {

@@ -13,12 +13,55 @@ pub fn scope_matches(filter: &Scope, cube_scope: &Scope) -> bool {
         && eq(&filter.run, &cube_scope.run)
 }
 
+/// The scope of the cubes that lie inside both `a` and `b` (an empty field is a wildcard), or
+/// `None` when no cube can: `acme/*/coder` and `acme/alice/*` meet in `acme/alice/coder`.
+pub fn scope_intersection(a: &Scope, b: &Scope) -> Option<Scope> {
+    fn field(x: &str, y: &str) -> Option<String> {
+        match (x, y) {
+            ("", _) => Some(y.to_string()),
+            (_, "") => Some(x.to_string()),
+            _ => (x == y).then(|| x.to_string()),
+        }
+    }
+    if a.tenant != b.tenant {
+        return None;
+    }
+    Some(Scope { tenant: a.tenant.clone(), user: field(&a.user, &b.user)?, agent: field(&a.agent, &b.agent)?, run: field(&a.run, &b.run)? })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn scope(t: &str, u: &str, a: &str, r: &str) -> Scope {
         Scope { tenant: t.into(), user: u.into(), agent: a.into(), run: r.into() }
+    }
+
+    #[test]
+    fn an_intersection_holds_exactly_the_cubes_inside_both() {
+        let inter = |a: &Scope, b: &Scope| scope_intersection(a, b);
+        assert_eq!(inter(&scope("t", "", "coder", ""), &scope("t", "alice", "", "")), Some(scope("t", "alice", "coder", "")));
+        assert_eq!(inter(&scope("t", "bob", "", ""), &scope("t", "alice", "", "")), None);
+        assert_eq!(inter(&scope("t", "", "", ""), &scope("u", "", "", "")), None, "never across tenants");
+        // Checked against the rule itself on every scope over a small alphabet.
+        let vals = ["", "x", "y"];
+        let mut all = Vec::new();
+        for u in vals {
+            for a in vals {
+                for r in vals {
+                    all.push(scope("t", u, a, r));
+                }
+            }
+        }
+        let cubes: Vec<&Scope> = all.iter().filter(|s| !s.user.is_empty() && !s.agent.is_empty() && !s.run.is_empty()).collect();
+        for a in &all {
+            for b in &all {
+                for c in &cubes {
+                    let in_both = scope_matches(a, c) && scope_matches(b, c);
+                    assert_eq!(inter(a, b).is_some_and(|i| scope_matches(&i, c)), in_both, "{a:?} ∩ {b:?} at {c:?}");
+                }
+            }
+        }
     }
 
     #[test]
