@@ -91,6 +91,7 @@ pub struct Hit {
     pub lexical_rank: u32,
 }
 
+#[derive(Default)]
 struct Doc {
     id: Ulid,
     scope: Scope,
@@ -148,6 +149,46 @@ struct Tenant {
     /// The ACTIVE holders of each slot of each exact scope (one, but for a moment inside the
     /// apply that supersedes them): where a new holder finds the cubes it supersedes.
     slots: HashMap<(ScopeKey, Box<str>), Vec<u32>>,
+}
+
+impl Doc {
+    /// Takes what a new version may change without the document being filed anew: state,
+    /// types, tags (sorted), attributes, times, pin and the ACL itself (whether there is one
+    /// decides the `shared` set, so that is part of the filing).
+    fn take_version(&mut self, cube: &MemCube, tags: Vec<String>) {
+        self.state = cube.state;
+        self.memory_type = cube.memory_type;
+        self.source = cube.source;
+        self.tags = tags;
+        self.attributes = cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.created = cube.created_at_ms;
+        self.updated = cube.updated_at_ms;
+        self.expires = cube.expires_at_ms;
+        self.pinned = cube.pinned;
+        self.acl = cube.acl.clone().map(Box::new);
+    }
+
+    fn holds_slot(&self) -> bool {
+        self.slot.is_some() && self.state == memmesh_proto::CubeState::Active as i32
+    }
+}
+
+impl Tenant {
+    /// Files document `slot` as an ACTIVE holder of slot `name` in its scope.
+    fn hold_slot(&mut self, scope: &Scope, name: &str, slot: u32) {
+        self.slots.entry((scope_key(scope), name.into())).or_default().push(slot);
+    }
+
+    /// Unfiles it; a slot name without holders is forgotten.
+    fn release_slot(&mut self, scope: &Scope, name: &str, slot: u32) {
+        let key = (scope_key(scope), name.into());
+        if let Some(holders) = self.slots.get_mut(&key) {
+            holders.retain(|&s| s != slot);
+            if holders.is_empty() {
+                self.slots.remove(&key);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -294,31 +335,16 @@ impl SearchIndex {
         // a pin, new tags — is updated where it is: removing and adding it again touched every
         // posting of its terms and cost most of an expiry's serial apply (bench-lifecycle).
         if let Some(doc) = g.in_place(id, &scope, text_hash, vector.map(|e| e.vector.as_slice()), cube) {
-            let was_active = doc.state == memmesh_proto::CubeState::Active as i32;
-            let is_active = cube.state == memmesh_proto::CubeState::Active as i32;
-            doc.state = cube.state;
-            doc.memory_type = cube.memory_type;
-            doc.source = cube.source;
-            doc.tags = tags;
-            doc.attributes = cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            doc.created = cube.created_at_ms;
-            doc.updated = cube.updated_at_ms;
-            doc.expires = cube.expires_at_ms;
-            doc.pinned = cube.pinned;
-            doc.acl = cube.acl.clone().map(Box::new);
-            let name = doc.slot.clone();
-            if let (Some(name), true) = (name, was_active != is_active) {
+            let held = doc.holds_slot();
+            doc.take_version(cube, tags);
+            let (holds, name) = (doc.holds_slot(), doc.slot.clone());
+            if let (Some(name), true) = (name, held != holds) {
                 let slot = g.by_id[&id];
-                let key = (scope_key(&scope), name);
                 let tenant = g.tenants.entry(scope.tenant.clone()).or_default();
-                let holders = tenant.slots.entry(key.clone()).or_default();
-                if is_active {
-                    holders.push(slot);
+                if holds {
+                    tenant.hold_slot(&scope, &name, slot);
                 } else {
-                    holders.retain(|&s| s != slot);
-                }
-                if holders.is_empty() {
-                    tenant.slots.remove(&key);
+                    tenant.release_slot(&scope, &name, slot);
                 }
             }
             return;
@@ -347,36 +373,28 @@ impl SearchIndex {
         members.push(slot);
         let member = (members.len() - 1) as u32;
         let dense = vector.map(|e| tenant.buckets.entry(scope_key(&scope)).or_default().push(slot, &e.vector));
-        let doc = Doc {
+        let mut doc = Doc {
             id,
             scope,
-            state: cube.state,
-            memory_type: cube.memory_type,
             kind: cube.kind,
             text_key: key,
             slot: (!cube.slot.is_empty()).then(|| cube.slot.as_str().into()),
-            source: cube.source,
-            tags,
-            attributes: cube.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            created: cube.created_at_ms,
-            updated: cube.updated_at_ms,
-            expires: cube.expires_at_ms,
-            pinned: cube.pinned,
             terms,
             len,
             text_hash,
             member,
             dense,
-            acl: cube.acl.clone().map(Box::new),
+            ..Default::default()
         };
+        doc.take_version(cube, tags);
         if doc.acl.is_some() {
             tenant.shared.insert(slot);
         }
         if let Some(key) = doc.text_key {
             tenant.texts.entry(key).or_default().push(slot);
         }
-        if let (Some(name), true) = (&doc.slot, doc.state == memmesh_proto::CubeState::Active as i32) {
-            tenant.slots.entry((scope_key(&doc.scope), name.clone())).or_default().push(slot);
+        if let (Some(name), true) = (&doc.slot, doc.holds_slot()) {
+            tenant.hold_slot(&doc.scope, name, slot);
         }
         if slot as usize == inner.docs.len() {
             inner.docs.push(Some(doc));
@@ -411,7 +429,6 @@ impl SearchIndex {
 }
 
 impl Inner {
-    /// Removes a cube's document and returns it.
     /// The indexed document of `id`, if a new version `cube` (with this scope, text hash and
     /// vector) can replace it in place: every structure it is filed under stays as it is.
     fn in_place(&mut self, id: Ulid, scope: &Scope, text_hash: u64, vector: Option<&[f32]>, cube: &MemCube) -> Option<&mut Doc> {
@@ -435,6 +452,7 @@ impl Inner {
         self.docs[slot as usize].as_mut()
     }
 
+    /// Removes a cube's document and returns it.
     fn remove(&mut self, id: Ulid, dims: usize) -> Option<Doc> {
         let slot = self.by_id.remove(&id)?;
         let doc = self.docs[slot as usize].take()?;
@@ -453,14 +471,8 @@ impl Inner {
         }
         tenant.lexical.remove(slot, &doc.terms, doc.len);
         let key = scope_key(&doc.scope);
-        if let Some(name) = doc.slot.clone() {
-            let k = (key.clone(), name);
-            if let Some(slots) = tenant.slots.get_mut(&k) {
-                slots.retain(|&s| s != slot);
-                if slots.is_empty() {
-                    tenant.slots.remove(&k);
-                }
-            }
+        if let Some(name) = &doc.slot {
+            tenant.release_slot(&doc.scope, name, slot);
         }
         if let Some(members) = tenant.members.get_mut(&key) {
             let pos = doc.member as usize;
