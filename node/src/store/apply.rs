@@ -132,8 +132,8 @@ pub(super) struct Prior {
 }
 
 impl Prior {
-    pub(super) fn of(c: MemCube) -> Self {
-        Prior { expiry: expirable(&c), dormant: dormant_since(&c), links: c.links }
+    pub(super) fn of(c: &MemCube) -> Self {
+        Prior { expiry: expirable(c), dormant: dormant_since(c), links: c.links.clone() }
     }
 }
 
@@ -165,7 +165,7 @@ impl Applier<'_> {
             _ => self
                 .db
                 .get_cf(cf(self.db, CF_CUBES), cube_key(ulid))?
-                .map(|b| super::decode_cube(CF_CUBES, &b).map(|c| (b, Prior::of(c))))
+                .map(|b| super::decode_cube(CF_CUBES, &b).map(|c| (b, Prior::of(&c))))
                 .transpose()?,
         };
         self.write_over(ulid, prev, cube, kind)
@@ -182,11 +182,13 @@ impl Applier<'_> {
         kind: EventType,
     ) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
-        let mut old = Prior::default();
-        if let Some((bytes, prev)) = prev.filter(|_| prev_version > 0) {
-            old = prev;
-            self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), bytes);
-        }
+        let old = match prev.filter(|_| prev_version > 0) {
+            Some((bytes, prior)) => {
+                self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), bytes);
+                prior
+            }
+            None => Prior::default(),
+        };
         let Prior { links: old_links, expiry: old_expiry, dormant: old_dormant } = old;
         self.index_links(ulid, &old_links, &cube.links);
         cube.version += 1;

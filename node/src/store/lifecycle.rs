@@ -261,8 +261,7 @@ impl Applier<'_> {
                 out.skipped += 1;
                 continue;
             }
-            // Live and unpinned with an expiry (just checked), so that is its one index entry.
-            let prior = Prior { links: cube.links.clone(), expiry: Some(cube.expires_at_ms), dormant: None };
+            let prior = Prior::of(&cube);
             cube.state = CubeState::Expired as i32;
             let cube = self.write_over(ulid, Some((bytes, prior)), cube, EventType::Expired)?;
             out.merged += 1;
