@@ -138,7 +138,7 @@ impl MemoryService {
         // Validate everything first, then take ids in one go: a batch gets consecutive ids.
         let mut gen = self.core.ids.lock().unwrap_or_else(|p| p.into_inner());
         let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
-        let out = out
+        let mut out = out
             .into_iter()
             .map(|input| {
                 let id = gen
@@ -151,7 +151,6 @@ impl MemoryService {
         let tenant = tenant.unwrap_or_default();
         // Cubes without a TTL take their policies' default (decided here, carried in the entry).
         let policies = self.core.reader.tenant_policies(&tenant)?;
-        let mut out = out;
         if policies.iter().any(|p| p.default_ttl_seconds > 0) {
             for c in &mut out {
                 model::policy::give_default_ttl(&policies, &mut c.0);

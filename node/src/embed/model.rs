@@ -189,7 +189,7 @@ mod tests {
             normalize(&mut u);
             let norm: f64 = u.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
             assert!((norm - 1.0).abs() < 1e-6, "{v:?} -> {u:?} (norm {norm})");
-            // The direction is kept: same signs, and the largest component stays the largest.
+            // The direction is kept: every component keeps its sign.
             assert!(v.iter().zip(&u).all(|(a, b)| a.signum() == b.signum() || *a == 0.0), "{v:?} -> {u:?}");
         }
         let mut zero = vec![0.0f32; 3];

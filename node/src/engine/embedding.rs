@@ -19,16 +19,10 @@ fn check_supplied(core: &Core, field: &str, e: &mut Embedding) -> Result<(), Api
             "{field}: this node runs no embedding model (embedding.enabled = false), so it cannot accept vectors for one"
         )));
     };
-    let bad = |reason: String| -> ApiError { ValidationError::new(field, reason).into() };
     if e.model != pool.model_id() {
-        return Err(bad(format!("model {:?} is not this node's model {:?}", e.model, pool.model_id())));
+        return Err(ValidationError::new(field, format!("model {:?} is not this node's model {:?}", e.model, pool.model_id())).into());
     }
-    if e.vector.len() != pool.dims() {
-        return Err(bad(format!("has {} dimensions, the model has {}", e.vector.len(), pool.dims())));
-    }
-    if e.vector.iter().any(|x| !x.is_finite()) || e.vector.iter().all(|x| *x == 0.0) {
-        return Err(bad("must be finite and not all zero".into()));
-    }
+    crate::model::check_vector(field, &e.vector, pool.dims())?;
     normalize(&mut e.vector);
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use memmesh_proto::{MemCube, ReadOptions};
 
-use super::{invalid, ApiError, Core};
+use super::{ApiError, Core};
 use crate::auth::{Caller, Need};
 use crate::index::{self, Hit, Mode, Query};
 
@@ -45,12 +45,7 @@ impl Core {
             };
             model = index_model.to_string();
             if !vector.is_empty() {
-                if vector.len() != dims {
-                    return Err(invalid("vector", format!("has {} dimensions, the model has {dims}", vector.len())));
-                }
-                if vector.iter().any(|x| !x.is_finite()) || vector.iter().all(|x| *x == 0.0) {
-                    return Err(invalid("vector", "must be finite and not all zero"));
-                }
+                crate::model::check_vector("vector", &vector, dims)?;
                 let mut v = vector;
                 crate::embed::model::normalize(&mut v);
                 q.vector = Some(v);

@@ -174,6 +174,18 @@ fn check_importance(field: &str, v: f32) -> Result<()> {
     Ok(())
 }
 
+/// A client's vector for a model of `dims` dimensions: that many, finite, not all zero (it is
+/// scaled to unit length afterwards).
+pub fn check_vector(field: &str, v: &[f32], dims: usize) -> Result<()> {
+    if v.len() != dims {
+        return err(field, format!("has {} dimensions, the model has {dims}", v.len()));
+    }
+    if v.iter().any(|x| !x.is_finite()) || v.iter().all(|x| *x == 0.0) {
+        return err(field, "must be finite and not all zero");
+    }
+    Ok(())
+}
+
 pub fn check_ttl(field: &str, v: u64) -> Result<()> {
     if v > MAX_TTL_SECONDS {
         return err(field, format!("must be at most {MAX_TTL_SECONDS} seconds"));
