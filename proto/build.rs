@@ -18,7 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // tonic-prost-build 0.14 no longer emits rerun-if-changed itself.
         println!("cargo:rerun-if-changed={f}");
     }
+    // The encoded descriptors of every file, served by the node's gRPC reflection service so
+    // grpcurl-style tools list and call the services without the .proto files.
+    let descriptors = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("memmesh_descriptor.bin");
     tonic_prost_build::configure()
+        .file_descriptor_set_path(descriptors)
         // BTreeMap keeps map fields ordered, so encoding a message is deterministic: request
         // fingerprints (idempotency) and replicated bytes must not depend on hash order.
         .btree_map(".")

@@ -113,6 +113,8 @@ pub struct Client {
     pub cluster: ClusterClient<Transport>,
     pub memstore: MemStoreClient<Transport>,
     pub admin: AdminClient<Transport>,
+    /// The standard gRPC health service (`grpc.health.v1`).
+    pub health: tonic_health::pb::health_client::HealthClient<Transport>,
 }
 
 /// `host:port` or a full `http://host:port` URI.
@@ -160,6 +162,7 @@ impl Client {
             cluster: ClusterClient::new(t(&ch)),
             memstore: MemStoreClient::new(t(&ch)).max_decoding_message_size(MAX_MESSAGE_BYTES),
             admin: AdminClient::new(t(&ch)),
+            health: tonic_health::pb::health_client::HealthClient::new(t(&ch)),
         }
     }
 }

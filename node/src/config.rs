@@ -21,6 +21,42 @@ pub struct Config {
     pub tls: crate::tls::TlsConfig,
     pub quotas: crate::quota::QuotaConfig,
     pub lifecycle: LifecycleConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served in the Prometheus text format (any path answers); off
+    /// unless set. Unauthenticated and plain HTTP: bind it to an address only the scraper
+    /// reaches. (See the README's "Metrics" for the series.)
+    pub listen: Option<SocketAddr>,
+}
+
+/// How the node logs (to stderr).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (for people) or `json` (one object per line, for log collectors).
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info,openraft=warn`; the `RUST_LOG` environment variable
+    /// overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info,openraft=warn".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The leader's lifecycle work (expiry sweep).
@@ -139,6 +175,8 @@ pub struct Overrides {
     pub advertise: Option<String>,
     pub join: Option<String>,
     pub learner: bool,
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
 }
 
 /// Why the configuration could not be assembled.
@@ -169,6 +207,12 @@ impl Config {
         if overrides.learner {
             fig = fig.merge(Serialized::default("node.learner", true));
         }
+        if let Some(m) = &overrides.metrics_listen {
+            fig = fig.merge(Serialized::default("metrics.listen", m));
+        }
+        if let Some(f) = &overrides.log_format {
+            fig = fig.merge(Serialized::default("log.format", f));
+        }
         fig.extract().map_err(|e| ConfigError(Box::new(e)))
     }
 
@@ -191,11 +235,19 @@ mod tests {
             jail.set_env("MEMMESH__NODE__DATA_DIR", "/from-env");
             jail.set_env("MEMMESH__LIMITS__MAX_BATCH", "12");
             jail.set_env("MEMMESH__NODE__WORKER_THREADS", "1");
-            let flags = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
+            jail.set_env("MEMMESH__LOG__FORMAT", "json");
+            jail.set_env("MEMMESH__METRICS__LISTEN", "127.0.0.1:9464");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
+                metrics_listen: Some("127.0.0.1:9465".parse().unwrap()),
+                ..Default::default()
+            };
             let cfg = Config::load(Some(Path::new("node.toml")), &flags).map_err(|e| e.to_string())?;
             assert_eq!(cfg.limits.max_tags, 7, "file overrides default");
             assert_eq!(cfg.limits.max_batch, 12, "env overrides default");
             assert_eq!(cfg.node.worker_threads, 1, "env sets a number");
+            assert_eq!(cfg.log.format, LogFormat::Json, "env sets an enum");
+            assert_eq!(cfg.metrics.listen, Some("127.0.0.1:9465".parse().unwrap()), "flag overrides env");
             assert_eq!(cfg.node.data_dir, PathBuf::from("/from-env"), "env overrides file");
             assert_eq!(cfg.node.listen.to_string(), "127.0.0.1:9100", "flag overrides file");
             assert_eq!(cfg.limits.max_content_bytes, 256 * 1024, "untouched default stays");

@@ -12,10 +12,10 @@
 //! the way openraft's storage and network traits are implemented by this crate.
 //!
 //! ```text
-//!  node, config          start-up, shutdown, layered configuration
+//!  node, config          start-up, restore, shutdown, layered configuration
 //!        │
-//!  api                   gRPC adapters: decode, authenticate, call the engine, encode;
-//!        │               the one error → tonic::Status mapping
+//!  api, telemetry       gRPC adapters: decode, authenticate, call the engine, encode;
+//!        │               the one error → tonic::Status mapping; logs and metrics
 //!  engine                Core; the write pipeline (idempotency fast path, group commit,
 //!        │               proposing, forwarding to the leader); read barriers; embedding before
 //!        │               proposing; authorization, refusals to the audit log
@@ -41,7 +41,8 @@
 //! | [`engine`] | what a request goes through between gRPC and storage ([`engine::Core`]); consolidation on request and on a policy's schedule |
 //! | [`api`] | gRPC services, authentication, the error mapping |
 //! | [`config`] | layered configuration: defaults → TOML → `MEMMESH__…` env → flags |
-//! | [`node`] | start-up (node id, storage, Raft, server) and shutdown |
+//! | [`telemetry`] | logs (text or JSON) and the Prometheus metrics: exporter, gauges, request latency |
+//! | [`node`] | start-up (node id, storage, Raft, server), restore from a backup, and shutdown |
 //!
 //! ## A write, end to end (`Memory.Put`)
 //!
@@ -81,4 +82,5 @@ pub mod node;
 pub mod quota;
 pub mod raft;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use memmesh_node::config::{Config, Overrides};
+use memmesh_node::config::{Config, LogFormat, Overrides};
 use memmesh_node::node::Node;
+use memmesh_node::telemetry;
 
 // The write path allocates many small buffers per request (decode, log entry, replication,
 // apply); mimalloc handles that pattern markedly better than glibc malloc (profiled: ~10 % of
@@ -38,6 +39,16 @@ struct Args {
     /// With --join: stay a learner (read replica) instead of becoming a voter.
     #[arg(long)]
     learner: bool,
+    /// Serve Prometheus metrics on HOST:PORT (`metrics.listen`; off unless set).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Log format on stderr (`log.format`) [default: text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Start a new single-node cluster from a backup (`memmesh backup`) in an empty data
+    /// directory; other nodes then join it. The node gets a new id.
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
 }
 
 async fn shutdown_signal() {
@@ -50,24 +61,38 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
-    let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, advertise: args.advertise, join: args.join, learner: args.learner };
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        advertise: args.advertise,
+        join: args.join,
+        learner: args.learner,
+        metrics_listen: args.metrics_listen,
+        log_format: args.log_format,
+    };
     let cfg = Config::load(args.config.as_deref(), &overrides)?;
+    telemetry::init_logging(&cfg.log);
     // The runtime is built by hand because its size is configuration (`node.worker_threads`).
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if cfg.node.worker_threads > 0 {
         rt.worker_threads(cfg.node.worker_threads);
     }
-    rt.build().context("starting the async runtime")?.block_on(run(cfg))
+    rt.build().context("starting the async runtime")?.block_on(run(cfg, args.restore))
 }
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
-    let node = Node::start(&cfg).await.context("starting node")?;
+async fn run(cfg: Config, restore: Option<PathBuf>) -> anyhow::Result<()> {
+    if let Some(listen) = cfg.metrics.listen {
+        telemetry::install_metrics(listen).with_context(|| format!("serving metrics on {listen}"))?;
+    }
+    let node = match &restore {
+        Some(file) => Node::start_restored(&cfg, file).await.with_context(|| format!("restoring {}", file.display()))?,
+        None => Node::start(&cfg).await.context("starting node")?,
+    };
+    if cfg.metrics.listen.is_some() {
+        telemetry::spawn_gauges(&node.core, std::time::Duration::from_secs(1));
+    }
     tracing::info!(node_id = node.core.id, addr = %node.local_addr, data_dir = %cfg.node.data_dir.display(), "serving");
     // One line on stdout when ready: scripts and tests wait for it and read the bound address.
     println!("memmesh-node {} listening on {}", node.core.id, node.local_addr);

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("store", 3),
     ("engine", 4),
     ("api", 5),
+    ("telemetry", 5),
     ("node", 6),
 ];
 

@@ -1,5 +1,5 @@
-//! `memmesh.v1.Admin`: API tokens, sharing grants, the audit log and (in `policies`) memory
-//! policies.
+//! `memmesh.v1.Admin`: API tokens, sharing grants, the audit log, (in `policies`) memory
+//! policies and (in `backup`) backups.
 
 use std::sync::Arc;
 
@@ -219,5 +219,12 @@ impl Admin for AdminService {
     async fn delete_policy(&self, req: Request<PolicyRef>) -> Res<RevokeResponse> {
         let who = caller(&req)?;
         Ok(Response::new(super::policies::delete(&self.core, &who, req.into_inner()).await?))
+    }
+
+    type BackupStream = super::backup::BackupStream;
+
+    async fn backup(&self, req: Request<BackupRequest>) -> Res<Self::BackupStream> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::backup::stream(&self.core, &who).await?))
     }
 }

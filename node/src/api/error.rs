@@ -39,7 +39,10 @@ impl From<ApiError> for Status {
                 ApplyError::VersionConflict { .. } => Status::aborted(msg),
                 ApplyError::Precondition(_) => Status::failed_precondition(msg),
                 ApplyError::RequestIdReused { .. } => Status::invalid_argument(msg),
-                ApplyError::QuotaExceeded(_) => Status::resource_exhausted(msg),
+                ApplyError::QuotaExceeded(_) => {
+                    metrics::counter!("memmesh_quota_rejections_total").increment(1);
+                    Status::resource_exhausted(msg)
+                }
             },
             ApiError::Store(_) => {
                 tracing::error!(error = %msg, "storage failure");

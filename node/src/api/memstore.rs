@@ -195,6 +195,9 @@ impl Subscription {
         }
         let mut tick = every.map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
         loop {
+            // How far behind the applied revision this subscriber is when it looks for more.
+            let behind = self.core.reader.applied_revision().saturating_sub(self.next.saturating_sub(1));
+            metrics::histogram!("memmesh_feed_subscriber_lag_revisions").record(behind as f64);
             if !self.catch_up().await? {
                 return Ok(());
             }
@@ -214,6 +217,22 @@ impl Subscription {
                 _ = self.tx.closed() => return Ok(()),
             }
         }
+    }
+}
+
+/// Counts an open subscription in `memmesh_feed_subscribers` for as long as it lives.
+struct Subscribed;
+
+impl Subscribed {
+    fn count() -> Self {
+        metrics::gauge!("memmesh_feed_subscribers").increment(1.0);
+        Subscribed
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        metrics::gauge!("memmesh_feed_subscribers").decrement(1.0);
     }
 }
 
@@ -240,6 +259,7 @@ impl MemStore for MemStoreService {
         let every = (req.progress_notify_ms > 0).then(|| Duration::from_millis(req.progress_notify_ms as u64));
         let sub = Subscription { core: self.core.clone(), who, filter, next, tx: tx.clone() };
         tokio::spawn(async move {
+            let _open = Subscribed::count();
             if let Err(e) = sub.run(feed, every).await {
                 let _ = tx.send(Err(e.into())).await;
             }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod authn;
+mod backup;
 pub mod cluster;
 pub mod error;
 mod links;

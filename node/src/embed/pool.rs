@@ -64,6 +64,7 @@ impl EmbedPool {
         }
         let (reply, rx) = oneshot::channel();
         self.tx.send(Job { texts, reply }).await.map_err(|_| EmbedError::Stopped)?;
+        metrics::gauge!("memmesh_embed_queue_jobs").set((QUEUE - self.tx.capacity()) as f64);
         rx.await.map_err(|_| EmbedError::Stopped)?
     }
 }
@@ -94,7 +95,11 @@ fn worker(mut e: Embedder, rx: Arc<std::sync::Mutex<mpsc::Receiver<Job>>>, batch
             continue;
         }
         let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
-        match e.embed(&texts) {
+        let started = std::time::Instant::now();
+        let out = e.embed(&texts);
+        metrics::histogram!("memmesh_embed_inference_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("memmesh_embed_batch_texts").record(texts.len() as f64);
+        match out {
             Ok(mut vectors) => {
                 // Hand each job its slice, in order.
                 for j in jobs.into_iter().rev() {

@@ -50,6 +50,8 @@ pub struct Core {
     pub embedder: Option<crate::embed::EmbedPool>,
     /// What `Memory.Search` queries; kept current by the state machine.
     pub index: Arc<SearchIndex>,
+    /// Consistent copies of this replica's state (`Admin.Backup`).
+    pub backups: crate::store::backup::Backups,
     /// Cube ids. One generator per node, so ids this node assigns strictly increase — even
     /// within one millisecond or if the clock steps back — and a client's sequential writes list
     /// in the order it made them.

@@ -47,6 +47,8 @@ impl DenialLog {
 
     /// Records that `actor` was refused `target` in `tenant` ("" = none), for `reason`.
     pub fn record(&self, tenant: &str, actor: &str, target: String, reason: String) {
+        // Counted whether or not the rate limit below lets the record into the log.
+        metrics::counter!("memmesh_audit_denials_total").increment(1);
         if !self.admit() {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
             return;

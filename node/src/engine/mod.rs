@@ -7,6 +7,7 @@
 //! | [`core`] | [`Core`], the state every request handler shares |
 //! | [`write`] | proposing writes: idempotency fast path, request fingerprints, group commit |
 //! | [`forward`] | reaching the leader from a follower (forwarded writes, read index) |
+//! | [`backup`] | a backup holding every write acknowledged before it |
 //! | [`read`] | read consistency: the barrier a read waits at (linearizable, `min_revision`) |
 //! | [`search`] | running a search for a caller: scopes narrowed, query embedded, hits re-checked |
 //! | [`lifecycle`] | the leader's expiry sweep |
@@ -17,6 +18,7 @@
 //! | [`error`] | [`ApiError`], composed from every lower layer's errors |
 
 pub mod authz;
+pub mod backup;
 pub mod core;
 pub mod denials;
 pub mod embedding;

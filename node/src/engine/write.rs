@@ -100,6 +100,7 @@ pub async fn run_proposer(core: std::sync::Weak<Core>, inflight: Arc<Semaphore>,
             }
         }
         let Some(core) = core.upgrade() else { return };
+        metrics::histogram!("memmesh_group_commit_batch_requests").record(batch.len() as f64);
         tokio::spawn(async move {
             let (requests, dones): (Vec<Request>, Vec<_>) = batch.into_iter().map(|p| (p.req, p.done)).unzip();
             match core.submit(Proposal { requests }).await {
@@ -153,6 +154,7 @@ impl Core {
         // reported as the proposer task reports them, so the path taken does not show.)
         if self.proposals.capacity() == self.proposals.max_capacity() {
             if let Ok(_slot) = self.inflight.clone().try_acquire_owned() {
+                metrics::histogram!("memmesh_group_commit_batch_requests").record(1.0);
                 let proposal = Proposal { requests: vec![req] };
                 let Responses(resps) =
                     tokio::time::timeout(self.request_timeout, self.submit(proposal)).await.map_err(|_| timed_out())?.map_err(|e| share(&e))?;

@@ -62,6 +62,7 @@
 pub mod apply;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 mod dbs;
 pub mod dedupe;
 pub mod feed;

@@ -90,6 +90,17 @@ impl Reader {
         Self { db, applied, policies: Default::default() }
     }
 
+    /// Bytes of the state database: its SST files on disk plus its memtables, over every column
+    /// family (for the metrics endpoint).
+    pub fn state_bytes(&self) -> u64 {
+        let prop = |cf, name| self.db.property_int_value_cf(cf, name).ok().flatten().unwrap_or(0);
+        super::ALL_CFS
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .map(|cf| prop(cf, "rocksdb.total-sst-files-size") + prop(cf, "rocksdb.cur-size-all-mem-tables"))
+            .sum()
+    }
+
     /// Highest revision applied on this replica.
     pub fn applied_revision(&self) -> u64 {
         *self.applied.borrow()

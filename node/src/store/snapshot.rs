@@ -46,7 +46,11 @@ fn corrupt(detail: impl Into<String>) -> StoreError {
 
 /// Writes the current state to `path` (fsynced) and returns its header.
 pub fn write(db: &DB, path: &Path) -> Result<Header, StoreError> {
-    let snap = db.snapshot();
+    write_from(db, &db.snapshot(), path)
+}
+
+/// Writes the state as `snap` sees it to `path` (fsynced) and returns its header.
+pub fn write_from(db: &DB, snap: &rocksdb::Snapshot<'_>, path: &Path) -> Result<Header, StoreError> {
     let meta = |key: &[u8]| snap.get_cf(cf(db, CF_SM_META), key);
     let header = Header {
         last_applied: meta(KEY_APPLIED)?.map(|b| decode(CF_SM_META, &b)).transpose()?.flatten(),

@@ -33,6 +33,8 @@ pub struct StateMachine {
     index: Arc<SearchIndex>,
     /// How far the log is on disk: nothing is applied before it is (see [`crate::raft::durable`]).
     durable: Durable,
+    /// Held while one entry applies, so a backup sees whole entries (see [`super::backup`]).
+    boundary: Arc<std::sync::Mutex<()>>,
 }
 
 fn sm_err(e: StoreError) -> StorageError {
@@ -46,7 +48,7 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
 impl StateMachine {
     pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed, index: Arc<SearchIndex>, durable: Durable) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&snapshot_dir)?;
-        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed, index, durable };
+        let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed, index, durable, boundary: Default::default() };
         let applied = sm.read_meta::<Option<LogId>>(KEY_APPLIED)?.flatten();
         sm.rebuild_index()?;
         sm.applied.send_replace(applied.map_or(0, |l| l.index));
@@ -95,6 +97,11 @@ impl StateMachine {
             }
         }
         Ok(())
+    }
+
+    /// Backups of this replica's state (see [`super::backup`]).
+    pub fn backups(&self) -> super::backup::Backups {
+        super::backup::Backups::new(self.db.clone(), self.boundary.clone(), self.snapshot_dir.clone())
     }
 
     /// A receiver of the highest applied revision.
@@ -201,6 +208,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut published = Vec::new();
         for e in entries {
             let index = e.log_id.index;
+            // Uncontended but while a backup takes its (instant) RocksDB snapshot.
+            let _entry = self.boundary.lock().unwrap_or_else(|p| p.into_inner());
             let mut batch = WriteBatch::default();
             let mut finished = false;
             let resp = match &e.payload {

@@ -405,6 +405,18 @@ pub enum Cmd {
     /// Keep a local mirror of a scope in DIR (one JSON file per cube plus state.json), following
     /// changes; resumes from its stored revision after a restart.
     Sync(SyncArgs),
+    /// Back up the whole cluster (cluster admin) to FILE: every write acknowledged before the
+    /// call, checked end to end; `memmesh-node --restore FILE` starts a new cluster from it.
+    Backup(BackupArgs),
+    /// Exit 0 if the node answers the gRPC health check as SERVING (container probes).
+    Health,
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    /// Where to write the backup (written to FILE.part, then renamed once complete and checked).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]

@@ -3,10 +3,11 @@
 //! With `--json` every command prints exactly one JSON value on stdout (an object, or an array
 //! for `list --all`/`history`); a failure prints `{"error": {"code", "message"}}` and exits 1.
 //!
-//! Layout: [`args`] (the command line and its types), [`commands`] (one function per command),
-//! [`render`] (text and JSON output).
+//! Layout: [`args`] (the command line and its types), [`commands`] (one function per command;
+//! [`consolidation`] and [`backup`] for theirs), [`render`] (text and JSON output).
 
 mod args;
+mod backup;
 mod commands;
 mod consolidation;
 mod render;
@@ -48,6 +49,8 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         Cmd::Consolidate(a) => consolidation::consolidate(c, a).await,
         Cmd::Policy(cmd) => consolidation::policy(c, cmd).await,
         Cmd::Hold(cmd) => consolidation::hold(c, cmd).await,
+        Cmd::Backup(a) => backup::backup(c, a).await,
+        Cmd::Health => backup::health(c).await,
         // Streaming commands print as they go; they have nothing left to render.
         Cmd::Watch(a) => commands::watch(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
         Cmd::Sync(a) => commands::sync(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),

@@ -1,4 +1,5 @@
-//! Starting and stopping a node: data directory, node id, storage, Raft, gRPC server.
+//! Starting and stopping a node: data directory, node id, storage, Raft, gRPC server; and
+//! [`restore`], which turns a backup into the data directory of a new cluster's first node.
 //!
 //! A node's id is a random u64 created on its first start and kept in `<data_dir>/node_id`.
 //! It is never reused: a wiped data directory is a new node with a new id (a node rejoining
@@ -36,6 +37,9 @@ use crate::index::SearchIndex;
 use crate::raft::network::{Network, MAX_PEER_MESSAGE};
 use crate::raft::{NodeId, Raft};
 use crate::store::{self, Feed, LogStore, Reader, StateMachine, StoreError};
+use crate::telemetry::LatencyLayer;
+
+pub mod restore;
 
 /// Why a node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,10 @@ pub enum NodeError {
     Embedding(#[from] crate::embed::EmbedError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("grpc reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("restore: {0}")]
+    Restore(String),
 }
 
 /// Reads the node id, or creates one if the directory holds no data yet. Returns the id and
@@ -248,6 +256,19 @@ impl Node {
     /// Opens storage, starts Raft (initialising a single-voter cluster on first start) and binds
     /// the listener. Serving starts with [`Node::serve`].
     pub async fn start(cfg: &Config) -> Result<Node, NodeError> {
+        Self::open(cfg, None).await
+    }
+
+    /// As [`Node::start`], after writing the backup `file` into the (new) data directory: the
+    /// node is the only member of a new cluster holding the backup's state (see [`restore`]).
+    pub async fn start_restored(cfg: &Config, file: &Path) -> Result<Node, NodeError> {
+        if cfg.node.join.is_some() {
+            return Err(NodeError::Restore("a restore starts a new cluster; it cannot join one".into()));
+        }
+        Self::open(cfg, Some(file)).await
+    }
+
+    async fn open(cfg: &Config, restore: Option<&Path>) -> Result<Node, NodeError> {
         let dir = &cfg.node.data_dir;
         std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
         let (id, created) = node_id(dir)?;
@@ -276,12 +297,16 @@ impl Node {
 
         let tls = cfg.tls.load()?;
 
+        if let Some(file) = restore {
+            restore::restore(dir, file, id, created, &addr)?;
+        }
         let dbs = store::open(dir)?;
         let db = dbs.state.clone();
         let log = LogStore::new(&dbs, id)?;
         let durable = log.durable();
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone(), durable.clone())?;
+        let backups = sm.backups();
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
         let network =
@@ -339,6 +364,7 @@ impl Node {
             peers: Default::default(),
             embedder,
             index,
+            backups,
             cluster_secret: cfg.auth.cluster_secret.clone(),
             peer_tls: tls.as_ref().map(|t| t.peer.clone()),
             denials,
@@ -393,8 +419,16 @@ impl Node {
         if let Some(tls) = self.server_tls.clone() {
             builder = builder.tls_config(tls)?;
         }
+        // Server reflection, so grpcurl-style tools list and call the services without the
+        // .proto files. It describes the schema only (public in proto/), so it needs no token.
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(memmesh_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
         let serve = builder
+            .layer(LatencyLayer)
             .add_service(health)
+            .add_service(reflection)
             .add_service(InterceptedService::new(
                 MemoryServer::new(MemoryService::new(self.core.clone())).max_decoding_message_size(max).max_encoding_message_size(max),
                 self.auth.clone(),
