@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Json, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -185,11 +185,15 @@ pub struct Overrides {
 pub struct ConfigError(#[from] Box<figment::Error>);
 
 impl Config {
-    /// Assemble the configuration from all layers. `file` must exist if given.
+    /// Assemble the configuration from all layers. `file` must exist if given: TOML, or JSON
+    /// when its name ends in `.json` (what templating tools such as Helm write without losing
+    /// integer types).
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = file {
-            fig = fig.merge(Toml::file_exact(file));
+        match file {
+            Some(f) if f.extension().is_some_and(|e| e == "json") => fig = fig.merge(Json::file_exact(f)),
+            Some(f) => fig = fig.merge(Toml::file_exact(f)),
+            None => {}
         }
         fig = fig.merge(Env::prefixed("MEMMESH__").split("__").lowercase(true));
         if let Some(d) = &overrides.data_dir {
@@ -253,6 +257,27 @@ mod tests {
             assert_eq!(cfg.limits.max_content_bytes, 256 * 1024, "untouched default stays");
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn a_json_file_is_read_as_json() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("node.json", r#"{"raft": {"request_timeout_ms": 7000}, "log": {"format": "json"}}"#)?;
+            let cfg = Config::load(Some(Path::new("node.json")), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.raft.request_timeout_ms, 7000);
+            assert_eq!(cfg.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_configuration_file_loads() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/memmesh.toml");
+        let cfg = Config::load(Some(&example), &Overrides::default()).unwrap();
+        assert_eq!(cfg.log.format, LogFormat::Json);
+        assert_eq!(cfg.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!(cfg.node.advertise.as_deref(), Some("memmesh-1.example.internal:7070"));
     }
 
     #[test]

@@ -19,8 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(name = "memmesh-node", version, about = "Run a MemMesh node (RocksDB + Raft + gRPC)")]
 struct Args {
-    /// TOML configuration file (layered over the defaults; env MEMMESH__SECTION__KEY and these
-    /// flags override it).
+    /// Configuration file, TOML (or JSON if named *.json), layered over the defaults; env
+    /// MEMMESH__SECTION__KEY and these flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Data directory [default: ./memmesh-data].
@@ -49,6 +49,10 @@ struct Args {
     /// directory; other nodes then join it. The node gets a new id.
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
+    /// Print the effective configuration (all layers applied; secrets redacted) as JSON and
+    /// exit: checks a configuration file without starting the node.
+    #[arg(long)]
+    print_config: bool,
 }
 
 async fn shutdown_signal() {
@@ -72,6 +76,14 @@ fn main() -> anyhow::Result<()> {
         log_format: args.log_format,
     };
     let cfg = Config::load(args.config.as_deref(), &overrides)?;
+    if args.print_config {
+        let mut shown = cfg.clone();
+        for secret in [&mut shown.auth.bootstrap_token, &mut shown.auth.cluster_secret].into_iter().flatten() {
+            *secret = "<redacted>".into();
+        }
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
     telemetry::init_logging(&cfg.log);
     // The runtime is built by hand because its size is configuration (`node.worker_threads`).
     let mut rt = tokio::runtime::Builder::new_multi_thread();

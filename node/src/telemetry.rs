@@ -152,11 +152,15 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let method = req.uri().path().to_string();
+        // Peer traffic (Raft replication) is left out: it would drown the client calls, and it
+        // is the hottest path, so it pays for nothing here.
+        let path = req.uri().path();
+        let method = (!path.starts_with("/memmesh.v1.RaftPeer/")).then(|| path.to_string());
         let started = Instant::now();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await;
+            let Some(method) = method else { return res };
             // An error status comes as a trailers-only response: `grpc-status` in the headers. A
             // success puts it in the trailers, after the body: no header means OK (for streams,
             // OK at their start).
@@ -167,11 +171,7 @@ where
                 }
                 Err(_) => "Transport".to_string(),
             };
-            // Peer traffic (Raft replication) is left out: it would drown the client calls.
-            if !method.starts_with("/memmesh.v1.RaftPeer/") {
-                metrics::histogram!("memmesh_grpc_request_duration_seconds", "method" => method, "code" => code)
-                    .record(started.elapsed().as_secs_f64());
-            }
+            metrics::histogram!("memmesh_grpc_request_duration_seconds", "method" => method, "code" => code).record(started.elapsed().as_secs_f64());
             res
         })
     }
