@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Docker (the image and compose tests), the base image, helm and kubernetes-validate.
+scripts/setup-deploy.sh
 . scripts/env.sh
 echo "== formatting (rustfmt.toml) and lints"
 cargo fmt --all -- --check
@@ -14,6 +16,8 @@ cargo build --locked --workspace --bins
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace 2>&1 | tee "$log"
+echo "== helm chart (lint, kubernetes-validate, rendered wiring, start script)"
+.local/venv/bin/python tests/deploy/helm_test.py "$PWD" "$CARGO_TARGET_DIR/debug/memmesh-node"
 echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-write" --smoke
 "$CARGO_TARGET_DIR/debug/bench-feed" --smoke
@@ -21,6 +25,7 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-embed" --smoke
 "$CARGO_TARGET_DIR/debug/bench-search" --smoke
 "$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke
+"$CARGO_TARGET_DIR/debug/bench-backup" --smoke
 # The LoCoMo benches take a data directory; their smoke runs use the small conversation the
 # project wrote in the same layout (tests/data/locomo-mini), so the test command needs nothing
 # outside the clone. Real figures: run them on the LoCoMo data set (see the README).
