@@ -6,8 +6,12 @@
 //! shows — Raft progress, index and database sizes — is read by [`spawn_gauges`] once a second.
 //! Every series is described in [`describe`]; the README's "Metrics" section lists them.
 //!
-//! The request-latency histogram comes from [`LatencyLayer`], a tower layer in front of every
-//! gRPC service: one place sees each call's method and final status.
+//! [`CallLayer`], a tower layer in front of every gRPC service, is the one place that sees each
+//! call's method and final status: it records the request-latency histogram, and runs the call
+//! inside a `grpc` span carrying the method, a call id (the client's `x-request-id` header, or
+//! one made here) and — once the engine knows them — the write's `request_id` and tenant, so
+//! every log line of a call (JSON logs include the span) can be traced back to it. At `debug`
+//! for this module each call logs one line when it ends.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -119,25 +123,26 @@ fn raft_gauges(core: &Core) {
     }
 }
 
-/// A tower layer recording `memmesh_grpc_request_duration_seconds{method, code}`.
+/// A tower layer recording `memmesh_grpc_request_duration_seconds{method, code}` and running
+/// each client call in a `grpc` span (see the module docs).
 #[derive(Clone, Copy, Default)]
-pub struct LatencyLayer;
+pub struct CallLayer;
 
-impl<S> tower::Layer<S> for LatencyLayer {
-    type Service = Latency<S>;
+impl<S> tower::Layer<S> for CallLayer {
+    type Service = Call<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Latency { inner }
+        Call { inner }
     }
 }
 
 #[derive(Clone)]
-pub struct Latency<S> {
+pub struct Call<S> {
     inner: S,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, B, RB> tower::Service<http::Request<B>> for Latency<S>
+impl<S, B, RB> tower::Service<http::Request<B>> for Call<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
     S::Future: Send + 'static,
@@ -155,24 +160,39 @@ where
         // Peer traffic (Raft replication) is left out: it would drown the client calls, and it
         // is the hottest path, so it pays for nothing here.
         let path = req.uri().path();
-        let method = (!path.starts_with("/memmesh.v1.RaftPeer/")).then(|| path.to_string());
+        if path.starts_with("/memmesh.v1.RaftPeer/") {
+            return Box::pin(self.inner.call(req));
+        }
+        let method = path.to_string();
+        let call = match req.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
+            Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
+            _ => ulid::Ulid::new().to_string(),
+        };
+        let span = tracing::info_span!("grpc", method = %method, call = %call, request_id = tracing::field::Empty, tenant = tracing::field::Empty);
         let started = Instant::now();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let res = fut.await;
-            let Some(method) = method else { return res };
-            // An error status comes as a trailers-only response: `grpc-status` in the headers. A
-            // success puts it in the trailers, after the body: no header means OK (for streams,
-            // OK at their start).
-            let code = match &res {
-                Ok(r) => {
-                    let n = r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).unwrap_or(0);
-                    format!("{:?}", tonic::Code::from(n))
-                }
-                Err(_) => "Transport".to_string(),
-            };
-            metrics::histogram!("memmesh_grpc_request_duration_seconds", "method" => method, "code" => code).record(started.elapsed().as_secs_f64());
-            res
-        })
+        let fut = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let res = fut.await;
+                // An error status comes as a trailers-only response: `grpc-status` in the headers. A
+                // success puts it in the trailers, after the body: no header means OK (for streams,
+                // OK at their start).
+                let code = match &res {
+                    Ok(r) => {
+                        let n = r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).unwrap_or(0);
+                        format!("{:?}", tonic::Code::from(n))
+                    }
+                    Err(_) => "Transport".to_string(),
+                };
+                let secs = started.elapsed().as_secs_f64();
+                tracing::debug!(code = %code, ms = secs * 1e3, "call ended");
+                metrics::histogram!("memmesh_grpc_request_duration_seconds", "method" => method, "code" => code).record(secs);
+                res
+            },
+            span,
+        ))
     }
 }

@@ -207,6 +207,8 @@ async fn metrics_endpoint_serves_the_named_series_and_they_move() {
     let metrics = free_addr();
     let mut env = auth_env();
     env.push(("MEMMESH__QUOTAS__TENANTS__TINY__MAX_CUBES", "1"));
+    // One log line per call, in the call's span.
+    env.push(("MEMMESH__LOG__FILTER", "info,memmesh_node::telemetry=debug"));
     let a = NodeProc::start_args(&dir.path().join("a"), "127.0.0.1:0", &["--metrics-listen", &metrics, "--log-format", "json"], &env);
     let mut admin = as_token(&a.addr, BOOT).await;
     put_text(&mut admin, scope("acme", "alice"), "first").await;
@@ -224,6 +226,14 @@ async fn metrics_endpoint_serves_the_named_series_and_they_move() {
     assert_eq!(code(over), Some(Code::ResourceExhausted));
     let mut stranger = as_token(&a.addr, "not-a-token").await;
     assert_eq!(code(stranger.memory.get(proto::GetRequest { id: "x".into(), ..Default::default() }).await), Some(Code::Unauthenticated));
+    // A write with a request id, sent with a call id: both end up in its span.
+    let mut call = tonic::Request::new(proto::PutRequest {
+        cube: Some(text_cube(scope("acme", "alice"), "traced")),
+        request_id: "trace-me-1".into(),
+        ..Default::default()
+    });
+    call.metadata_mut().insert("x-request-id", "call-42".parse().unwrap());
+    admin.memory.put(call).await.unwrap();
     // An open subscription.
     let sub = proto::SubscribeRequest { scope: Some(scope("acme", "alice")), ..Default::default() };
     let _stream = admin.memstore.subscribe(sub).await.unwrap().into_inner();
@@ -255,14 +265,22 @@ async fn metrics_endpoint_serves_the_named_series_and_they_move() {
     }
     assert_eq!(value(&after, "memmesh_raft_is_leader"), Some(1.0));
 
-    // --log-format json: every line of the log is a JSON object with a level and a message.
+    // --log-format json: every line of the log is a JSON object with a level and a message,
+    // and the traced write's line carries its span: method, call id, request id, tenant.
     let log = a.log();
-    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(!lines.is_empty());
-    for l in lines {
-        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"));
-        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{l}");
-    }
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|v| v["level"].is_string() && v["fields"]["message"].is_string()));
+    let traced = lines.iter().find(|v| v["span"]["call"] == "call-42").unwrap_or_else(|| panic!("no line of call-42 in:\n{log}"));
+    assert_eq!(traced["span"]["request_id"], "trace-me-1", "{traced}");
+    assert_eq!(traced["span"]["tenant"], "acme", "{traced}");
+    assert_eq!(traced["span"]["method"], "/memmesh.v1.Memory/Put", "{traced}");
+    assert_eq!(traced["fields"]["message"], "call ended", "{traced}");
+    let ok = lines.iter().filter(|v| v["fields"]["message"] == "call ended" && v["span"]["method"] == "/memmesh.v1.Memory/Put");
+    assert!(ok.count() >= 6, "one line per call");
 }
 
 #[tokio::test]

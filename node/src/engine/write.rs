@@ -127,6 +127,12 @@ impl Core {
     /// anything; one that is in flight concurrently is caught by `apply`, which decides in log
     /// order — so a retry can never create a second copy.
     pub async fn propose(&self, actor: &str, tenant: &str, request_id: &str, fingerprint: [u8; 32], at_ms: i64, op: Op) -> Result<Written, ApiError> {
+        // Into the call's span (see `telemetry`), so its log lines say which write they are.
+        let span = tracing::Span::current();
+        span.record("tenant", tenant);
+        if !request_id.is_empty() {
+            span.record("request_id", request_id);
+        }
         if !request_id.is_empty() {
             if let Some((rec, outcome)) = self.reader.dedupe(tenant, request_id)? {
                 if rec.fingerprint != fingerprint {

@@ -37,7 +37,7 @@ use crate::index::SearchIndex;
 use crate::raft::network::{Network, MAX_PEER_MESSAGE};
 use crate::raft::{NodeId, Raft};
 use crate::store::{self, Feed, LogStore, Reader, StateMachine, StoreError};
-use crate::telemetry::LatencyLayer;
+use crate::telemetry::CallLayer;
 
 pub mod restore;
 
@@ -426,7 +426,7 @@ impl Node {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let serve = builder
-            .layer(LatencyLayer)
+            .layer(CallLayer)
             .add_service(health)
             .add_service(reflection)
             .add_service(InterceptedService::new(
