@@ -20,17 +20,8 @@ DOCKER=/usr/bin/docker # Debian's client; it matches the daemon's API
 BASE_IMAGE=memmesh-base:bookworm
 mkdir -p "$CACHE" "$LOCAL/bin"
 
-need=()
-for pkg in docker.io docker-compose debootstrap iptables; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if ((${#need[@]})); then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup-deploy: installing ${need[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# iptables and iproute2 also serve the partition tests (tests/tests/partitions.rs).
+scripts/apt-install.sh docker.io docker-compose debootstrap iptables iproute2
 
 if ! "$DOCKER" info >/dev/null 2>&1; then
   echo "setup-deploy: starting dockerd" >&2

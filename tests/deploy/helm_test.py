@@ -64,6 +64,17 @@ def env_of(container):
     return {e["name"]: e for e in container.get("env", [])}
 
 
+def effective_config(configmap):
+    """The node's effective configuration from the rendered memmesh.json, as memmesh-node
+    itself reads it (--print-config)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        f.write(configmap["memmesh.json"])
+        f.flush()
+        out = subprocess.run([NODE_BIN, "--config", f.name, "--print-config"], capture_output=True, text=True)
+    check(out.returncode == 0, f"memmesh-node refused the rendered memmesh.json:\n{out.stderr}\n{configmap['memmesh.json']}")
+    return json.loads(out.stdout)
+
+
 def run_start_script(script, pod, healthy_peers=(), data_has_id=False):
     """Runs the rendered start.sh with memmesh and memmesh-node stand-ins; returns the
     arguments memmesh-node was started with."""
@@ -131,13 +142,8 @@ def main():
     check(len(checksum) == 64 and changed_sum != checksum, "a config change changes checksum/config (rolls the pods)")
 
     cm = k["ConfigMap"][0]["data"]
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
-        f.write(cm["memmesh.json"])
-        f.flush()
-        out = subprocess.run([NODE_BIN, "--config", f.name, "--print-config"], capture_output=True, text=True)
-        check(out.returncode == 0, f"memmesh-node refused the rendered memmesh.json:\n{out.stderr}\n{cm['memmesh.json']}")
-        effective = json.loads(out.stdout)
-        check(effective["metrics"]["listen"] == "0.0.0.0:9464" and effective["log"]["format"] == "json", f"effective config {effective}")
+    effective = effective_config(cm)
+    check(effective["metrics"]["listen"] == "0.0.0.0:9464" and effective["log"]["format"] == "json", f"effective config {effective}")
 
     script = cm["start.sh"]
     pod0 = "mm-memmesh-0.mm-memmesh-headless.agents.svc.cluster.local:7070"
@@ -167,14 +173,9 @@ def main():
     check(tls_vol["secret"]["secretName"] == "memmesh-tls", "TLS from the secret")
     check("requiredDuringSchedulingIgnoredDuringExecution" in pod["spec"]["affinity"]["podAntiAffinity"], "hard anti-affinity")
     cm = k["ConfigMap"][0]["data"]
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
-        f.write(cm["memmesh.json"])
-        f.flush()
-        out = subprocess.run([NODE_BIN, "--config", f.name, "--print-config"], capture_output=True, text=True)
-        check(out.returncode == 0, f"memmesh-node refused the rendered TLS memmesh.json:\n{out.stderr}")
-        effective = json.loads(out.stdout)
-        check(effective["tls"]["cert"] == "/etc/memmesh/tls/tls.crt" and effective["tls"]["require_client_cert"] is True, f"tls config {effective['tls']}")
-        check(effective["raft"]["request_timeout_ms"] == 8000, "config override")
+    effective = effective_config(cm)
+    check(effective["tls"]["cert"] == "/etc/memmesh/tls/tls.crt" and effective["tls"]["require_client_cert"] is True, f"tls config {effective['tls']}")
+    check(effective["raft"]["request_timeout_ms"] == 8000, "config override")
     check("mm-memmesh-4.mm-memmesh-headless" in cm["start.sh"] or "-lt \"5\"" in cm["start.sh"], "pod 0 probes all 5 members")
     sm = k["ServiceMonitor"][0]
     check(sm["spec"]["endpoints"][0]["port"] == "metrics" and sm["metadata"]["labels"]["release"] == "prometheus", "ServiceMonitor")
