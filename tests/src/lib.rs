@@ -15,6 +15,7 @@ pub mod auth;
 pub mod bench;
 pub mod linearizability;
 pub mod locomo;
+pub mod netns;
 
 /// The etcd v3 API subset (KV.Put, Maintenance.Status) the cluster benchmark uses as baseline.
 #[allow(clippy::all, missing_docs)]
@@ -74,10 +75,22 @@ impl NodeProc {
 
     /// Starts a node with extra command-line arguments (e.g. `--join ADDR`).
     pub fn start_args(data_dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> NodeProc {
+        Self::start_wrapped(&[], data_dir, listen, args, env)
+    }
+
+    /// As [`NodeProc::start_args`], the node started through `wrapper` (e.g. `ip netns exec NS`).
+    pub fn start_wrapped(wrapper: &[&str], data_dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> NodeProc {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let mut cmd = Command::new(bin("memmesh-node"));
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin("memmesh-node"));
+                c
+            }
+            None => Command::new(bin("memmesh-node")),
+        };
         cmd.arg("--data-dir").arg(data_dir).arg("--listen").arg(listen).args(args);
         // The model lives in the repository's .local/ (scripts/setup-models.sh). Embedding is off
         // unless a test turns it on (`EMBEDDING_ON`): most tests write many cubes and measure

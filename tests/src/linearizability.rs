@@ -135,6 +135,41 @@ pub fn check_register(init: u64, ops: &[Op]) -> bool {
     true
 }
 
+/// One operation of a client on register `k`, a cube whose text is `k{k}-v{value}`: writes
+/// `value` (with `request_id`) when given one, else reads; each bounded by `limit`. Returns the
+/// operation as recorded, or `None` for a read that failed (failed reads say nothing). `now`
+/// gives the history's clock.
+pub async fn register_op(
+    c: &mut memmesh_client::Client,
+    id: &str,
+    k: usize,
+    write: Option<(u64, String)>,
+    limit: std::time::Duration,
+    now: impl Fn() -> u64,
+) -> Option<Op> {
+    use memmesh_client::proto::{Content, GetRequest, UpdateRequest};
+    let call = now();
+    match write {
+        Some((v, request_id)) => {
+            let req = UpdateRequest {
+                id: id.to_string(),
+                content: Some(Content { text: format!("k{k}-v{v}"), ..Default::default() }),
+                request_id,
+                ..Default::default()
+            };
+            let ok = matches!(tokio::time::timeout(limit, c.memory.update(req)).await, Ok(Ok(_)));
+            Some(Op { call, ret: ok.then(&now), kind: Kind::Write(v) })
+        }
+        None => {
+            let r = tokio::time::timeout(limit, c.memory.get(GetRequest { id: id.to_string(), ..Default::default() })).await.ok()?.ok()?;
+            let ret = now();
+            let text = &r.get_ref().cube.as_ref()?.content.as_ref()?.text;
+            let v: u64 = text.rsplit("-v").next()?.parse().ok()?;
+            Some(Op { call, ret: Some(ret), kind: Kind::Read(v) })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

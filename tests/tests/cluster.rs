@@ -397,7 +397,7 @@ async fn an_isolated_leader_is_replaced_and_rejoins_without_split_brain_or_loss(
 
 #[tokio::test]
 async fn concurrent_reads_and_writes_stay_linearizable_while_the_leader_is_cut_off() {
-    use memmesh_tests::linearizability::{check_register, Kind, Op};
+    use memmesh_tests::linearizability::{check_register, register_op, Kind, Op};
     let cl = TestCluster::start(3, &[("MEMMESH__RAFT__REQUEST_TIMEOUT_MS", "1500")]).await;
     let leader = cl.leader().await;
     // Three registers: cubes whose content is "k{key}-v{value}", value 0 at creation.
@@ -426,27 +426,13 @@ async fn concurrent_reads_and_writes_stay_linearizable_while_the_leader_is_cut_o
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 let k = (rng % 3) as usize;
-                let limit = Duration::from_secs(3);
-                if rng % 2 == 0 {
+                let write = (rng % 2 == 0).then(|| {
                     let v = (w + 1) * 1_000_000 + n;
                     n += 1;
-                    let req = UpdateRequest {
-                        id: keys[k].clone(),
-                        content: Some(Content { text: format!("k{k}-v{v}"), ..Default::default() }),
-                        request_id: format!("lin-{w}-{v}"),
-                        ..Default::default()
-                    };
-                    let call = now();
-                    let ok = matches!(tokio::time::timeout(limit, c.memory.update(req)).await, Ok(Ok(_)));
-                    history.lock().unwrap().push((k, Op { call, ret: ok.then(now), kind: Kind::Write(v) }));
-                } else {
-                    let call = now();
-                    if let Ok(Ok(r)) = tokio::time::timeout(limit, c.memory.get(GetRequest { id: keys[k].clone(), ..Default::default() })).await {
-                        let ret = now();
-                        let text = text_of(r.get_ref().cube.as_ref().unwrap()).to_string();
-                        let v: u64 = text.rsplit("-v").next().unwrap().parse().unwrap();
-                        history.lock().unwrap().push((k, Op { call, ret: Some(ret), kind: Kind::Read(v) }));
-                    }
+                    (v, format!("lin-{w}-{v}"))
+                });
+                if let Some(op) = register_op(&mut c, &keys[k], k, write, Duration::from_secs(3), now).await {
+                    history.lock().unwrap().push((k, op));
                 }
             }
         }));
