@@ -113,6 +113,9 @@ pub struct NodeConfig {
     pub join: Option<String>,
     /// When joining, stay a learner (a read replica) instead of becoming a voter.
     pub learner: bool,
+    /// Free space kept in reserve on the data directory's filesystem: below it the node refuses
+    /// new writes (RESOURCE_EXHAUSTED) until space is freed; reads and purges go on. 0 = off.
+    pub min_free_bytes: u64,
     /// Threads of the async runtime (gRPC, Raft, apply); 0 = one per CPU core. Lower it when
     /// several nodes (or other busy processes) share few cores: every idle worker is woken to
     /// look for work, and those wake-ups cost more than they bring once the cores are contended.
@@ -128,6 +131,7 @@ impl Default for NodeConfig {
             shutdown_grace_ms: 5000,
             join: None,
             learner: false,
+            min_free_bytes: 256 << 20,
             worker_threads: 0,
         }
     }

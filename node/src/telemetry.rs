@@ -83,6 +83,8 @@ fn describe() {
     describe_gauge!("memmesh_raft_member_lag_entries", Unit::Count, "on the leader: entries each member is behind the leader's log, by member id");
     describe_gauge!("memmesh_index_documents", Unit::Count, "cubes in this node's search index");
     describe_gauge!("memmesh_state_db_bytes", Unit::Bytes, "the state database's SST files and memtables");
+    describe_gauge!("memmesh_data_dir_free_bytes", Unit::Bytes, "free space on the data directory's filesystem");
+    describe_counter!("memmesh_disk_full_rejections_total", Unit::Count, "writes refused because free space fell below node.min_free_bytes");
 }
 
 /// Reads Raft progress and sizes into gauges every `period`, for as long as the node lives.

@@ -9,6 +9,7 @@
 //! | operation not allowed in the cube's state; refused membership change; reused node id | `FAILED_PRECONDITION` |
 //! | revision not applied yet; subscription start compacted (+ `x-memmesh-compact-revision`) | `OUT_OF_RANGE` |
 //! | tenant quota (cubes, bytes, requests/s) exceeded | `RESOURCE_EXHAUSTED` |
+//! | the node's disk below its reserve (`node.min_free_bytes`); a write that would not free space | `RESOURCE_EXHAUSTED` |
 //! | the caller may not do this (a cube it may not even read is `NOT_FOUND` instead) | `PERMISSION_DENIED` |
 //! | not the leader / no leader yet | `UNAVAILABLE` (+ `x-memmesh-leader` metadata when known) |
 //! | Raft stopped | `UNAVAILABLE` |
@@ -59,6 +60,10 @@ impl From<ApiError> for Status {
             }
             ApiError::RaftStopped(_) | ApiError::Unavailable(_) => Status::unavailable(msg),
             ApiError::Precondition(_) => Status::failed_precondition(msg),
+            ApiError::DiskFull(_) => {
+                metrics::counter!("memmesh_disk_full_rejections_total").increment(1);
+                Status::resource_exhausted(msg)
+            }
             ApiError::PermissionDenied(_) => Status::permission_denied(msg),
             ApiError::Unauthenticated(_) => Status::unauthenticated(msg),
             ApiError::Internal(_) => {

@@ -50,6 +50,8 @@ pub struct Core {
     pub embedder: Option<crate::embed::EmbedPool>,
     /// What `Memory.Search` queries; kept current by the state machine.
     pub index: Arc<SearchIndex>,
+    /// Free space of the data directory, and the reserve below which writes are refused.
+    pub disk: Arc<crate::store::disk::DiskSpace>,
     /// Consistent copies of this replica's state (`Admin.Backup`).
     pub backups: crate::store::backup::Backups,
     /// Cube ids. One generator per node, so ids this node assigns strictly increase — even

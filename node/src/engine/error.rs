@@ -38,6 +38,9 @@ pub enum ApiError {
     PermissionDenied(String),
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
+    /// The data directory's filesystem is below its reserve (`node.min_free_bytes`).
+    #[error("{0}")]
+    DiskFull(String),
     /// A bug or a broken invariant of this node (not the request's fault).
     #[error("internal error: {0}")]
     Internal(String),

@@ -307,6 +307,7 @@ impl Node {
         let feed = Feed::new(db.clone(), cfg.feed.live_buffer)?;
         let sm = StateMachine::new(db.clone(), dir.join("snapshots"), feed.clone(), index.clone(), durable.clone())?;
         let backups = sm.backups();
+        let disk = Arc::new(store::disk::DiskSpace::new(dir, cfg.node.min_free_bytes)?);
         let reader = Reader::new(db, sm.applied_watch());
         let faults = Arc::new(crate::raft::faults::Faults::default());
         let network =
@@ -365,6 +366,7 @@ impl Node {
             embedder,
             index,
             backups,
+            disk,
             cluster_secret: cfg.auth.cluster_secret.clone(),
             peer_tls: tls.as_ref().map(|t| t.peer.clone()),
             denials,
@@ -372,6 +374,7 @@ impl Node {
             ids: Default::default(),
         });
         spawn_feed_compaction(&core, cfg.feed.retention_revisions.max(1));
+        spawn_periodic(&core, Duration::from_millis(500), "free space check", |core| core.disk.check().map(|_| ()));
         spawn_scheduled_consolidation(&core, Duration::from_secs(1));
         spawn_expiry_sweep(&core, Duration::from_millis(cfg.lifecycle.sweep_interval_ms.max(10)), cfg.lifecycle.sweep_batch.max(1));
         tokio::spawn(run_proposer(Arc::downgrade(&core), inflight, proposals_rx));

@@ -210,6 +210,13 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// Whether the change removes data (and so is let through when the disk is low).
+    pub fn frees_space(&self) -> bool {
+        matches!(self, Op::PurgeCube { .. } | Op::PurgeScope { .. })
+    }
+}
+
 /// What applying an entry produced. Blank and membership entries produce an empty success.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Response {

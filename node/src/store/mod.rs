@@ -65,6 +65,7 @@ pub mod auth;
 pub mod backup;
 mod dbs;
 pub mod dedupe;
+pub mod disk;
 pub mod feed;
 pub mod keys;
 mod lifecycle;
