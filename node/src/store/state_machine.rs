@@ -48,6 +48,13 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
 impl StateMachine {
     pub fn new(db: Arc<DB>, snapshot_dir: PathBuf, feed: Feed, index: Arc<SearchIndex>, durable: Durable) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&snapshot_dir)?;
+        // Backups are streamed from a file here and removed once sent; a crash mid-stream leaves
+        // one behind, which nothing will ever read.
+        for e in std::fs::read_dir(&snapshot_dir)?.flatten() {
+            if e.file_name().to_string_lossy().starts_with("backup-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let sm = Self { db, snapshot_dir, applied: Arc::new(watch::channel(0).0), feed, index, durable, boundary: Default::default() };
         let applied = sm.read_meta::<Option<LogId>>(KEY_APPLIED)?.flatten();
         sm.rebuild_index()?;

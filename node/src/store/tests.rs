@@ -465,3 +465,16 @@ async fn the_current_version_is_stored_once_and_moves_into_the_history_when_repl
     assert_eq!(h.iter().map(|c| c.version).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(h[2].importance, a.0.importance);
 }
+
+#[test]
+fn a_backup_file_left_by_a_crash_is_removed_when_the_state_machine_opens() {
+    let dir = TempDir::new().unwrap();
+    let db = Arc::new(open_state_db(&dir.path().join("db")).unwrap());
+    let snaps = dir.path().join("snapshots");
+    std::fs::create_dir_all(&snaps).unwrap();
+    std::fs::write(snaps.join("backup-01JABC.tmp"), b"half a backup").unwrap();
+    std::fs::write(snaps.join("1-10-01JABC.snap"), b"a snapshot").unwrap();
+    let _sm = StateMachine::new(db.clone(), snaps.clone(), Feed::new(db, 16).unwrap(), Default::default(), on_disk()).unwrap();
+    assert!(!snaps.join("backup-01JABC.tmp").exists(), "the stale backup stays forever");
+    assert!(snaps.join("1-10-01JABC.snap").exists(), "snapshots are not backups");
+}
