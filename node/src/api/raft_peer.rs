@@ -86,11 +86,8 @@ impl RaftPeer for RaftPeerService {
         let proposal: crate::raft::Proposal = decode(&req.into_inner().data).map_err(undecodable)?;
         // The leader's own disk reserve (see `store::disk`): the forwarding node answers its
         // client UNAVAILABLE with this reason.
-        if let Some(free) = self.core.disk.low().filter(|_| proposal.requests.iter().any(|r| !r.op.frees_space())) {
-            return reply(&Err::<crate::raft::Responses, _>(PeerError::Unavailable(format!(
-                "the leader's data directory has {free} bytes free, below its reserve node.min_free_bytes = {}; retry once space is freed",
-                self.core.disk.min_free()
-            ))));
+        if let Some(why) = self.core.disk.shortfall().filter(|_| proposal.requests.iter().any(|r| !r.op.frees_space())) {
+            return reply(&Err::<crate::raft::Responses, _>(PeerError::Unavailable(format!("the leader's {why}; retry once space is freed"))));
         }
         let res = match self.core.raft.client_write(proposal).await {
             Ok(r) => Ok(r.data),

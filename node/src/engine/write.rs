@@ -133,13 +133,8 @@ impl Core {
         if !request_id.is_empty() {
             span.record("request_id", request_id);
         }
-        if let Some(free) = self.disk.low() {
-            if !op.frees_space() {
-                return Err(ApiError::DiskFull(format!(
-                    "this node's data directory has {free} bytes free, below its reserve node.min_free_bytes = {}: writes are refused until space is freed (reads and purges go on)",
-                    self.disk.min_free()
-                )));
-            }
+        if let Some(why) = self.disk.shortfall().filter(|_| !op.frees_space()) {
+            return Err(ApiError::DiskFull(format!("this node's {why}: writes are refused until space is freed (reads and purges go on)")));
         }
         if !request_id.is_empty() {
             if let Some((rec, outcome)) = self.reader.dedupe(tenant, request_id)? {

@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use openraft::{BasicNode, Membership, Vote};
 use rocksdb::{WriteBatch, DB};
 
-use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_DEDUPE_COUNT, KEY_LAST_PURGED, KEY_MEMBERSHIP, KEY_RETIRED, KEY_SNAPSHOT, KEY_VOTE};
+use super::meta::{KEY_APPLIED, KEY_LAST_PURGED, KEY_VOTE};
 use super::snapshot as snap;
-use super::{cf, encode, synced, Dbs, Feed, StoreError, CF_RAFT_META, CF_SM_META};
+use super::{cf, encode, synced, Dbs, Feed, StoreError, CF_RAFT_META};
 use crate::raft::{NodeId, SnapshotMeta, StoredMembership};
 
 /// Takes backups of this replica's state at entry boundaries. Cheap to clone.
@@ -102,18 +102,10 @@ pub fn restore(dbs: &Dbs, snapshot_dir: &Path, data: &[u8], id: NodeId, addr: &s
     let membership = Membership::new(vec![BTreeSet::from([id])], BTreeMap::from([(id, BasicNode { addr: addr.to_string() })]));
     let stored = StoredMembership::new(Some(last), membership);
     Feed::new(dbs.state.clone(), 1)?.reset_to(last.index, &mut batch);
-    let meta = cf(&dbs.state, CF_SM_META);
-    let snapshot = SnapshotMeta {
-        last_log_id: Some(last),
-        last_membership: stored.clone(),
-        snapshot_id: format!("restored-{}-{}", last.index, ulid::Ulid::new()),
-    };
-    batch.put_cf(meta, KEY_APPLIED, encode(&Some(last)));
-    batch.put_cf(meta, KEY_MEMBERSHIP, encode(&stored));
-    batch.put_cf(meta, KEY_DEDUPE_COUNT, encode(&header.dedupe_count));
-    batch.put_cf(meta, KEY_RETIRED, encode(&retired));
-    batch.delete_cf(meta, KEY_APPLIED_SUB);
-    batch.put_cf(meta, KEY_SNAPSHOT, encode(&snapshot));
+    let snapshot =
+        SnapshotMeta { last_log_id: Some(last), last_membership: stored, snapshot_id: format!("restored-{}-{}", last.index, ulid::Ulid::new()) };
+    // No progress inside an entry: a backup ends at an entry boundary (checked above).
+    snap::stage_meta(&dbs.state, &mut batch, &snapshot, header.dedupe_count, &retired, None);
     // The snapshot file first: the state names it.
     std::fs::create_dir_all(snapshot_dir)?;
     let file = snapshot_dir.join(format!("{}.snap", snapshot.snapshot_id));

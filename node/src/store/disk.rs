@@ -54,7 +54,8 @@ impl DiskSpace {
         (self.min_free > 0 && free < self.min_free).then_some(free)
     }
 
-    pub fn min_free(&self) -> u64 {
-        self.min_free
+    /// Why writes are refused, when they are: the free bytes against the reserve.
+    pub fn shortfall(&self) -> Option<String> {
+        self.low().map(|free| format!("data directory has {free} bytes free, below its reserve node.min_free_bytes = {}", self.min_free))
     }
 }

@@ -18,7 +18,7 @@ use rocksdb::{WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_DEDUPE_COUNT, KEY_MEMBERSHIP, KEY_RETIRED};
+use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_DEDUPE_COUNT, KEY_MEMBERSHIP, KEY_RETIRED, KEY_SNAPSHOT};
 use super::{cf, decode, StoreError, CF_SM_META, DATA_CFS};
 use crate::raft::{LogId, StoredMembership};
 
@@ -161,6 +161,30 @@ pub fn stage_install(db: &DB, mut data: &[u8], batch: &mut WriteBatch) -> Result
         return Err(corrupt("trailing bytes after end marker"));
     }
     Ok(header)
+}
+
+/// Stages the state-machine metadata that makes `snapshot` the applied state: the applied log
+/// id and membership it names, the idempotency table's size, the retired node ids, the progress
+/// inside a partly applied entry, and `snapshot` itself as the current one. Used by snapshot
+/// install and by restore, which differ only in the membership and retired ids they give.
+pub(super) fn stage_meta(
+    db: &DB,
+    batch: &mut WriteBatch,
+    snapshot: &crate::raft::SnapshotMeta,
+    dedupe_count: u64,
+    retired: &std::collections::BTreeSet<u64>,
+    applied_sub: Option<(u64, u32)>,
+) {
+    let meta_cf = cf(db, CF_SM_META);
+    batch.put_cf(meta_cf, KEY_APPLIED, super::encode(&snapshot.last_log_id));
+    batch.put_cf(meta_cf, KEY_MEMBERSHIP, super::encode(&snapshot.last_membership));
+    batch.put_cf(meta_cf, KEY_DEDUPE_COUNT, super::encode(&dedupe_count));
+    batch.put_cf(meta_cf, KEY_RETIRED, super::encode(retired));
+    match applied_sub {
+        Some(m) => batch.put_cf(meta_cf, KEY_APPLIED_SUB, super::encode(&m)),
+        None => batch.delete_cf(meta_cf, KEY_APPLIED_SUB),
+    }
+    batch.put_cf(meta_cf, KEY_SNAPSHOT, super::encode(snapshot));
 }
 
 /// Reads a whole snapshot file.

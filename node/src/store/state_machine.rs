@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::apply::apply_request;
 use super::feed::{Feed, FeedMsg, RevisionEvents};
-use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_DEDUPE_COUNT, KEY_MEMBERSHIP, KEY_RETIRED, KEY_SNAPSHOT};
+use super::meta::{KEY_APPLIED, KEY_APPLIED_SUB, KEY_MEMBERSHIP, KEY_RETIRED, KEY_SNAPSHOT};
 use super::reader::load_cube;
 use super::snapshot as snap;
 use super::{cf, decode_cube, encode, synced, unlogged, StoreError, CF_CUBES, CF_SM_META};
@@ -290,16 +290,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // could never deliver revision i whole, so its history starts after i.
             let upto = meta2.last_log_id.map_or(0, |l| l.index).max(header.applied_sub.map_or(0, |(i, _)| i));
             feed.reset_to(upto, &mut batch);
-            let meta_cf = cf(&db, CF_SM_META);
-            batch.put_cf(meta_cf, KEY_APPLIED, encode(&meta2.last_log_id));
-            batch.put_cf(meta_cf, KEY_MEMBERSHIP, encode(&meta2.last_membership));
-            batch.put_cf(meta_cf, KEY_DEDUPE_COUNT, encode(&header.dedupe_count));
-            batch.put_cf(meta_cf, KEY_RETIRED, encode(&header.retired));
-            match header.applied_sub {
-                Some(m) => batch.put_cf(meta_cf, KEY_APPLIED_SUB, encode(&m)),
-                None => batch.delete_cf(meta_cf, KEY_APPLIED_SUB),
-            }
-            batch.put_cf(meta_cf, KEY_SNAPSHOT, encode(&meta2));
+            snap::stage_meta(&db, &mut batch, &meta2, header.dedupe_count, &header.retired, header.applied_sub);
             db.write_opt(batch, &synced())?;
             std::fs::write(&path, &data)?;
             File::open(&path)?.sync_all()?;
