@@ -22,10 +22,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // grpcurl-style tools list and call the services without the .proto files.
     let descriptors = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("memmesh_descriptor.bin");
     tonic_prost_build::configure()
-        .file_descriptor_set_path(descriptors)
+        .file_descriptor_set_path(&descriptors)
         // BTreeMap keeps map fields ordered, so encoding a message is deterministic: request
         // fingerprints (idempotency) and replicated bytes must not depend on hash order.
         .btree_map(".")
         .compile_protos(&files, &["."])?;
+    // serde impls following the proto3 JSON mapping (the export file format; readable by any
+    // protobuf library's JSON parser, e.g. Python's `json_format`). Field names stay as in the
+    // .proto files (snake_case).
+    let descriptor_set = std::fs::read(&descriptors)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptor_set)?
+        .btree_map([".".to_string()])
+        .preserve_proto_field_names()
+        .build(&[".memmesh.v1"])?;
     Ok(())
 }

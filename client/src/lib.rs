@@ -6,6 +6,8 @@
 //! - [`json`]: the JSON shape of cubes and responses printed by `memmesh --json`.
 //! - [`subscribe`]: a change-feed subscription that reconnects and resumes by itself.
 //! - [`sync`]: a local mirror of a scope that follows the change feed (`memmesh sync`).
+//! - [`transfer`]: the export file format (`memmesh export` / `memmesh import`); [`importers`]
+//!   turn other systems' exports (Mem0, Letta) into it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,9 +23,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod importers;
 pub mod json;
 pub mod subscribe;
 pub mod sync;
+pub mod transfer;
 
 pub use memmesh_proto as proto;
 use memmesh_proto::admin_client::AdminClient;
@@ -161,7 +165,7 @@ impl Client {
             memory: MemoryClient::new(t(&ch)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
             cluster: ClusterClient::new(t(&ch)),
             memstore: MemStoreClient::new(t(&ch)).max_decoding_message_size(MAX_MESSAGE_BYTES),
-            admin: AdminClient::new(t(&ch)),
+            admin: AdminClient::new(t(&ch)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES),
             health: tonic_health::pb::health_client::HealthClient::new(t(&ch)),
         }
     }

@@ -6,6 +6,7 @@
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("memmesh.v1");
+    include!(concat!(env!("OUT_DIR"), "/memmesh.v1.serde.rs"));
 }
 
 pub use v1::*;

@@ -227,4 +227,16 @@ impl Admin for AdminService {
         let who = caller(&req)?;
         Ok(Response::new(super::backup::stream(&self.core, &who).await?))
     }
+
+    type ExportStream = super::transfer::ExportStream;
+
+    async fn export(&self, req: Request<ExportRequest>) -> Res<Self::ExportStream> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::transfer::export(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn import(&self, req: Request<ImportRequest>) -> Res<ImportResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::transfer::import(&self.core, &who, req.into_inner()).await?))
+    }
 }

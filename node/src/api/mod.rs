@@ -14,5 +14,6 @@ pub mod memstore;
 mod policies;
 pub mod raft_peer;
 mod search;
+mod transfer;
 
 pub(crate) use crate::engine::{invalid, ApiError};

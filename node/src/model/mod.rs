@@ -10,6 +10,7 @@ mod cube;
 pub mod dedupe;
 mod error;
 pub mod filter;
+pub mod imported;
 pub mod lifecycle;
 mod limits;
 pub mod links;

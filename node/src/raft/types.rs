@@ -4,7 +4,7 @@
 //! embeddings are chosen by the node that received the write, so `apply` is a pure function of
 //! the entry and the prior state and every replica ends bit-identical.
 
-use memmesh_proto::{Embedding, MemCube, Policy, Scope, UpdateRequest};
+use memmesh_proto::{Embedding, ExportedCube, MemCube, Policy, Scope, UpdateRequest};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::Pb;
@@ -208,6 +208,12 @@ pub enum Op {
         memory_type: i32,
         items: Vec<(String, u64)>,
     },
+    /// `Admin.Import`: exported cubes written as they were (validated before proposing), each
+    /// unless its id exists; policies unless their name exists (see `store::import`).
+    Import {
+        cubes: Vec<Pb<ExportedCube>>,
+        policies: Vec<Pb<Policy>>,
+    },
 }
 
 impl Op {
@@ -238,6 +244,10 @@ pub struct Outcome {
     pub results: Vec<PutResult>,
     /// Consolidate: cubes merged into their keepers, and clusters skipped because a cube changed.
     /// Expire / DefaultTtl: cubes changed, and items skipped.
+    /// Import: cubes written, and cubes skipped because their id existed.
     pub merged: u64,
     pub skipped: u64,
+    /// Import: policies created.
+    #[serde(default)]
+    pub imported_policies: u64,
 }

@@ -88,6 +88,7 @@ pub(crate) fn apply_with_capacity(
         Op::DefaultTtl { tenant, name, set_at_ms, items, cursor } => a.default_ttl(tenant, name, *set_at_ms, items, cursor)?,
         Op::Rollback { id, to_version, expected_version } => a.rollback(id, *to_version, *expected_version)?,
         Op::Touch { id } => a.touch(id)?,
+        Op::Import { cubes, policies } => a.import(cubes, policies)?,
         Op::PurgeCube { id } => a.purge_cube(id)?,
         Op::PurgeScope { scope } => a.purge_scope(&scope.0)?,
         Op::PutToken { token } => super::auth::put_token(db, a.batch, token)?,
@@ -112,10 +113,10 @@ pub(super) struct Applier<'a> {
     /// Asked for duplicates by puts (see `index::SearchIndex::find_duplicate`).
     pub(super) index: &'a SearchIndex,
     pub(super) batch: &'a mut WriteBatch,
-    revision: u64,
+    pub(super) revision: u64,
     pub(super) at_ms: i64,
-    request_id: &'a str,
-    events: Vec<EventRecord>,
+    pub(super) request_id: &'a str,
+    pub(super) events: Vec<EventRecord>,
     /// This write's change to its tenant's usage, checked against the quota in the entry.
     charge: Charge<'a>,
     /// Tenants' policies as stored, read at most once per write (see `lifecycle`).

@@ -55,6 +55,7 @@ fn describe(op: &Op) -> (&'static str, String) {
             ("create-grant", format!("{}: {}/{}/{} to {}/{}/{}", g.id, s.tenant, s.user, s.agent, to.tenant, to.user, to.agent))
         }
         Op::RevokeGrant { id } => ("revoke-grant", id.clone()),
+        Op::Import { cubes, policies } => ("import", format!("{} cubes, {} policies", cubes.len(), policies.len())),
         Op::Audit { .. } => ("audit", String::new()),
         Op::Link { source, link_type, target, remove, .. } => {
             let t = memmesh_proto::LinkType::try_from(*link_type).map_or("?", |t| t.as_str_name());

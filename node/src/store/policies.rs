@@ -49,7 +49,7 @@ impl PolicyCache {
     }
 }
 
-fn tenant_prefix(tenant: &str) -> Vec<u8> {
+pub(super) fn tenant_prefix(tenant: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.len() + 2);
     k.push(b'p');
     k.extend_from_slice(tenant.as_bytes());
@@ -63,7 +63,7 @@ fn key(tenant: &str, name: &str) -> Vec<u8> {
     k
 }
 
-fn decode(b: &[u8]) -> Result<Policy, StoreError> {
+pub(super) fn decode(b: &[u8]) -> Result<Policy, StoreError> {
     prost::Message::decode(b).map_err(|e: prost::DecodeError| StoreError::Corrupt { cf: CF_AUTH, detail: format!("policy: {e}") })
 }
 

@@ -243,6 +243,11 @@ impl Reader {
         super::lifecycle::scope_page(&self.db, scope, after, limit)
     }
 
+    /// See `export::export`.
+    pub fn export(&self, q: &super::export::ExportQuery, emit: impl FnMut(super::export::ExportItem) -> bool) -> Result<u64, StoreError> {
+        super::export::export(&self.db, q, emit)
+    }
+
     /// The links into `id`: (source, link type), in source order.
     pub fn incoming(&self, id: Ulid) -> Result<Vec<(Ulid, i32)>, StoreError> {
         super::links::incoming(&self.db, id)

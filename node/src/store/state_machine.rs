@@ -174,7 +174,7 @@ impl StateMachine {
                 finished = true;
             }
             self.db.write_opt(batch, &unlogged())?;
-            if matches!(req.op, crate::raft::Op::PutPolicy { .. } | crate::raft::Op::DeletePolicy { .. }) {
+            if matches!(req.op, crate::raft::Op::PutPolicy { .. } | crate::raft::Op::DeletePolicy { .. } | crate::raft::Op::Import { .. }) {
                 // After the write: a reader that sees the new generation reads the new policies.
                 super::policies::changed();
             }

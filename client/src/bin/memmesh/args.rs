@@ -410,6 +410,65 @@ pub enum Cmd {
     Backup(BackupArgs),
     /// Exit 0 if the node answers the gRPC health check as SERVING (container probes).
     Health,
+    /// Export a tenant's memory (tenant admins) to a JSON Lines file — gzip-compressed when
+    /// FILE ends in .gz — consistent at one revision: every cube in every state, optionally
+    /// with its past versions, and the tenant's policies. See the README's "Export and import".
+    Export(ExportArgs),
+    /// Import a file written by `memmesh export` (keeping ids, versions, timestamps,
+    /// provenance and ACLs; tenant admins), or with --as-new as new cubes (any writer);
+    /// or another system's export with --from mem0|letta. Safe to run again: nothing is
+    /// written twice.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// Only this user's memory.
+    #[arg(long, default_value = "")]
+    pub user: String,
+    /// The state as it was at this revision (default: now).
+    #[arg(long, default_value_t = 0)]
+    pub as_of_revision: u64,
+    /// Include every cube's past versions.
+    #[arg(long)]
+    pub history: bool,
+    /// Where to write (FILE.part until complete; .gz = compressed).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// A file written by `memmesh export`.
+    Memmesh,
+    /// Mem0's `get_all` output (a JSON array, {"results": [...]}, or JSON Lines).
+    Mem0,
+    /// A Letta agent file (.af).
+    Letta,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The file to import (gzip is recognised by itself).
+    pub file: PathBuf,
+    /// The file's format.
+    #[arg(long, value_enum, default_value = "memmesh")]
+    pub from: ImportFormat,
+    /// Import into this tenant (required with --from; default: the exported tenant).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The user of memories that name none (Mem0) or of all of them (Letta).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Write the cubes as new ones through PutBatch (new ids and versions; deleted and expired
+    /// cubes and policies are left out) — for writers who are not tenant admins.
+    #[arg(long)]
+    pub as_new: bool,
+    /// Versions (cubes plus past versions) per request.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
 }
 
 #[derive(Args)]

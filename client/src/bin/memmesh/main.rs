@@ -4,13 +4,14 @@
 //! for `list --all`/`history`); a failure prints `{"error": {"code", "message"}}` and exits 1.
 //!
 //! Layout: [`args`] (the command line and its types), [`commands`] (one function per command;
-//! [`consolidation`] and [`backup`] for theirs), [`render`] (text and JSON output).
+//! [`consolidation`], [`backup`] and [`transfer`] for theirs), [`render`] (text and JSON output).
 
 mod args;
 mod backup;
 mod commands;
 mod consolidation;
 mod render;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,8 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         Cmd::Hold(cmd) => consolidation::hold(c, cmd).await,
         Cmd::Backup(a) => backup::backup(c, a).await,
         Cmd::Health => backup::health(c).await,
+        Cmd::Export(a) => transfer::export(c, a, cli.json).await,
+        Cmd::Import(a) => transfer::import(c, a, cli.json).await,
         // Streaming commands print as they go; they have nothing left to render.
         Cmd::Watch(a) => commands::watch(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
         Cmd::Sync(a) => commands::sync(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),

@@ -1,0 +1,121 @@
+//! Reading a tenant (or one user's memory) out for `Admin.Export`.
+//!
+//! Everything is read through one RocksDB snapshot — the scope index, the cubes, their past
+//! versions and the applied revision — so an export is one point in time however long it
+//! streams, and writes applied meanwhile are simply not in it. Cubes are handed to the caller
+//! one at a time in id order (never the tenant at once), and the caller may stop the scan.
+
+use memmesh_proto::{ExportedCube, MemCube, Policy, Scope};
+use rocksdb::DB;
+
+use super::keys::{cube_key, id_from_index_key, scope_prefix, version_key};
+use super::meta::KEY_APPLIED;
+use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
+use crate::model::scope_matches;
+use crate::raft::LogId;
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportQuery {
+    /// Tenant, and optionally user (the other fields are ignored).
+    pub scope: Scope,
+    /// The state at this revision; `None` = the snapshot's own.
+    pub as_of: Option<u64>,
+    pub history: bool,
+}
+
+/// What an export scan hands out, in order: one `Start`, then the cubes (nearly all items,
+/// so they are not boxed).
+#[allow(clippy::large_enum_variant)]
+pub enum ExportItem {
+    /// The revision the export is consistent at, and the policies that go with it.
+    Start {
+        revision: u64,
+        policies: Vec<Policy>,
+    },
+    Cube(ExportedCube),
+}
+
+/// Scans the export, handing each item to `emit`, which returns whether to go on. Returns the
+/// number of cubes emitted.
+pub fn export(db: &DB, q: &ExportQuery, mut emit: impl FnMut(ExportItem) -> bool) -> Result<u64, StoreError> {
+    let snap = db.snapshot();
+    let applied = match snap.get_cf(cf(db, CF_SM_META), KEY_APPLIED)? {
+        Some(b) => decode::<Option<LogId>>(CF_SM_META, &b)?.map_or(0, |l| l.index),
+        None => 0,
+    };
+    let revision = q.as_of.map_or(applied, |r| r.min(applied));
+    let scope = Scope { tenant: q.scope.tenant.clone(), user: q.scope.user.clone(), ..Default::default() };
+    // Policies keep no history: only an export of the current state carries them.
+    let policies = if q.as_of.is_none() {
+        let mut it = snap.raw_iterator_cf(cf(db, super::CF_AUTH));
+        let prefix = super::policies::tenant_prefix(&scope.tenant);
+        it.seek(&prefix);
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let p = super::policies::decode(v)?;
+            if p.scope.as_ref().is_some_and(|s| scope_matches(&scope, s)) {
+                out.push(p);
+            }
+            it.next();
+        }
+        it.status()?;
+        out
+    } else {
+        Vec::new()
+    };
+    if !emit(ExportItem::Start { revision, policies }) {
+        return Ok(0);
+    }
+
+    let (prefix, _) = scope_prefix(&scope);
+    let mut it = snap.raw_iterator_cf(cf(db, CF_SCOPE_IDX));
+    it.seek(&prefix);
+    let mut sent = 0;
+    while let Some(k) = it.key() {
+        if !k.starts_with(&prefix) {
+            break;
+        }
+        let id = id_from_index_key(CF_SCOPE_IDX, k)?;
+        it.next();
+        let Some(b) = snap.get_cf(cf(db, CF_CUBES), cube_key(id))? else { continue };
+        let current = decode_cube(CF_CUBES, &b)?;
+        // Past versions at or before `revision`, oldest first (read only when needed).
+        let mut past: Vec<MemCube> = Vec::new();
+        if q.history || current.revision > revision {
+            let mut v = snap.raw_iterator_cf(cf(db, CF_VERSIONS));
+            v.seek(version_key(id, 0));
+            while let (Some(k), Some(val)) = (v.key(), v.value()) {
+                if !k.starts_with(&cube_key(id)) {
+                    break;
+                }
+                let c = decode_cube(CF_VERSIONS, val)?;
+                // Older data also holds the current version in `versions`.
+                if c.revision <= revision && c.version < current.version {
+                    past.push(c);
+                }
+                v.next();
+            }
+            v.status()?;
+        }
+        let cube = if current.revision <= revision {
+            current
+        } else {
+            match past.pop() {
+                Some(c) => c,
+                // Created after `revision`.
+                None => continue,
+            }
+        };
+        let history = if q.history { past } else { Vec::new() };
+        sent += 1;
+        if !emit(ExportItem::Cube(ExportedCube { cube: Some(cube), history })) {
+            break;
+        }
+    }
+    it.status()?;
+    Ok(sent)
+}
