@@ -16,6 +16,10 @@ cargo build --locked --workspace --bins
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace 2>&1 | tee "$log"
+echo "== Python SDK (mypy --strict on the wrapper; pytest against real nodes, the MCP server too)"
+scripts/setup-python.sh
+(cd client/python && ../../.local/venv/bin/python -m mypy)
+MEMMESH_BIN_DIR="$CARGO_TARGET_DIR/debug" .local/venv/bin/python -m pytest -q -p no:cacheprovider tests/python
 echo "== helm chart (lint, kubernetes-validate, rendered wiring, start script)"
 .local/venv/bin/python tests/deploy/helm_test.py "$PWD" "$CARGO_TARGET_DIR/debug/memmesh-node"
 echo "== benchmark smoke runs"

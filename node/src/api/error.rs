@@ -3,7 +3,7 @@
 //!
 //! | error | code |
 //! |---|---|
-//! | invalid input, request id reused for another request | `INVALID_ARGUMENT` |
+//! | invalid input, request id reused for another request | `INVALID_ARGUMENT` (+ `x-memmesh-field` metadata naming the field) |
 //! | cube or version not found | `NOT_FOUND` |
 //! | `expected_version` mismatch | `ABORTED` |
 //! | operation not allowed in the cube's state; refused membership change; reused node id | `FAILED_PRECONDITION` |
@@ -27,6 +27,9 @@ use crate::store::StoreError;
 
 /// Metadata key carrying the leader's address on `UNAVAILABLE`.
 pub const LEADER_METADATA: &str = "x-memmesh-leader";
+/// Metadata key carrying the request field at fault on `INVALID_ARGUMENT` (clients turn it into
+/// a typed error without parsing the message).
+pub const FIELD_METADATA: &str = "x-memmesh-field";
 /// Metadata key carrying the compacted revision on a subscription's `OUT_OF_RANGE`.
 pub const COMPACT_METADATA: &str = "x-memmesh-compact-revision";
 
@@ -34,7 +37,13 @@ impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
         let msg = e.to_string();
         match e {
-            ApiError::Invalid(_) => Status::invalid_argument(msg),
+            ApiError::Invalid(v) => {
+                let mut s = Status::invalid_argument(msg);
+                if let Ok(field) = v.field.parse() {
+                    s.metadata_mut().insert(FIELD_METADATA, field);
+                }
+                s
+            }
             ApiError::Apply(a) => match a {
                 ApplyError::NotFound { .. } | ApplyError::VersionNotFound { .. } => Status::not_found(msg),
                 ApplyError::VersionConflict { .. } => Status::aborted(msg),
