@@ -30,6 +30,10 @@ pub fn link_type(v: i32) -> Value {
     enum_name(LinkType::try_from(v).ok().map(|e| e.as_str_name()), "LINK_TYPE_", v)
 }
 
+pub fn put_outcome(v: i32) -> Value {
+    enum_name(PutOutcome::try_from(v).ok().map(|e| e.as_str_name()), "PUT_OUTCOME_", v)
+}
+
 pub fn event_type(v: i32) -> Value {
     enum_name(EventType::try_from(v).ok().map(|e| e.as_str_name()), "EVENT_TYPE_", v)
 }
@@ -188,7 +192,7 @@ pub fn write(w: &WriteResponse) -> Value {
     v["revision"] = w.revision.into();
     v["deduplicated"] = w.deduplicated.into();
     if let Some(r) = &w.result {
-        v["outcome"] = enum_name(PutOutcome::try_from(r.outcome).ok().map(|o| o.as_str_name()), "PUT_OUTCOME_", r.outcome);
+        v["outcome"] = put_outcome(r.outcome);
         v["target_id"] = r.target_id.clone().into();
         v["similarity"] = r.similarity.into();
         v["superseded_ids"] = r.superseded_ids.clone().into();

@@ -419,6 +419,32 @@ pub enum Cmd {
     /// or another system's export with --from mem0|letta. Safe to run again: nothing is
     /// written twice.
     Import(ImportArgs),
+    /// Serve MemMesh to agents as MCP tools (remember, recall, get, update, forget, history,
+    /// list): over stdio (what MCP hosts launch) or streamable HTTP with --http.
+    Mcp(McpArgs),
+}
+
+#[derive(Args)]
+pub struct McpArgs {
+    /// Serve streamable HTTP on this address (path /mcp) instead of stdio.
+    #[arg(long)]
+    pub http: Option<std::net::SocketAddr>,
+    /// Host header values the HTTP server accepts (repeatable; default: loopback names only,
+    /// against DNS rebinding).
+    #[arg(long = "allowed-host")]
+    pub allowed_hosts: Vec<String>,
+    /// The scope the tools read and write.
+    #[arg(long, env = "MEMMESH_TENANT")]
+    pub tenant: Option<String>,
+    #[arg(long, env = "MEMMESH_USER", default_value = "")]
+    pub user: String,
+    #[arg(long, env = "MEMMESH_AGENT", default_value = "")]
+    pub agent: String,
+    #[arg(long, default_value = "")]
+    pub run: String,
+    /// Let each call name its scope (tenant, user, agent, run); the flags become defaults.
+    #[arg(long)]
+    pub scope_per_call: bool,
 }
 
 #[derive(Args)]

@@ -10,6 +10,7 @@ mod args;
 mod backup;
 mod commands;
 mod consolidation;
+mod mcp;
 mod render;
 mod transfer;
 
@@ -57,6 +58,7 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         // Streaming commands print as they go; they have nothing left to render.
         Cmd::Watch(a) => commands::watch(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
         Cmd::Sync(a) => commands::sync(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
+        Cmd::Mcp(a) => mcp::serve(c.clone(), a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
     }
 }
 
@@ -75,7 +77,7 @@ fn main() -> ExitCode {
         }
     }
     let as_json = cli.json;
-    let streaming = matches!(cli.cmd, Cmd::Watch(_) | Cmd::Sync(_));
+    let streaming = matches!(cli.cmd, Cmd::Watch(_) | Cmd::Sync(_) | Cmd::Mcp(_));
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
