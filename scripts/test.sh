@@ -30,6 +30,7 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-search" --smoke
 "$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke
 "$CARGO_TARGET_DIR/debug/bench-backup" --smoke
+MEMMESH_BIN_DIR="$CARGO_TARGET_DIR/debug" .local/venv/bin/python tests/python/bench_transfer.py --smoke
 # The LoCoMo benches take a data directory; their smoke runs use the small conversation the
 # project wrote in the same layout (tests/data/locomo-mini), so the test command needs nothing
 # outside the clone. Real figures: run them on the LoCoMo data set (see the README).
