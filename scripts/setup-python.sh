@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the Python SDK's checks need into .local/venv (from PyPI, pinned): grpcio and
-# protobuf (the SDK's runtime), grpcio-tools (regenerating the stubs to compare), pytest, mypy,
-# and the `mcp` package (a real MCP client for the `memmesh mcp` tests). Then installs the SDK
-# itself from client/python, as a user would (`pip install ./client/python`). Idempotent: a
-# second run downloads nothing.
+# protobuf (the SDK's runtime), grpcio-tools (regenerating the stubs to compare), pytest, mypy
+# with types-protobuf, and the `mcp` package (a real MCP client for the `memmesh mcp` tests).
+# Then installs the SDK itself from client/python, as a user would (`pip install
+# ./client/python`). Idempotent: a second run downloads nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCAL="$PWD/.local"
 [ -x "$LOCAL/venv/bin/python" ] || python3 -m venv "$LOCAL/venv"
 PY="$LOCAL/venv/bin/python"
-PINS=(grpcio==1.85.3 grpcio-tools==1.85.1 protobuf==7.36.2 pytest==9.2.0 mypy==2.4.1 mcp==2.3.0)
+PINS=(grpcio==1.85.3 grpcio-tools==1.85.1 protobuf==7.36.2 types-protobuf==7.35.1.20260906 pytest==9.2.0 mypy==2.4.1 mcp==2.3.0)
 if ! "$PY" - "${PINS[@]}" <<'CHECK' 2>/dev/null; then
 import sys
 from importlib.metadata import version

@@ -180,8 +180,8 @@ async fn only_tenant_admins_export_and_import_bad_cubes_are_refused_whole_and_wr
 
     let mut cb = as_token(&b.addr, BOOT).await;
     let (writer, _) = token(&mut cb, "acme", "alice", "", Role::Writer, 0).await;
-    let (ok, out) =
-        memmesh(&a.addr, &writer_on(&mut ca, &a.addr).await, &["export", "--tenant", "acme", "--out", file.with_extension("x").to_str().unwrap()]);
+    let (writer_a, _) = token(&mut ca, "acme", "alice", "", Role::Writer, 0).await;
+    let (ok, out) = memmesh(&a.addr, &writer_a, &["export", "--tenant", "acme", "--out", file.with_extension("x").to_str().unwrap()]);
     assert!(!ok);
     assert_eq!(out["error"]["code"], "PERMISSION_DENIED", "{out}");
     let (ok, out) = memmesh(&b.addr, &writer, &["import", file.to_str().unwrap()]);
@@ -210,11 +210,13 @@ async fn only_tenant_admins_export_and_import_bad_cubes_are_refused_whole_and_wr
     assert_eq!((out["imported"].as_u64(), out["existing"].as_u64()), (Some(0), Some(2)), "{out}");
     let listed = list_all(&mut cb, ListRequest { scope: Some(scope("acme", "alice")), ..Default::default() }).await;
     assert_eq!(listed.len(), 2);
-}
 
-/// A writer token of acme/alice on the node at `addr`.
-async fn writer_on(admin: &mut Client, _addr: &str) -> String {
-    token(admin, "acme", "alice", "", Role::Writer, 0).await.0
+    // --tenant moves a file's cubes into another tenant (here with their original ids, which B
+    // does not hold: its copies above got new ones).
+    let (ok, out) = memmesh(&b.addr, BOOT, &["import", "--tenant", "initech", alice_only.to_str().unwrap()]);
+    assert!(ok && out["imported"].as_u64() == Some(3), "{out}");
+    let moved = list_all(&mut cb, ListRequest { scope: Some(scope("initech", "alice")), states: vec![], ..Default::default() }).await;
+    assert!(moved.iter().all(|c| c.scope.as_ref().unwrap().tenant == "initech") && !moved.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

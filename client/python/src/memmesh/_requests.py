@@ -72,6 +72,16 @@ def put(tenant: str, user: str, agent: str, run: str, text: Optional[str], reque
     return req
 
 
+def put_batch(cubes: Sequence[Mapping[str, Any]], request_id: Optional[str]) -> memory_pb2.PutBatchRequest:
+    """A batch from dicts holding ``tenant``, ``user``, ``agent``, ``run``, ``text`` and cube fields."""
+    inputs = []
+    for given in cubes:
+        c = dict(given)
+        scope = [c.pop(k, "") for k in ("tenant", "user", "agent", "run")]
+        inputs.append(make_cube_input(scope[0], scope[1], scope[2], scope[3], c.pop("text", None), c))
+    return memory_pb2.PutBatchRequest(cubes=inputs, request_id=request_id or new_request_id())
+
+
 def update(id: str, text: Optional[str], expected_version: int, request_id: Optional[str], fields: Dict[str, Any]) -> memory_pb2.UpdateRequest:
     known = {"memory_type", "add_tags", "remove_tags", "set_attributes", "remove_attributes", "importance", "ttl_seconds", "context", "pinned"}
     unknown = set(fields) - known

@@ -74,12 +74,7 @@ class AsyncClient:
         return Cube.from_pb(r.cube)
 
     async def put_batch(self, cubes: Sequence[Dict[str, Any]], *, request_id: Optional[str] = None) -> List[Cube]:
-        inputs = []
-        for c in cubes:
-            c = dict(c)
-            scope = [c.pop(k, "") for k in ("tenant", "user", "agent", "run")]
-            inputs.append(rq.make_cube_input(scope[0], scope[1], scope[2], scope[3], c.pop("text", None), c))
-        r = await self._call(lambda c: c._memory.PutBatch, memory_pb2.PutBatchRequest(cubes=inputs, request_id=request_id or rq.new_request_id()))
+        r = await self._call(lambda c: c._memory.PutBatch, rq.put_batch(cubes, request_id))
         return [Cube.from_pb(c) for c in r.cubes]
 
     async def get(self, id: str, version: int = 0, *, record_access: bool = False) -> Cube:

@@ -132,6 +132,9 @@ struct Counts {
 struct Sender<'a> {
     c: &'a mut Client,
     tenant: String,
+    /// `--tenant` was given: cubes and policies move into it (else a cube of another tenant
+    /// than the file's is refused by the node, naming it).
+    retenant: bool,
     as_new: bool,
     batch: usize,
     cubes: Vec<ExportedCube>,
@@ -163,7 +166,9 @@ where
 
 impl Sender<'_> {
     async fn add(&mut self, mut e: ExportedCube) -> Result<()> {
-        retenant(&mut e, &self.tenant);
+        if self.retenant {
+            retenant(&mut e, &self.tenant);
+        }
         let size = prost::Message::encoded_len(&e);
         if !self.cubes.is_empty() && (self.versions + 1 + e.history.len() > self.batch || self.bytes + size > 16 << 20) {
             self.flush().await?;
@@ -265,6 +270,7 @@ pub async fn import(c: &mut Client, a: ImportArgs, quiet: bool) -> Result<Render
     let mut sender = Sender {
         c,
         tenant: String::new(),
+        retenant: a.tenant.is_some(),
         as_new: a.as_new,
         batch: a.batch.max(1),
         cubes: Vec::new(),
@@ -282,7 +288,7 @@ pub async fn import(c: &mut Client, a: ImportArgs, quiet: bool) -> Result<Render
                 match rec {
                     Record::Header(h) => sender.tenant = a.tenant.clone().unwrap_or(h.tenant),
                     Record::Policy(mut p) => {
-                        if let Some(s) = p.scope.as_mut() {
+                        if let Some(s) = p.scope.as_mut().filter(|_| sender.retenant) {
                             s.tenant = sender.tenant.clone();
                         }
                         if !a.as_new {
