@@ -31,7 +31,7 @@
 //! is left, and the *epoch* changes, so that a flush started before the truncation cannot later
 //! raise the mark over entries that were replaced.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +65,8 @@ struct Inner {
     mark: watch::Sender<Mark>,
     /// Fault injection: while set, the flusher does not start an fsync.
     held: AtomicBool,
+    /// Fault injection: milliseconds every fsync of the log takes on top of the disk's own.
+    slow_ms: AtomicU64,
 }
 
 fn index(l: Option<LogId>) -> u64 {
@@ -79,7 +81,11 @@ fn below(m: Option<LogId>, upto: LogId) -> bool {
 impl Durable {
     /// A mark at `upto` (what is on disk when the store opens).
     pub fn new(upto: Option<LogId>) -> Self {
-        Durable(Arc::new(Inner { mark: watch::Sender::new(Mark { upto, epoch: 0, failed: false }), held: AtomicBool::new(false) }))
+        Durable(Arc::new(Inner {
+            mark: watch::Sender::new(Mark { upto, epoch: 0, failed: false }),
+            held: AtomicBool::new(false),
+            slow_ms: AtomicU64::new(0),
+        }))
     }
 
     pub fn get(&self) -> Mark {
@@ -90,6 +96,22 @@ impl Durable {
     /// released. Synced writes — a follower's appends, votes — are not affected.
     pub fn hold_flushes(&self, held: bool) {
         self.0.held.store(held, Ordering::SeqCst);
+    }
+
+    /// Fault injection for tests: every fsync of this node's log — the leader's flusher, a
+    /// follower's synced appends, votes — takes `extra` longer, as on a failing or throttled
+    /// disk (zero: back to normal).
+    pub fn slow_fsyncs(&self, extra: Duration) {
+        self.0.slow_ms.store(extra.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Called before each fsync of the log: sleeps as long as [`Durable::slow_fsyncs`] says.
+    /// Blocking on purpose — a slow synced write blocks its caller the same way.
+    pub(crate) fn before_fsync(&self) {
+        let ms = self.0.slow_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
     }
 
     /// Returns once flushes are not held (see [`Durable::hold_flushes`]); for the flusher thread.

@@ -108,6 +108,7 @@ impl LogStore {
     }
 
     fn put_meta_synced<T: serde::Serialize>(&self, key: &[u8], v: &T) -> Result<(), StoreError> {
+        self.durable.before_fsync();
         self.db.put_cf_opt(cf(&self.db, CF_RAFT_META), key, encode(v), &synced())?;
         Ok(())
     }
@@ -133,6 +134,7 @@ fn flusher_loop(db: std::sync::Weak<DB>, rx: mpsc::Receiver<Flush>, durable: Dur
         let mut pending = vec![first];
         pending.extend(rx.try_iter());
         durable.until_released();
+        durable.before_fsync();
         let Some(db) = db.upgrade() else { return };
         match db.flush_wal(true) {
             Ok(()) => pending.iter().for_each(|f| durable.flushed(f.epoch, f.upto)),
@@ -246,6 +248,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.db.write(batch).map_err(write_err)?;
             self.flusher.send(Flush { epoch: mark.epoch, upto: last }).map_err(|_| write_err(std::io::Error::other("WAL flusher thread is gone")))?;
         } else {
+            self.durable.before_fsync();
             self.db.write_opt(batch, &synced()).map_err(write_err)?;
             self.durable.synced(last);
         }
