@@ -1,6 +1,7 @@
 //! A data directory on a small filesystem that fills up: the node refuses writes with a clear
 //! status before its log or database meets a full disk, keeps serving reads, lets purges through,
-//! and takes writes again by itself once space is freed; nothing acknowledged is lost.
+//! and takes writes again by itself once space is freed; nothing acknowledged is lost. A follower
+//! whose disk fills refuses log entries, stays up and catches up by itself once space is freed.
 //!
 //! The filesystem is a 256 MiB tmpfs this test mounts (a new node preallocates ~80 MiB of log) (root; CI is root).
 
@@ -128,4 +129,67 @@ async fn a_filling_disk_refuses_writes_keeps_reads_and_recovers_once_space_is_fr
     assert_eq!(gone.code(), Code::NotFound);
     let listed = list_all(&mut c, ListRequest { scope: Some(scope("acme", "alice")), ..Default::default() }).await;
     assert_eq!(listed.len(), 50 + meanwhile, "49 notes, those taken before the refusals began, and the write after the space came back");
+}
+
+/// A follower whose disk fills while the others have room: it refuses log entries (instead of
+/// meeting the full disk, which would stop its Raft for good), the leader and the other follower
+/// go on committing every write, nobody starts an election, and once space is freed the follower
+/// catches up by itself — no restart — to the same state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_with_a_full_disk_stays_up_and_catches_up_by_itself_once_space_is_freed() {
+    let fs = match Tmpfs::mount(256) {
+        Ok(fs) => fs,
+        Err(why) => panic!("cannot mount a tmpfs (the test command runs as root): {why}"),
+    };
+    let env = [("MEMMESH__NODE__MIN_FREE_BYTES", "25165824")];
+    let c = TestCluster::start(2, &env).await;
+    let leader = c.leader().await;
+    let small = fs.0.path().join("node");
+    let addr = free_addr();
+    let seed = c.addrs[leader].clone();
+    let mut follower = NodeProc::start_args(&small, &addr, &["--join", &seed], &env);
+    c.wait_voters(3).await;
+    let status = |addr: String| async move {
+        let mut f = memmesh_client::Client::connect(&addr).await.ok()?;
+        f.cluster.status(StatusRequest {}).await.ok().map(|r| r.into_inner())
+    };
+    let term = status(addr.clone()).await.unwrap().term;
+    let mut w = c.client(leader).await;
+    for i in 0..20 {
+        put_text(&mut w, scope("acme", "alice"), &format!("before {i}")).await;
+    }
+
+    let filler = fs.0.path().join("filler");
+    let free = |p: &std::path::Path| {
+        let out = Command::new("df").args(["-B1", "--output=avail"]).arg(p).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+    };
+    std::fs::write(&filler, vec![0u8; free(fs.0.path()).saturating_sub(8 << 20) as usize]).unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await; // it reads its free space twice a second
+
+    // The other two commit every write; the full follower falls behind but stays up.
+    let mut last = 0;
+    for i in 0..100 {
+        last = put_text(&mut w, scope("acme", "alice"), &format!("while full {i}")).await.revision;
+    }
+    let s = status(addr.clone()).await.expect("the full follower still answers");
+    assert!(s.applied_index < last, "the full follower took the entries (applied {}, last {last})", s.applied_index);
+    assert_eq!((s.role.as_str(), s.term), ("follower", term), "the full follower started an election");
+
+    std::fs::remove_file(&filler).unwrap();
+    let caught_up = eventually(Duration::from_secs(20), || {
+        let addr = addr.clone();
+        async move { status(addr).await.is_some_and(|s| s.applied_index >= last) }
+    })
+    .await;
+    assert!(caught_up, "the follower did not catch up once space was freed");
+    let s = status(addr.clone()).await.unwrap();
+    assert_eq!((s.role.as_str(), s.term), ("follower", term));
+    let mut f = memmesh_client::Client::connect(&addr).await.unwrap();
+    let read = Some(ReadOptions { consistency: ReadConsistency::Serializable as i32, min_revision: last });
+    let mine = list_all(&mut f, ListRequest { scope: Some(scope("acme", "alice")), read, ..Default::default() }).await;
+    let theirs = list_all(&mut w, ListRequest { scope: Some(scope("acme", "alice")), ..Default::default() }).await;
+    assert_eq!(mine.len(), 120);
+    assert_eq!(mine, theirs, "the follower's replica differs from the leader's");
+    follower.kill9();
 }

@@ -36,6 +36,16 @@ fn reply<T: serde::Serialize>(v: &T) -> Result<Response<PeerMessage>, Status> {
     Ok(Response::new(PeerMessage { data: encode(v) }))
 }
 
+/// A follower whose disk is below its reserve (see `store::disk`) takes no log entries and no
+/// snapshot: an append that failed on a full disk would stop Raft on this node for good (openraft
+/// treats storage errors as fatal), while a refused RPC is only a follower the leader cannot
+/// reach for now — it retries, the others keep the quorum, and this node catches up by itself
+/// once space is freed. Heartbeats (no entries) still pass, so it starts no election.
+fn refuse_entries(core: &Core, writes: bool) -> Option<Status> {
+    let why = core.disk.shortfall().filter(|_| writes)?;
+    Some(Status::unavailable(format!("this node's {why}; it takes no log entries until space is freed")))
+}
+
 impl RaftPeerService {
     fn not_leader(&self, leader_id: Option<NodeId>) -> PeerError {
         let leader_addr = leader_id.and_then(|l| self.core.member_addr(l));
@@ -63,7 +73,10 @@ impl RaftPeer for RaftPeerService {
                 let mut frames = frames?;
                 let reply = match frames.message().await {
                     Ok(Some(m)) => match decode::<AppendEntriesRequest<TypeConfig>>(&m.data) {
-                        Ok(rpc) => Ok(PeerMessage { data: encode(&core.raft.append_entries(rpc).await) }),
+                        Ok(rpc) => match refuse_entries(&core, !rpc.entries.is_empty()) {
+                            Some(refused) => Err(refused),
+                            None => Ok(PeerMessage { data: encode(&core.raft.append_entries(rpc).await) }),
+                        },
                         Err(e) => Err(undecodable(e)),
                     },
                     Ok(None) => return None,
@@ -79,6 +92,9 @@ impl RaftPeer for RaftPeerService {
 
     async fn install_snapshot(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(&req.into_inner().data).map_err(undecodable)?;
+        if let Some(refused) = refuse_entries(&self.core, true) {
+            return Err(refused);
+        }
         reply(&self.core.raft.install_snapshot(rpc).await)
     }
 
