@@ -9,10 +9,8 @@ use memmesh_proto::{ExportedCube, MemCube, Policy, Scope};
 use rocksdb::DB;
 
 use super::keys::{cube_key, id_from_index_key, scope_prefix, version_key};
-use super::meta::KEY_APPLIED;
-use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
+use super::{cf, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_VERSIONS};
 use crate::model::scope_matches;
-use crate::raft::LogId;
 
 /// What to export.
 #[derive(Debug, Clone, Default)]
@@ -40,10 +38,7 @@ pub enum ExportItem {
 /// number of cubes emitted.
 pub fn export(db: &DB, q: &ExportQuery, mut emit: impl FnMut(ExportItem) -> bool) -> Result<u64, StoreError> {
     let snap = db.snapshot();
-    let applied = match snap.get_cf(cf(db, CF_SM_META), KEY_APPLIED)? {
-        Some(b) => decode::<Option<LogId>>(CF_SM_META, &b)?.map_or(0, |l| l.index),
-        None => 0,
-    };
+    let applied = super::reader::applied_in(db, &snap)?;
     let revision = q.as_of.map_or(applied, |r| r.min(applied));
     let scope = Scope { tenant: q.scope.tenant.clone(), user: q.scope.user.clone(), ..Default::default() };
     // Policies keep no history: only an export of the current state carries them.

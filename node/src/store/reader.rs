@@ -72,6 +72,14 @@ pub(crate) fn load_version(db: &DB, id: Ulid, version: u64) -> Result<Option<Mem
     }
 }
 
+/// The revision applied in `snap` (a snapshot of `db`): what a read from it is consistent at.
+pub(crate) fn applied_in(db: &DB, snap: &rocksdb::Snapshot<'_>) -> Result<u64, StoreError> {
+    Ok(match snap.get_cf(cf(db, CF_SM_META), KEY_APPLIED)? {
+        Some(b) => decode::<Option<LogId>>(CF_SM_META, &b)?.map_or(0, |l| l.index),
+        None => 0,
+    })
+}
+
 /// Read access to the replica. Cheap to clone.
 #[derive(Clone)]
 pub struct Reader {
@@ -257,10 +265,7 @@ impl Reader {
     /// scan, so a page is full whenever enough visible cubes exist).
     pub fn list(&self, q: &ListQuery, sees: impl Fn(&MemCube) -> bool) -> Result<ListPage, StoreError> {
         let snap = self.db.snapshot();
-        let read_revision = match snap.get_cf(cf(&self.db, CF_SM_META), KEY_APPLIED)? {
-            Some(b) => decode::<Option<LogId>>(CF_SM_META, &b)?.map_or(0, |l| l.index),
-            None => 0,
-        };
+        let read_revision = applied_in(&self.db, &snap)?;
         let (mut prefix, _) = scope_prefix(&q.scope);
         if q.shared_only {
             prefix.insert(0, SHARED_MARK);

@@ -15,18 +15,23 @@ use crate::render::Rendered;
 
 type Result<T> = std::result::Result<T, Status>;
 
-fn io_error(path: &Path, e: std::io::Error) -> Status {
+pub(crate) fn io_error(path: &Path, e: impl std::fmt::Display) -> Status {
     Status::internal(format!("{}: {e}", path.display()))
+}
+
+/// Where a file is written until it is complete: `FILE.part` (renamed to FILE at the end, so a
+/// FILE that exists is whole).
+pub(crate) fn part_of(out: &Path) -> std::path::PathBuf {
+    let mut p = out.as_os_str().to_owned();
+    p.push(".part");
+    std::path::PathBuf::from(p)
 }
 
 /// Streams the backup into `FILE.part` (with a progress bar on a terminal), checks its length
 /// and its trailing SHA-256, fsyncs it and renames it to FILE: a FILE that exists is complete.
 pub async fn backup(c: &mut Client, a: BackupArgs) -> Result<Rendered> {
     let mut stream = c.admin.backup(BackupRequest {}).await?.into_inner();
-    let part = a.out.with_extension(match a.out.extension() {
-        Some(e) => format!("{}.part", e.to_string_lossy()),
-        None => "part".into(),
-    });
+    let part = part_of(&a.out);
     let mut file = std::fs::File::create(&part).map_err(|e| io_error(&part, e))?;
     let bar = ProgressBar::hidden();
     let (mut revision, mut total, mut written) = (0, 0, 0u64);

@@ -3,7 +3,7 @@
 //! (see `memmesh_client::importers`).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,13 +16,10 @@ use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 
 use crate::args::{ExportArgs, ImportArgs, ImportFormat};
+use crate::backup::{io_error, part_of};
 use crate::render::Rendered;
 
 type Result<T> = std::result::Result<T, Status>;
-
-fn io_error(path: &Path, e: impl std::fmt::Display) -> Status {
-    Status::internal(format!("{}: {e}", path.display()))
-}
 
 fn file_error(path: &Path, e: FileError) -> Status {
     match e {
@@ -42,12 +39,6 @@ fn progress(quiet: bool, len: Option<u64>, template: &str) -> ProgressBar {
     }
     bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar
-}
-
-fn part_of(out: &Path) -> PathBuf {
-    let mut p = out.as_os_str().to_owned();
-    p.push(".part");
-    PathBuf::from(p)
 }
 
 /// Streams the export into `FILE.part` and renames it once complete and synced: a FILE that
@@ -72,7 +63,7 @@ pub async fn export(c: &mut Client, a: ExportArgs, quiet: bool) -> Result<Render
                         user: a.user.clone(),
                         revision,
                         history: a.history,
-                        exported_at_ms: chrono_now_ms(),
+                        exported_at_ms: now_ms(),
                         source: "memmesh export".into(),
                     };
                     let out = transfer::create(&part, transfer::compressed(&a.out)).map_err(|e| io_error(&part, e))?;
@@ -113,7 +104,8 @@ pub async fn export(c: &mut Client, a: ExportArgs, quiet: bool) -> Result<Render
     ))
 }
 
-fn chrono_now_ms() -> i64 {
+/// Milliseconds since the epoch, by this machine's clock.
+fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -305,7 +297,7 @@ pub async fn import(c: &mut Client, a: ImportArgs, quiet: bool) -> Result<Render
                 return Err(Status::invalid_argument("--tenant is required when importing from another system"));
             };
             let text = std::fs::read_to_string(&a.file).map_err(|e| io_error(&a.file, e))?;
-            let target = Target { tenant: tenant.clone(), user: a.user.clone().unwrap_or_default(), now_ms: chrono_now_ms() };
+            let target = Target { tenant: tenant.clone(), user: a.user.clone().unwrap_or_default(), now_ms: now_ms() };
             let converted = match a.from {
                 ImportFormat::Mem0 => importers::mem0(&text, &target),
                 _ => {
