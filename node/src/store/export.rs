@@ -43,22 +43,8 @@ pub fn export(db: &DB, q: &ExportQuery, mut emit: impl FnMut(ExportItem) -> bool
     let scope = Scope { tenant: q.scope.tenant.clone(), user: q.scope.user.clone(), ..Default::default() };
     // Policies keep no history: only an export of the current state carries them.
     let policies = if q.as_of.is_none() {
-        let mut it = snap.raw_iterator_cf(cf(db, super::CF_AUTH));
-        let prefix = super::policies::tenant_prefix(&scope.tenant);
-        it.seek(&prefix);
-        let mut out = Vec::new();
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let p = super::policies::decode(v)?;
-            if p.scope.as_ref().is_some_and(|s| scope_matches(&scope, s)) {
-                out.push(p);
-            }
-            it.next();
-        }
-        it.status()?;
-        out
+        let all = super::policies::list_in(db, Some(&scope.tenant), Some(&snap))?;
+        all.into_iter().filter(|p| p.scope.as_ref().is_some_and(|s| scope_matches(&scope, s))).collect()
     } else {
         Vec::new()
     };

@@ -49,7 +49,7 @@ impl PolicyCache {
     }
 }
 
-pub(super) fn tenant_prefix(tenant: &str) -> Vec<u8> {
+fn tenant_prefix(tenant: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.len() + 2);
     k.push(b'p');
     k.extend_from_slice(tenant.as_bytes());
@@ -63,7 +63,7 @@ fn key(tenant: &str, name: &str) -> Vec<u8> {
     k
 }
 
-pub(super) fn decode(b: &[u8]) -> Result<Policy, StoreError> {
+fn decode(b: &[u8]) -> Result<Policy, StoreError> {
     prost::Message::decode(b).map_err(|e: prost::DecodeError| StoreError::Corrupt { cf: CF_AUTH, detail: format!("policy: {e}") })
 }
 
@@ -77,9 +77,18 @@ pub fn get(db: &DB, tenant: &str, name: &str) -> Result<Option<Policy>, StoreErr
 
 /// The policies of `tenant` (by name), or of every tenant (`None`; by tenant, then name).
 pub fn list(db: &DB, tenant: Option<&str>) -> Result<Vec<Policy>, StoreError> {
+    list_in(db, tenant, None)
+}
+
+/// [`list`] as of `snapshot` (of `db`) when one is given.
+pub fn list_in(db: &DB, tenant: Option<&str>, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Vec<Policy>, StoreError> {
     let prefix = tenant.map_or_else(|| vec![b'p'], tenant_prefix);
+    let mut opts = rocksdb::ReadOptions::default();
+    if let Some(snap) = snapshot {
+        opts.set_snapshot(snap);
+    }
     let mut out = Vec::new();
-    let mut it = db.raw_iterator_cf(cf(db, CF_AUTH));
+    let mut it = db.raw_iterator_cf_opt(cf(db, CF_AUTH), opts);
     it.seek(&prefix);
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         if !k.starts_with(&prefix) {
