@@ -7,8 +7,10 @@
 //! loopback are ever addressed. Needs root and iproute2/iptables (CI runs as root);
 //! [`Net::create`] says why when it cannot. Everything is removed when the `Net` is dropped.
 //!
-//! Traffic shaping (`tc netem` delay) needs the sch_netem kernel module, which the CI machines
-//! lack; loss is made with iptables' `statistic` match instead, and delay is not modelled.
+//! `tc netem` (fixed delay, loss) needs the sch_netem kernel module, which the CI machines lack.
+//! Loss is made with iptables' `statistic` match instead, and delay with a token-bucket qdisc
+//! (`tbf`, which they have): a slow link whose queue holds packets for up to a bound and drops
+//! what does not fit — delay that grows with load, as on a congested link, not a constant one.
 
 use std::process::Command;
 
@@ -16,6 +18,8 @@ use std::process::Command;
 pub struct Host {
     pub ns: String,
     pub ip: String,
+    /// The host's end of its veth pair (inside its namespace).
+    dev: String,
 }
 
 pub struct Net {
@@ -58,7 +62,7 @@ impl Net {
             let (outside, inside) = (format!("mv{tag}h{i}"), format!("mv{tag}c{i}"));
             let ip = format!("{subnet}.{}", 10 + i);
             sh(&["ip", "netns", "add", &ns])?;
-            net.hosts.push(Host { ns: ns.clone(), ip: ip.clone() });
+            net.hosts.push(Host { ns: ns.clone(), ip: ip.clone(), dev: inside.clone() });
             sh(&["ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside])?;
             sh(&["ip", "link", "set", &inside, "netns", &ns])?;
             sh(&["ip", "link", "set", &outside, "master", &bridge])?;
@@ -125,10 +129,23 @@ impl Net {
         ]);
     }
 
+    /// Everything host `i` sends leaves through a link of `kbit` kbit/s whose queue holds up to
+    /// `queue_ms` of traffic; what does not fit is dropped.
+    pub fn slow(&self, i: usize, kbit: u32, queue_ms: u32) {
+        let h = &self.hosts[i];
+        let (rate, latency) = (format!("{kbit}kbit"), format!("{queue_ms}ms"));
+        // The bucket holds a few full-size packets, so a burst of heartbeats is not all queued.
+        must(&[
+            "ip", "netns", "exec", &h.ns, "tc", "qdisc", "replace", "dev", &h.dev, "root", "tbf", "rate", &rate, "burst", "16kb", "latency", &latency,
+        ]);
+    }
+
     /// Every link back.
     pub fn heal(&self) {
         for h in &self.hosts {
             must(&["ip", "netns", "exec", &h.ns, "iptables", "-w", "-F", "INPUT"]);
+            // No shaping is the default (the kernel answers an error when there is none to delete).
+            let _ = sh(&["ip", "netns", "exec", &h.ns, "tc", "qdisc", "del", "dev", &h.dev, "root"]);
         }
     }
 }
