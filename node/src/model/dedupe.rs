@@ -128,6 +128,14 @@ pub fn normalize_text(text: &str) -> String {
         fold(text.chars(), &mut out);
     } else {
         fold(text.nfkc(), &mut out);
+        // Lower-casing after NFKC can leave a letter and a combining mark that NFKC composes
+        // ("Y\u{30a}" → "y\u{30a}" → "ẙ"), so the same text written either way got two keys and
+        // the result was not normalised (found by the fuzz smoke run). Once more makes it a
+        // fixed point; only non-ASCII text pays.
+        if !out.is_ascii() {
+            let once = std::mem::take(&mut out);
+            fold(once.nfkc(), &mut out);
+        }
     }
     let kept = out.trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace() || matches!(c, '。' | '…' | '！' | '？')).len();
     out.truncate(kept);
@@ -250,6 +258,18 @@ mod tests {
         );
         let data = MemCube { kind: CubeKind::Activation as i32, ..cube("x") };
         assert_eq!(text_key(&data), None, "only PLAINTEXT cubes are deduplicated");
+    }
+
+    /// Regression (the fuzz smoke run, seed 1): a capital letter and a combining mark that has no
+    /// capital precomposed form, lower-cased after NFKC, compose only on a second pass.
+    #[test]
+    fn normalised_text_is_a_fixed_point_whichever_way_a_letter_is_composed() {
+        assert_eq!(normalize_text("Y\u{30a}es"), normalize_text("\u{1e99}es"));
+        assert_eq!(text_key(&cube("Y\u{30a}es")), text_key(&cube("\u{1e99}es")));
+        for t in ["Y\u{30a}es", "\u{1e99}es", "ΣΑΣ Ὀδυσσεύς", "İstanbul ǅ ℌ ㎏"] {
+            let once = normalize_text(t);
+            assert_eq!(normalize_text(&once), once, "{t:?}");
+        }
     }
 
     #[test]
