@@ -16,6 +16,8 @@ cargo build --locked --workspace --bins
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace 2>&1 | tee "$log"
+echo "== coverage-guided fuzzing (cargo fuzz, 20 s per target from a fixed seed; README, Testing)"
+scripts/fuzz.sh --seconds 20
 echo "== Python SDK (mypy --strict on the wrapper; pytest against real nodes, the MCP server too)"
 scripts/setup-python.sh
 (cd client/python && ../../.local/venv/bin/python -m mypy)

@@ -12,6 +12,8 @@
 //! the way openraft's storage and network traits are implemented by this crate.
 //!
 //! ```text
+//!  fuzzing               fuzz targets' entry points (tests and the `fuzzing` feature only)
+//!        │
 //!  node, config          start-up, restore, shutdown, layered configuration
 //!        │
 //!  api, telemetry       gRPC adapters: decode, authenticate, call the engine, encode;
@@ -42,6 +44,7 @@
 //! | [`api`] | gRPC services, authentication, the error mapping |
 //! | [`config`] | layered configuration: defaults → TOML → `MEMMESH__…` env → flags |
 //! | [`telemetry`] | logs (text or JSON) and the Prometheus metrics: exporter, gauges, request latency |
+//! | `fuzzing` | entry points of the coverage-guided fuzz targets (`node/fuzz`; the `fuzzing` feature), their seed corpora |
 //! | [`node`] | start-up (node id, storage, Raft, server), restore from a backup, and shutdown |
 //!
 //! ## A write, end to end (`Memory.Put`)
@@ -76,6 +79,8 @@ pub mod auth;
 pub mod config;
 pub mod embed;
 pub mod engine;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod index;
 pub mod model;
 pub mod node;

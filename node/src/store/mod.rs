@@ -82,8 +82,6 @@ pub mod state_machine;
 pub mod usage;
 
 #[cfg(test)]
-mod decode_fuzz_tests;
-#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod links_tests;
