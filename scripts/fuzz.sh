@@ -40,8 +40,10 @@ if [ -z "$lib" ]; then
   cargo build --locked -p memmesh-node --lib
   lib=$(ls -t "$CARGO_TARGET_DIR"/debug/build/librocksdb-sys-*/out/librocksdb.a | head -1)
 fi
-export ROCKSDB_LIB_DIR=$(dirname "$lib") ROCKSDB_STATIC=1
-cargo fuzz build --fuzz-dir node/fuzz -s none
+# Only for the fuzz builds: librocksdb-sys reruns its build script when these change, so the
+# main build's cargo commands must never see them (one that did recompiled the C++ twice).
+rocks=(env ROCKSDB_LIB_DIR="$(dirname "$lib")" ROCKSDB_STATIC=1)
+"${rocks[@]}" cargo fuzz build --fuzz-dir node/fuzz -s none
 
 corpus=${MEMMESH_FUZZ_CORPUS:-$CARGO_TARGET_DIR/../fuzz-corpus}
 mkdir -p "$corpus"
@@ -52,7 +54,7 @@ for t in "${targets[@]}"; do
   mkdir -p "node/fuzz/artifacts/$t"
   log=$(mktemp)
   # -timeout: an input that takes 10 s is a hang; -rss_limit_mb: a node and its RocksDB fit.
-  if ! cargo fuzz run --fuzz-dir node/fuzz -s none "$t" "$corpus/$t" -- \
+  if ! "${rocks[@]}" cargo fuzz run --fuzz-dir node/fuzz -s none "$t" "$corpus/$t" -- \
       -max_total_time="$seconds" -seed="$seed" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
       -artifact_prefix="node/fuzz/artifacts/$t/" >"$log" 2>&1; then
     tail -60 "$log"
