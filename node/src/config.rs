@@ -276,12 +276,18 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn the_example_configuration_file_loads() {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/memmesh.toml");
-        let cfg = Config::load(Some(&example), &Overrides::default()).unwrap();
-        assert_eq!(cfg.log.format, LogFormat::Json);
-        assert_eq!(cfg.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
-        assert_eq!(cfg.node.advertise.as_deref(), Some("memmesh-1.example.internal:7070"));
+        // Inside a jail, like the tests that set MEMMESH__… variables: the jail's lock keeps
+        // them from running meanwhile (one that did made this load its metrics address).
+        figment::Jail::expect_with(|_jail| {
+            let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/memmesh.toml");
+            let cfg = Config::load(Some(&example), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.log.format, LogFormat::Json);
+            assert_eq!(cfg.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+            assert_eq!(cfg.node.advertise.as_deref(), Some("memmesh-1.example.internal:7070"));
+            Ok(())
+        });
     }
 
     #[test]
