@@ -5,10 +5,14 @@
 //! - [`pool`]: the worker threads that own the sessions. Request handlers `await` a reply;
 //!   inference never runs on the async runtime, so Raft and I/O tasks are never blocked by it.
 //!
+//! - [`adapter`]: query adapters (parametric memory): fitting one, writing it as ONNX, loading
+//!   and running any adapter model.
+//!
 //! Embeddings are computed by the node that *receives* a write, before it is proposed; the
 //! vector and the model id travel in the log entry. `apply` never runs inference: float results
 //! may differ across CPUs, and replicas must stay bit-identical.
 
+pub mod adapter;
 pub mod model;
 pub mod pool;
 

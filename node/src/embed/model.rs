@@ -18,12 +18,17 @@ use super::{EmbedError, EmbeddingConfig};
 /// ONNX Runtime is loaded once per process (it is a global in the `ort` crate).
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-fn environment(dylib: &Path) -> Result<&'static ort::environment::Environment, EmbedError> {
+pub(super) fn environment(dylib: &Path) -> Result<&'static ort::environment::Environment, EmbedError> {
     if !dylib.exists() {
         return Err(EmbedError::Missing { what: "ONNX Runtime library", path: dylib.display().to_string(), key: "embedding.ort_dylib" });
     }
     let env = ENV.get_or_init(|| ort::init_from(dylib).map_err(|e| e.to_string())?.with_name("memmesh").build().map_err(|e| e.to_string()));
     env.as_ref().map_err(|e| EmbedError::Runtime(e.clone()))
+}
+
+/// The runtime, if a model has loaded it (adapters run on the same one).
+pub(super) fn loaded_environment() -> Option<&'static ort::environment::Environment> {
+    ENV.get().and_then(|e| e.as_ref().ok())
 }
 
 fn rt(e: impl std::fmt::Display) -> EmbedError {

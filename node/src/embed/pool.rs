@@ -4,11 +4,16 @@
 //! then merges whatever else is queued up to `batch_size` texts into the same inference (many
 //! concurrent single puts share one batch). The queue is bounded, so a flood of writes waits
 //! for inference capacity instead of growing memory.
+//!
+//! The same workers load and run query adapters ([`super::adapter`]): a loaded adapter is kept
+//! per `(cube id, version)` in a small cache shared by the workers, so each version is loaded
+//! once per node and a new version (a rollback, an update) is simply a different key.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::adapter::{AdapterError, AdapterSession};
 use super::{EmbedError, Embedder, EmbeddingConfig};
 
 struct Job {
@@ -16,10 +21,29 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<Vec<f32>>, EmbedError>>,
 }
 
+/// Load (or find loaded) an adapter and pass `vectors` through it. Without a key the model is
+/// only checked (a write) and not kept.
+struct AdapterJob {
+    key: Option<(String, u64)>,
+    bytes: Arc<Vec<u8>>,
+    vectors: Vec<Vec<f32>>,
+    reply: oneshot::Sender<Result<Vec<Vec<f32>>, AdapterError>>,
+}
+
+enum Work {
+    Embed(Job),
+    Adapter(AdapterJob),
+}
+
+/// Adapters loaded on this node, most recently used last.
+type Loaded = Arc<Mutex<Vec<((String, u64), Arc<Mutex<AdapterSession>>)>>>;
+/// How many adapter versions a node keeps loaded.
+const LOADED: usize = 8;
+
 /// A handle to the workers; cheap to clone.
 #[derive(Clone)]
 pub struct EmbedPool {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
     dims: usize,
     model_id: Arc<str>,
 }
@@ -36,14 +60,16 @@ impl EmbedPool {
         }
         let dims = embedders[0].dims();
         let model_id: Arc<str> = embedders[0].model_id().into();
-        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let (tx, rx) = mpsc::channel::<Work>(QUEUE);
         let rx = Arc::new(std::sync::Mutex::new(rx));
         let batch = cfg.batch_size.max(1);
+        let loaded = Loaded::default();
         for (i, e) in embedders.into_iter().enumerate() {
             let rx = rx.clone();
+            let loaded = loaded.clone();
             std::thread::Builder::new()
                 .name(format!("embed-{i}"))
-                .spawn(move || worker(e, rx, batch))
+                .spawn(move || worker(e, rx, batch, loaded, dims))
                 .map_err(|e| EmbedError::Runtime(format!("cannot start an embedding thread: {e}")))?;
         }
         Ok(Self { tx, dims, model_id })
@@ -63,32 +89,99 @@ impl EmbedPool {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { texts, reply }).await.map_err(|_| EmbedError::Stopped)?;
+        self.tx.send(Work::Embed(Job { texts, reply })).await.map_err(|_| EmbedError::Stopped)?;
         metrics::gauge!("memmesh_embed_queue_jobs").set((QUEUE - self.tx.capacity()) as f64);
         rx.await.map_err(|_| EmbedError::Stopped)?
     }
+
+    /// Passes `vectors` through the adapter `key` (= cube id and version), whose model is
+    /// `bytes`: loaded on first use, then kept.
+    pub async fn adapt(&self, key: (String, u64), bytes: Arc<Vec<u8>>, vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, AdapterError> {
+        self.adapter_job(Some(key), bytes, vectors).await
+    }
+
+    /// Checks that `bytes` is an adapter for this node's model (loads it and runs a probe).
+    pub async fn check_adapter(&self, bytes: Arc<Vec<u8>>) -> Result<(), AdapterError> {
+        self.adapter_job(None, bytes, Vec::new()).await.map(|_| ())
+    }
+
+    async fn adapter_job(&self, key: Option<(String, u64)>, bytes: Arc<Vec<u8>>, vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, AdapterError> {
+        let (reply, rx) = oneshot::channel();
+        let stopped = || AdapterError::Runtime("the embedding workers have stopped".into());
+        self.tx.send(Work::Adapter(AdapterJob { key, bytes, vectors, reply })).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
 }
 
-fn worker(mut e: Embedder, rx: Arc<std::sync::Mutex<mpsc::Receiver<Job>>>, batch: usize) {
+/// The loaded session of `key`, marked most recently used.
+fn cached(loaded: &Loaded, key: &(String, u64)) -> Option<Arc<Mutex<AdapterSession>>> {
+    let mut l = loaded.lock().unwrap_or_else(|p| p.into_inner());
+    let i = l.iter().position(|(k, _)| k == key)?;
+    let entry = l.remove(i);
+    let session = entry.1.clone();
+    l.push(entry);
+    Some(session)
+}
+
+/// Serves one adapter job: finds the session loaded (or loads it), runs it.
+fn adapt(job: AdapterJob, loaded: &Loaded, dims: usize) {
+    let result = (|| {
+        let session = match job.key.as_ref().and_then(|k| cached(loaded, k)) {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(Mutex::new(AdapterSession::load(&job.bytes, dims)?));
+                if let Some(key) = job.key.clone() {
+                    let mut l = loaded.lock().unwrap_or_else(|p| p.into_inner());
+                    l.push((key, s.clone()));
+                    if l.len() > LOADED {
+                        l.remove(0);
+                    }
+                }
+                s
+            }
+        };
+        if job.vectors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
+        s.run(&job.vectors)
+    })();
+    let _ = job.reply.send(result);
+}
+
+fn worker(mut e: Embedder, rx: Arc<std::sync::Mutex<mpsc::Receiver<Work>>>, batch: usize, loaded: Loaded, dims: usize) {
     loop {
         // Take one job, then whatever else is already queued, up to one batch of texts. The
-        // lock is held only while taking jobs, never during inference.
+        // lock is held only while taking jobs, never during inference. Adapter jobs taken on the
+        // way are served first, on their own (a few small matrix products each).
+        let mut adapter_jobs = Vec::new();
         let mut jobs = {
             let mut rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(first) = rx.blocking_recv() else { return };
-            let mut n = first.texts.len();
-            let mut jobs = vec![first];
-            while n < batch {
+            let mut jobs = Vec::new();
+            let mut n = 0;
+            match rx.blocking_recv() {
+                None => return,
+                Some(Work::Embed(j)) => {
+                    n += j.texts.len();
+                    jobs.push(j);
+                }
+                Some(Work::Adapter(j)) => adapter_jobs.push(j),
+            }
+            while n < batch && !jobs.is_empty() {
                 match rx.try_recv() {
-                    Ok(j) => {
+                    Ok(Work::Embed(j)) => {
                         n += j.texts.len();
                         jobs.push(j);
                     }
+                    Ok(Work::Adapter(j)) => adapter_jobs.push(j),
                     Err(_) => break,
                 }
             }
             jobs
         };
+        for j in adapter_jobs {
+            adapt(j, &loaded, dims);
+        }
         // A client that gave up no longer needs its texts embedded.
         jobs.retain(|j| !j.reply.is_closed());
         if jobs.is_empty() {

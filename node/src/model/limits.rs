@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct Limits {
     /// Largest payload (text or bytes) of one cube.
     pub max_content_bytes: usize,
+    /// Largest query adapter (a PARAMETRIC cube of media type application/onnx): room for a full
+    /// linear map of a 768-dimensional model (2.4 MB).
+    pub max_adapter_bytes: usize,
     pub max_tags: usize,
     pub max_attributes: usize,
     /// Most cubes in one `PutBatch`.
@@ -19,6 +22,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_content_bytes: 256 * 1024, max_tags: 64, max_attributes: 64, max_batch: 1000, max_request_bytes: 64 * 1024 * 1024 }
+        Self {
+            max_content_bytes: 256 * 1024,
+            max_adapter_bytes: 4 * 1024 * 1024,
+            max_tags: 64,
+            max_attributes: 64,
+            max_batch: 1000,
+            max_request_bytes: 64 * 1024 * 1024,
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! clock aside — so it is unit-tested directly and behaves identically on every replica.
 //! Nothing here imports from another module of the crate.
 
+pub mod adapter;
 mod clock;
 pub mod consolidate;
 mod cube;

@@ -129,8 +129,14 @@ pub fn check_content(field: &str, kind: CubeKind, content: Option<&Content>, lim
             if c.data.is_empty() {
                 return err(&format!("{field}.data"), format!("must not be empty for a {} cube", kind.as_str_name()));
             }
+            // A query adapter (see `model::adapter`) is a model, not a note: it has its own limit.
+            let (max, key) = if super::adapter::is_adapter_kind(kind as i32, &c.media_type) {
+                (limits.max_adapter_bytes, "limits.max_adapter_bytes")
+            } else {
+                (max, "limits.max_content_bytes")
+            };
             if c.data.len() > max {
-                return err(&format!("{field}.data"), format!("is {} bytes, limit is {max}", c.data.len()));
+                return err(&format!("{field}.data"), format!("is {} bytes, limit is {max} ({key})", c.data.len()));
             }
             if c.media_type.is_empty() {
                 return err(&format!("{field}.media_type"), "is required for non-text cubes");
