@@ -15,6 +15,7 @@ pub mod auth;
 pub mod bench;
 pub mod linearizability;
 pub mod locomo;
+pub mod locomo_adapter;
 pub mod netns;
 
 /// The etcd v3 API subset (KV.Put, Maintenance.Status) the cluster benchmark uses as baseline.

@@ -22,7 +22,7 @@ use crate::raft::Op;
 use crate::store::reader::ListQuery;
 
 pub struct MemoryService {
-    core: Arc<Core>,
+    pub(super) core: Arc<Core>,
 }
 
 impl MemoryService {
@@ -59,7 +59,7 @@ impl MemoryService {
 
     /// New cubes may be written only into scopes the caller may write, with ACLs it may set.
     /// Each distinct scope is checked once (a batch is usually one scope).
-    fn authorize_new(&self, who: &Caller, field: &str, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
+    pub(super) fn authorize_new(&self, who: &Caller, field: &str, cubes: &[Pb<MemCube>]) -> Result<(), ApiError> {
         let mut scopes: Vec<&Scope> = cubes.iter().filter_map(|c| c.0.scope.as_ref()).collect();
         scopes.sort_by(|a, b| (&a.user, &a.agent, &a.run).cmp(&(&b.user, &b.agent, &b.run)));
         scopes.dedup();
@@ -120,7 +120,7 @@ impl MemoryService {
 
     /// Validates cube inputs and gives each a fresh id; all must share one tenant (the
     /// namespace of the write's request id).
-    fn new_cubes(&self, field: &str, inputs: &[&CubeInput], at_ms: i64, request_id: &str) -> Result<(String, Vec<Pb<MemCube>>), ApiError> {
+    pub(super) fn new_cubes(&self, field: &str, inputs: &[&CubeInput], at_ms: i64, request_id: &str) -> Result<(String, Vec<Pb<MemCube>>), ApiError> {
         let mut tenant: Option<String> = None;
         let mut out = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
@@ -330,6 +330,10 @@ impl Memory for MemoryService {
         let mut merged = cur.clone();
         apply_patch(&mut merged, &req, 0);
         check_merged(&merged, &self.core.limits)?;
+        if model::adapter::is_adapter(&merged) && (req.content.is_some() || !model::adapter::is_adapter(&cur)) {
+            // New bytes (or a cube becoming an adapter): checked like an uploaded one.
+            self.core.check_adapter("content.data", merged.content.as_ref().map_or(&[][..], |c| &c.data)).await?;
+        }
         if req.acl.is_some() {
             let scope = cur.scope.clone().unwrap_or_default();
             let grants = self.core.grants_for(&who, &scope.tenant)?;
@@ -482,5 +486,15 @@ impl Memory for MemoryService {
     async fn consolidate(&self, req: Request<ConsolidateRequest>) -> Res<ConsolidateResponse> {
         let who = caller(&req)?;
         Ok(Response::new(super::links::consolidate(&self.core, &who, req.into_inner()).await?))
+    }
+
+    async fn feedback(&self, req: Request<FeedbackRequest>) -> Res<FeedbackResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::adapters::feedback(self, &who, req.into_inner()).await?))
+    }
+
+    async fn train_adapter(&self, req: Request<TrainAdapterRequest>) -> Res<TrainAdapterResponse> {
+        let who = caller(&req)?;
+        Ok(Response::new(super::adapters::train(self, &who, req.into_inner()).await?))
     }
 }

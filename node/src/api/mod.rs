@@ -3,6 +3,7 @@
 //! errors become `tonic::Status` codes, and [`authn`] turns a bearer token into the request's
 //! caller.
 
+mod adapters;
 pub mod admin;
 pub mod authn;
 mod backup;

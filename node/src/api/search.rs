@@ -102,7 +102,13 @@ pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result
         q.k = (k * STRENGTH_DEPTH).min(MAX_K as usize);
     }
     let vector = std::mem::take(&mut req.vector);
-    let mut found = core.search(who, q, vector, req.read.as_ref()).await?;
+    if req.adapter.len() > 64 {
+        return Err(invalid("adapter", "must be AUTO, NONE or a cube id"));
+    }
+    if q.mode == crate::index::Mode::Lexical && !matches!(req.adapter.as_str(), "" | "AUTO" | "NONE") {
+        return Err(invalid("adapter", "LEXICAL search runs no adapter (it has no query vector)"));
+    }
+    let mut found = core.search(who, q, vector, &req.adapter, req.read.as_ref()).await?;
     let mut strengths = Vec::new();
     if w > 0.0 {
         let now = crate::model::now_ms();
@@ -130,5 +136,6 @@ pub async fn search(core: &Core, who: &Caller, mut req: SearchRequest) -> Result
             linked,
         });
     }
-    Ok(SearchResponse { hits, read_revision: found.read_revision, model: found.model })
+    let adapter = found.adapter.map(|a| memmesh_proto::AdapterRef { id: a.id, version: a.version });
+    Ok(SearchResponse { hits, read_revision: found.read_revision, model: found.model, adapter })
 }

@@ -30,7 +30,8 @@ fn check_supplied(core: &Core, field: &str, e: &mut Embedding) -> Result<(), Api
 impl Core {
     /// Gives every plaintext cube its embedding: supplied ones are checked, the others are
     /// computed in one batched call. Non-text cubes must not carry one. Without a model the
-    /// cubes are left without vectors (lexical search still finds them).
+    /// cubes are left without vectors (lexical search still finds them). Adapter cubes are
+    /// checked here too: this is the step every new cube goes through before proposing.
     pub async fn embed_cubes(&self, field: &str, cubes: &mut [Pb<MemCube>]) -> Result<(), ApiError> {
         let mut todo = Vec::new();
         for (i, c) in cubes.iter_mut().enumerate() {
@@ -45,6 +46,8 @@ impl Core {
                 todo.push(i);
             }
         }
+        // Adapter cubes are loaded and probed before they are proposed (see `engine::adapters`).
+        self.check_adapter_cubes(field, cubes).await?;
         let Some(pool) = &self.embedder else {
             return Ok(());
         };

@@ -17,6 +17,7 @@
 //! | [`denials`] | refused requests on their way to the audit log (rate-limited) |
 //! | [`error`] | [`ApiError`], composed from every lower layer's errors |
 
+pub mod adapters;
 pub mod authz;
 pub mod backup;
 pub mod core;

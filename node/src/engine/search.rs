@@ -16,18 +16,22 @@ pub struct Found {
     pub read_revision: u64,
     /// The embedding model of the dense part ("" for LEXICAL).
     pub model: String,
+    /// The adapter the query vector went through, if any.
+    pub adapter: Option<super::adapters::AdapterUsed>,
 }
 
 impl Core {
     /// Runs `q` (validated; `q.vector` unset) for `who`; `vector` is the caller's own query
-    /// vector, if it gave one instead of text to embed.
-    pub async fn search(&self, who: &Caller, mut q: Query, vector: Vec<f32>, read: Option<&ReadOptions>) -> Result<Found, ApiError> {
+    /// vector, if it gave one instead of text to embed; `adapter` the request's adapter choice
+    /// (see `SearchRequest.adapter`).
+    pub async fn search(&self, who: &Caller, mut q: Query, vector: Vec<f32>, adapter: &str, read: Option<&ReadOptions>) -> Result<Found, ApiError> {
         // Access control inside the query: the scopes shrink to what the caller's scope rule and
         // grants let it read before the index sees them, and the viewer makes the scan check
         // per-cube ACLs (restricted cubes that leave it out are skipped, cubes shared with it
         // outside those scopes are added) — so nothing else is ever scored, let alone returned.
         let tenant = q.scopes[0].tenant.clone();
         let grants = self.grants_for(who, &tenant)?;
+        let searched = q.scopes.clone();
         if !who.is_admin_of(&tenant) {
             let requested = std::mem::take(&mut q.scopes);
             q.scopes = who.narrow(&requested, &grants);
@@ -37,6 +41,7 @@ impl Core {
             q.viewer = Some(index::Viewer { caller: who.clone(), requested });
         }
         let mut model = String::new();
+        let mut used = None;
         if q.mode != Mode::Lexical {
             let Some((index_model, dims)) = self.index.model() else {
                 return Err(ApiError::Precondition(
@@ -54,6 +59,16 @@ impl Core {
             }
         }
         self.read_barrier(read).await?;
+        // After the barrier: a read that sees a write sees the adapter it wrote or changed.
+        if q.mode != Mode::Lexical {
+            if let Some(a) = self.choose_adapter(who, adapter, &searched, &grants)? {
+                if let Some(v) = q.vector.take() {
+                    let (v, u) = self.adapt_query(&a, v).await?;
+                    q.vector = Some(v);
+                    used = Some(u);
+                }
+            }
+        }
         let read_revision = self.reader.applied_revision();
         // The scan is CPU-bound (milliseconds for large scopes): keep it off the async workers.
         let index = self.index.clone();
@@ -72,6 +87,6 @@ impl Core {
             cube.embedding = None;
             hits.push((cube, h));
         }
-        Ok(Found { hits, read_revision, model })
+        Ok(Found { hits, read_revision, model, adapter: used })
     }
 }

@@ -8,6 +8,7 @@
 //! - this module: the documents (what is indexed of each cube; filtered by [`Filter`], the one
 //!   cube filter of `model`) and the queries.
 //! - [`query`]: running a query: both scans and the fusion of their rankings.
+//! - `adapters`: the adapter cubes of each scope, for AUTO search (`model::adapter`).
 //! - `duplicates`: finding the cube a new one duplicates (write-time deduplication, asked by
 //!   `apply`: the index is replicated state's derivative, identical on every replica).
 //!
@@ -18,6 +19,7 @@
 //! skips restricted cubes that do not name it (see [`Viewer`]).
 //! Ties break by cube id, so every replica with the same applied state answers identically.
 
+mod adapters;
 pub mod dense;
 mod duplicates;
 pub mod lexical;
@@ -204,6 +206,7 @@ struct Inner {
 pub struct SearchIndex {
     model: Option<(String, usize)>,
     inner: RwLock<Inner>,
+    adapters: adapters::Adapters,
     /// Keyed per process, so no text can be written to collide with another's hash.
     hasher: RandomState,
 }
@@ -288,7 +291,7 @@ impl Default for SearchIndex {
 
 impl SearchIndex {
     pub fn new(model: Option<(String, usize)>) -> Self {
-        Self { model, inner: RwLock::new(Inner::default()), hasher: RandomState::new() }
+        Self { model, inner: RwLock::new(Inner::default()), adapters: Default::default(), hasher: RandomState::new() }
     }
 
     /// The model id and dimensions of the dense index, if there is one.
@@ -315,6 +318,13 @@ impl SearchIndex {
     /// Forgets everything (before a rebuild).
     pub fn clear(&self) {
         *self.write() = Inner::default();
+        self.adapters.clear();
+    }
+
+    /// The adapters an AUTO search of `scopes` may use at `now`, best first (see
+    /// `adapters::Adapters::candidates`).
+    pub fn adapter_candidates(&self, scopes: &[Scope], now: i64) -> Vec<(Ulid, u64)> {
+        self.adapters.candidates(scopes, now)
     }
 
     /// Indexes the current version of a cube (replacing what was indexed for it).
@@ -322,6 +332,7 @@ impl SearchIndex {
         let Ok(id) = cube.id.parse::<Ulid>() else {
             return;
         };
+        self.adapters.upsert(id, cube);
         let scope = cube.scope.clone().unwrap_or_default();
         let text = cube.content.as_ref().map_or("", |c| c.text.as_str());
         let restricted = cube.acl.as_ref().is_some_and(|a| a.restricted);
@@ -420,6 +431,7 @@ impl SearchIndex {
     /// Forgets a cube (purged).
     pub fn remove(&self, id: Ulid) {
         let dims = self.dims();
+        self.adapters.remove(id);
         self.write().remove(id, dims);
     }
 

@@ -76,3 +76,15 @@ pub struct Quota {
     pub max_cubes: u64,
     pub max_bytes: u64,
 }
+
+/// One piece of retrieval feedback: `query` was (or, `negative`, was not) answered by cube
+/// `cube_id`, which lies in `scope`. Training data for the scope's query adapter.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FeedbackRecord {
+    pub scope: Pb<memmesh_proto::Scope>,
+    pub cube_id: String,
+    pub query: String,
+    pub negative: bool,
+    pub actor: String,
+    pub at_ms: i64,
+}

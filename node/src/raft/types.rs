@@ -8,7 +8,7 @@ use memmesh_proto::{Embedding, ExportedCube, MemCube, Policy, Scope, UpdateReque
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::Pb;
-use crate::model::{ApplyError, AuditRecord, Dedupe, GrantRecord, MergePlan, PutResult, Quota, TokenRecord};
+use crate::model::{ApplyError, AuditRecord, Dedupe, FeedbackRecord, GrantRecord, MergePlan, PutResult, Quota, TokenRecord};
 
 openraft::declare_raft_types!(
     /// MemMesh's openraft configuration.
@@ -213,6 +213,11 @@ pub enum Op {
     Import {
         cubes: Vec<Pb<ExportedCube>>,
         policies: Vec<Pb<Policy>>,
+    },
+    /// `Memory.Feedback`: retrieval feedback about cubes of the request's tenant (each checked
+    /// readable by the caller before proposing; apply refuses the whole write if one is gone).
+    Feedback {
+        records: Vec<FeedbackRecord>,
     },
 }
 

@@ -67,6 +67,7 @@ pub(crate) fn apply_with_capacity(
         events: Vec::new(),
         charge: Charge::new(&req.tenant, req.quota),
         policies: Default::default(),
+        feedback_dropped: Default::default(),
     };
     let result = match &req.op {
         Op::Put { cubes } => a.put(cubes, &[Dedupe::None], None)?,
@@ -89,6 +90,7 @@ pub(crate) fn apply_with_capacity(
         Op::Rollback { id, to_version, expected_version } => a.rollback(id, *to_version, *expected_version)?,
         Op::Touch { id } => a.touch(id)?,
         Op::Import { cubes, policies } => a.import(cubes, policies)?,
+        Op::Feedback { records } => a.feedback(&req.tenant, records)?,
         Op::PurgeCube { id } => a.purge_cube(id)?,
         Op::PurgeScope { scope } => a.purge_scope(&scope.0)?,
         Op::PutToken { token } => super::auth::put_token(db, a.batch, token)?,
@@ -100,6 +102,7 @@ pub(crate) fn apply_with_capacity(
     };
     if result.is_ok() {
         a.charge.stage(db, a.batch);
+        super::feedback::release(db, a.batch, &a.feedback_dropped)?;
     }
     let events = if result.is_ok() { std::mem::take(&mut a.events) } else { Vec::new() };
     if let (Ok(outcome), false) = (&result, req.request_id.is_empty()) {
@@ -121,6 +124,8 @@ pub(super) struct Applier<'a> {
     charge: Charge<'a>,
     /// Tenants' policies as stored, read at most once per write (see `lifecycle`).
     pub(super) policies: std::collections::HashMap<String, Vec<memmesh_proto::Policy>>,
+    /// Feedback records dropped with purged cubes, per tenant (see `feedback::release`).
+    feedback_dropped: std::collections::BTreeMap<String, u64>,
 }
 
 /// What replacing a version needs of the one it replaces, besides its stored bytes (which move
@@ -361,8 +366,28 @@ impl Applier<'_> {
         self.unindex_links(ulid, cube)?;
         self.unindex_expiry(ulid, expirable(cube));
         self.index_dormant(ulid, cube.scope.as_ref().map_or("", |s| s.tenant.as_str()), dormant_since(cube), None);
+        super::feedback::purge_cube(self.db, self.batch, ulid, &mut self.feedback_dropped)?;
         self.events.push(EventRecord::new(EventType::Purged, cube, 0, self.request_id));
         Ok(())
+    }
+
+    /// Stores feedback records, each about a cube of `tenant` that still exists (all or none).
+    fn feedback(&mut self, tenant: &str, records: &[crate::model::FeedbackRecord]) -> Result<ApplyResult, StoreError> {
+        let mut staged = Vec::with_capacity(records.len());
+        for r in records {
+            let (ulid, cube) = match self.current(&r.cube_id)? {
+                Ok(found) => found,
+                Err(e) => return Ok(Err(e)),
+            };
+            if cube.scope.as_ref().map_or("", |s| s.tenant.as_str()) != tenant {
+                return Ok(Err(ApplyError::NotFound { id: r.cube_id.clone() }));
+            }
+            let mut r = r.clone();
+            r.scope = Pb(cube.scope.clone().unwrap_or_default());
+            staged.push((ulid, r));
+        }
+        super::feedback::stage(self.db, self.batch, tenant, &staged)?;
+        Ok(Ok(Outcome { merged: staged.len() as u64, ..Default::default() }))
     }
 
     fn purge_cube(&mut self, id: &str) -> Result<ApplyResult, StoreError> {

@@ -55,6 +55,11 @@ fn describe(op: &Op) -> (&'static str, String) {
             ("create-grant", format!("{}: {}/{}/{} to {}/{}/{}", g.id, s.tenant, s.user, s.agent, to.tenant, to.user, to.agent))
         }
         Op::RevokeGrant { id } => ("revoke-grant", id.clone()),
+        Op::Feedback { records } => {
+            let ids: Vec<&str> = records.iter().take(3).map(|r| r.cube_id.as_str()).collect();
+            let more = if records.len() > 3 { format!(" (+{} more)", records.len() - 3) } else { String::new() };
+            ("feedback", format!("{}{more}", ids.join(",")))
+        }
         Op::Import { cubes, policies } => ("import", format!("{} cubes, {} policies", cubes.len(), policies.len())),
         Op::Audit { .. } => ("audit", String::new()),
         Op::Link { source, link_type, target, remove, .. } => {

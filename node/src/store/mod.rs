@@ -16,6 +16,7 @@
 //! | `audit` | revision ++ position (u32 BE) | postcard [`crate::model::AuditRecord`] |
 //! | `links` | target id ++ source id ++ link type (u8) | empty: the reverse index of `MemCube.links` |
 //! | `expiry` | expiry time (ms, u64 BE) ++ id | empty: the expirable cubes, soonest first (see `lifecycle`) |
+//! | `feedback` | see [`feedback`] | retrieval feedback, the training data of query adapters |
 //!
 //! Modules, one concept each:
 //!
@@ -34,6 +35,7 @@
 //! | [`policies`] | memory policies in the replicated state |
 //! | [`audit`] | the audit log |
 //! | [`feed`] | change-feed events, live broadcast and stored history |
+//! | [`feedback`] | retrieval feedback (adapter training data), bounded per tenant |
 //! | [`snapshot`] | the snapshot file format |
 //! | [`reader`] | queries served from the local replica |
 //! | [`keys`] | key encodings; [`meta`]: every metadata key |
@@ -68,6 +70,7 @@ pub mod dedupe;
 pub mod disk;
 pub mod export;
 pub mod feed;
+pub mod feedback;
 mod import;
 pub mod keys;
 mod lifecycle;
@@ -81,6 +84,8 @@ pub mod snapshot;
 pub mod state_machine;
 pub mod usage;
 
+#[cfg(test)]
+mod feedback_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
@@ -114,12 +119,13 @@ pub const CF_AUDIT: &str = "audit";
 pub const CF_LINKS: &str = "links";
 pub const CF_EXPIRY: &str = "expiry";
 pub const CF_DORMANT: &str = "dormant";
+pub const CF_FEEDBACK: &str = "feedback";
 
 /// The column families of the log database.
 const LOG_CFS: [&str; 2] = [CF_RAFT_LOG, CF_RAFT_META];
 
 /// The column families of the state database (with the log's, see [`dbs`]).
-const ALL_CFS: [&str; 14] = [
+const ALL_CFS: [&str; 15] = [
     CF_RAFT_LOG,
     CF_RAFT_META,
     CF_SM_META,
@@ -134,12 +140,13 @@ const ALL_CFS: [&str; 14] = [
     CF_LINKS,
     CF_EXPIRY,
     CF_DORMANT,
+    CF_FEEDBACK,
 ];
 
 /// The column families that make up the state machine (what a snapshot carries). A snapshot
 /// names each by its position here: new ones go last, so older snapshots still install.
-pub const DATA_CFS: [&str; 10] =
-    [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS, CF_EXPIRY, CF_DORMANT];
+pub const DATA_CFS: [&str; 11] =
+    [CF_CUBES, CF_VERSIONS, CF_SCOPE_IDX, CF_DEDUPE, CF_DEDUPE_ORDER, CF_AUTH, CF_AUDIT, CF_LINKS, CF_EXPIRY, CF_DORMANT, CF_FEEDBACK];
 
 /// A storage failure. Converted to openraft's `StorageError` inside Raft and to `INTERNAL`
 /// at the API.

@@ -119,6 +119,11 @@ impl Reader {
         self.applied.clone()
     }
 
+    /// A tenant's retrieval feedback, oldest first (see [`super::feedback`]).
+    pub fn feedback(&self, tenant: &str) -> Result<Vec<crate::model::FeedbackRecord>, StoreError> {
+        Ok(super::feedback::records(&self.db, tenant)?.into_iter().map(|(_, r)| r).collect())
+    }
+
     pub fn get(&self, id: Ulid) -> Result<Option<MemCube>, StoreError> {
         load_cube(&self.db, id)
     }

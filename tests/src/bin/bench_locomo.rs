@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! bench-locomo [--smoke] [--no-context] [--addr HOST:PORT] DATA_DIR
+//! bench-locomo [--smoke] --adapter-train TRAIN_DIR EVAL_DIR
+//! bench-locomo [--smoke] --leave-one-out DATA_DIR
 //! ```
 //!
 //! For every `*.json` conversation in DATA_DIR (LoCoMo layout, see ../shared/data/locomo/README.md):
@@ -14,6 +16,12 @@
 //! Without `--addr` the bench starts its own node (embedding on) in a temporary directory.
 //! `--smoke`: the first conversation and its first 20 questions only. `--no-context`: turns
 //! without their search context (the previous turn), to measure what the context adds.
+//!
+//! Query adapters (see `memmesh_tests::locomo_adapter`): `--adapter-train TRAIN_DIR` trains an
+//! adapter through the node's API on TRAIN_DIR's questions and evaluates on the conversations of
+//! the data directory, printing DENSE, HYBRID, DENSE+ADAPTER and HYBRID+ADAPTER rows and the
+//! search latency with and without the adapter. `--leave-one-out` does that once per
+//! conversation of the data directory (trained on all the others) and pools the figures.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,6 +53,12 @@ struct Args {
     /// Write each question's top 100 of both signals to this file (for tuning fusion offline).
     #[arg(long, value_name = "FILE")]
     dump: Option<PathBuf>,
+    /// Train a query adapter on these conversations' questions and evaluate it on DATA_DIR's.
+    #[arg(long, value_name = "TRAIN_DIR")]
+    adapter_train: Option<PathBuf>,
+    /// Adapter figures by leave-one-conversation-out over DATA_DIR.
+    #[arg(long, conflicts_with = "adapter_train")]
+    leave_one_out: bool,
     /// A directory of LoCoMo-format `*.json` conversations.
     data_dir: PathBuf,
 }
@@ -71,6 +85,9 @@ async fn main() {
         }
     };
     let mut c = Client::connect(&addr).await.expect("connect");
+    if args.adapter_train.is_some() || args.leave_one_out {
+        return adapters(&mut c, &args, convs, context).await;
+    }
 
     // Ingest. A run id keeps repeated runs against one node apart.
     let run = format!("r{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
@@ -161,4 +178,40 @@ async fn main() {
         println!("{name:<10} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {per_query:>10.2} {:>8.3} ({:.2}x)", r[0], r[1], r[2], r[3], base, r[2] / base);
     }
     println!("baselines (recall@10, measured outside the project): BM25 0.517, all-MiniLM-L6-v2 dense 0.478, their RRF 0.555");
+}
+
+/// The adapter runs: one fold (`--adapter-train`) or one per conversation (`--leave-one-out`).
+async fn adapters(c: &mut Client, args: &Args, eval: Vec<Conversation>, context: bool) {
+    use memmesh_tests::locomo_adapter::{describe, fold, print};
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let mut folds = Vec::new();
+    if let Some(train_dir) = &args.adapter_train {
+        let mut train = conversations(train_dir, args.smoke.then_some(1));
+        if args.smoke {
+            train[0].questions.truncate(20);
+        }
+        let t: Vec<&Conversation> = train.iter().collect();
+        let e: Vec<&Conversation> = eval.iter().collect();
+        println!(
+            "adapter: trained on {} conversations of {} ({} questions), evaluated on {} of {} ({} questions)",
+            t.len(),
+            train_dir.display(),
+            t.iter().map(|c| c.questions.len()).sum::<usize>(),
+            e.len(),
+            args.data_dir.display(),
+            e.iter().map(|c| c.questions.len()).sum::<usize>()
+        );
+        let f = fold(c, &format!("adapt{run}"), &t, &e, context).await;
+        println!("{}", describe("fold", &f));
+        folds.push(f);
+    } else {
+        println!("adapter: leave-one-conversation-out over the {} conversations of {}", eval.len(), args.data_dir.display());
+        for (i, held) in eval.iter().enumerate() {
+            let train: Vec<&Conversation> = eval.iter().filter(|c| c.name != held.name).collect();
+            let f = fold(c, &format!("adapt{run}f{i}"), &train, &[held], context).await;
+            println!("{}", describe(&format!("evaluated on {}", held.name), &f));
+            folds.push(f);
+        }
+    }
+    print(&mut folds);
 }

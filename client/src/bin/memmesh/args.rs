@@ -422,6 +422,12 @@ pub enum Cmd {
     /// Serve MemMesh to agents as MCP tools (remember, recall, get, update, forget, history,
     /// list): over stdio (what MCP hosts launch) or streamable HTTP with --http.
     Mcp(McpArgs),
+    /// Record that a question was answered by a cube (or, --negative, was not): training data
+    /// for the scope's query adapter.
+    Feedback(crate::adapter::FeedbackArgs),
+    /// Query adapters: train (on the node, from feedback), list, show, activate, deactivate.
+    #[command(subcommand)]
+    Adapter(crate::adapter::AdapterCmd),
 }
 
 #[derive(Args)]
@@ -716,6 +722,9 @@ pub struct SearchArgs {
     /// Rank by strength too, with this weight in [0, 1] (importance, use and age; 0 = off).
     #[arg(long, default_value_t = 0.0)]
     pub strength_weight: f32,
+    /// The query adapter: AUTO (the scope's active one, the default), NONE, or an adapter id.
+    #[arg(long, default_value = "AUTO")]
+    pub adapter: String,
 }
 
 #[derive(Args)]

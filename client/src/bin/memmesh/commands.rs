@@ -160,11 +160,13 @@ pub async fn search(c: &mut Client, a: SearchArgs, read: Option<ReadOptions>) ->
         read,
         expand_links: a.expand_links,
         strength_weight: a.strength_weight,
+        adapter: a.adapter,
         ..Default::default()
     };
     let r = c.memory.search(req).await?.into_inner();
     let hits = Rendered::lines(&r.hits, json::hit, render::hit_line);
-    Ok(Rendered::new(json!({"hits": hits.json, "read_revision": r.read_revision, "model": r.model}), hits.text))
+    let adapter = r.adapter.map(|a| json!({"id": a.id, "version": a.version}));
+    Ok(Rendered::new(json!({"hits": hits.json, "read_revision": r.read_revision, "model": r.model, "adapter": adapter}), hits.text))
 }
 
 pub async fn history(c: &mut Client, a: HistoryArgs, read: Option<ReadOptions>) -> Result<Rendered> {

@@ -4,8 +4,9 @@
 //! for `list --all`/`history`); a failure prints `{"error": {"code", "message"}}` and exits 1.
 //!
 //! Layout: [`args`] (the command line and its types), [`commands`] (one function per command;
-//! [`consolidation`], [`backup`] and [`transfer`] for theirs), [`render`] (text and JSON output).
+//! [`consolidation`], [`backup`], [`transfer`] and [`adapter`] for theirs), [`render`] (text and JSON output).
 
+mod adapter;
 mod args;
 mod backup;
 mod commands;
@@ -55,6 +56,8 @@ async fn run(cli: Cli) -> Result<Rendered, Status> {
         Cmd::Health => backup::health(c).await,
         Cmd::Export(a) => transfer::export(c, a, cli.json).await,
         Cmd::Import(a) => transfer::import(c, a, cli.json).await,
+        Cmd::Feedback(a) => adapter::feedback(c, a).await,
+        Cmd::Adapter(cmd) => adapter::adapter(c, cmd).await,
         // Streaming commands print as they go; they have nothing left to render.
         Cmd::Watch(a) => commands::watch(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
         Cmd::Sync(a) => commands::sync(cli.addr, cli.json, a).await.map(|()| Rendered::new(serde_json::Value::Null, String::new())),
