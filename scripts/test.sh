@@ -37,6 +37,9 @@ MEMMESH_BIN_DIR="$CARGO_TARGET_DIR/debug" .local/venv/bin/python tests/python/be
 # project wrote in the same layout (tests/data/locomo-mini), so the test command needs nothing
 # outside the clone. Real figures: run them on the LoCoMo data set (see the README).
 "$CARGO_TARGET_DIR/debug/bench-locomo" --smoke tests/data/locomo-mini
+# The adapter path: feedback, training (its 20 smoke questions give 21 pairs, just over the
+# minimum), AUTO search; the figures come from --leave-one-out on the real data.
+"$CARGO_TARGET_DIR/debug/bench-locomo" --smoke --adapter-train tests/data/locomo-mini tests/data/locomo-mini
 "$CARGO_TARGET_DIR/debug/bench-dedupe" --smoke tests/data/locomo-mini
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -35,12 +35,12 @@
 //! | [`model`] | the MemCube rules (validation, building, patching), [`model::scope_matches`], [`model::Filter`], log-entry records, [`model::ApplyError`]; dedupe, slots and links, consolidation plans, policy precedence |
 //! | [`raft`] | openraft type config; the log entry ([`raft::Proposal`] of [`raft::Request`]s) and its result; peer network; [`raft::durable`] |
 //! | [`auth`] | principals and the access rules ([`auth::Caller`]); token secrets |
-//! | [`embed`] | local inference: ONNX model + tokenizer, the embedding worker threads |
+//! | [`embed`] | local inference: ONNX model + tokenizer, the embedding worker threads; query adapters (fitting, ONNX writing, loading and running) |
 //! | [`quota`] | per-tenant quotas: configuration, the request-rate limiter |
 //! | [`tls`] | TLS / mutual TLS for clients and peers |
-//! | [`index`] | the search index (exact per-scope vectors, per-tenant BM25, fusion) |
+//! | [`index`] | the search index (exact per-scope vectors, per-tenant BM25, fusion; the adapter registry) |
 //! | [`store`] | RocksDB: log store, state machine, apply (puts with dedupe and slots; links and consolidation steps), idempotency, usage, policies, audit, change feed, snapshots, reads |
-//! | [`engine`] | what a request goes through between gRPC and storage ([`engine::Core`]); consolidation on request and on a policy's schedule |
+//! | [`engine`] | what a request goes through between gRPC and storage ([`engine::Core`]); consolidation on request and on a policy's schedule; feedback, adapter training and the search's adapter |
 //! | [`api`] | gRPC services, authentication, the error mapping |
 //! | [`config`] | layered configuration: defaults → TOML → `MEMMESH__…` env → flags |
 //! | [`telemetry`] | logs (text or JSON) and the Prometheus metrics: exporter, gauges, request latency |

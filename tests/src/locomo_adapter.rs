@@ -68,7 +68,8 @@ async fn ingest(c: &mut Client, tenant: &str, convs: &[&Conversation], eval: boo
 }
 
 /// One fold: train on `train`, evaluate on `eval`, in a tenant of its own.
-pub async fn fold(c: &mut Client, tenant: &str, train: &[&Conversation], eval: &[&Conversation], context: bool) -> Fold {
+/// `lambda` and `rank` go to `TrainAdapter` as they are (0 = the node's choice).
+pub async fn fold(c: &mut Client, tenant: &str, train: &[&Conversation], eval: &[&Conversation], context: bool, lambda: f32, rank: u32) -> Fold {
     let ids = ingest(c, tenant, train, false, context).await;
     let mut items = Vec::new();
     for conv in train {
@@ -89,6 +90,8 @@ pub async fn fold(c: &mut Client, tenant: &str, train: &[&Conversation], eval: &
         .train_adapter(TrainAdapterRequest {
             scope: Some(Scope { tenant: tenant.into(), ..Default::default() }),
             activate: true,
+            lambda,
+            rank,
             ..Default::default()
         })
         .await
@@ -160,11 +163,12 @@ pub fn print(folds: &mut [Fold]) {
 pub fn describe(name: &str, f: &Fold) -> String {
     match &f.trained {
         Ok(t) => format!(
-            "{name}: adapter {} trained on {} pairs in {:.1} s (λ {}, rank {}); held-out recall@10 in the training tenant {:.3} -> {:.3}",
+            "{name}: adapter {} trained on {} pairs in {:.1} s (λ {}, β {}, rank {}); held-out recall@10 in the training tenant {:.3} -> {:.3}",
             t.adapter.as_ref().map_or("?", |a| a.id.as_str()),
             t.pairs,
             f.train_time.as_secs_f64(),
             t.lambda,
+            t.beta,
             t.rank,
             t.recall_before,
             t.recall_after

@@ -43,6 +43,7 @@ pub async fn train(svc: &MemoryService, who: &Caller, mut req: TrainAdapterReque
         ("memmesh.adapter.recall_before", format!("{:.4}", t.recall_before)),
         ("memmesh.adapter.recall_after", format!("{:.4}", t.recall_after)),
         ("memmesh.adapter.lambda", t.lambda.to_string()),
+        ("memmesh.adapter.beta", t.beta.to_string()),
         ("memmesh.adapter.rank", t.rank.to_string()),
         ("memmesh.adapter.model", svc.core.embedder.as_ref().map_or(String::new(), |p| p.model_id().to_string())),
     ] {
@@ -75,6 +76,7 @@ pub async fn train(svc: &MemoryService, who: &Caller, mut req: TrainAdapterReque
         recall_before: t.recall_before,
         recall_after: t.recall_after,
         lambda: t.lambda as f32,
+        beta: t.beta as f32,
         rank: t.rank as u32,
     })
 }

@@ -6,7 +6,7 @@
 //! training questions — happens on the embedding workers, before anything is proposed. The log
 //! carries the model's bytes; no replica ever trains or checks anything in `apply`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use memmesh_proto::{CubeState, FeedbackItem, MemCube, Scope};
@@ -29,6 +29,10 @@ pub const MIN_PAIRS: usize = 20;
 pub const MAX_FEEDBACK_ITEMS: usize = 1000;
 /// Ridge strengths tried when the caller names none (the held-out recall picks).
 pub const LAMBDAS: [f64; 5] = [1.0, 3.0, 10.0, 30.0, 100.0];
+/// Weights of the hard negatives tried (the held-out recall picks; 0 = plain ridge).
+pub const BETAS: [f64; 4] = [0.0, 0.25, 0.5, 1.0];
+/// Hard negatives per question: the cubes it wrongly ranks highest without an adapter.
+const NEGATIVES: usize = 5;
 pub const DEFAULT_RANK: usize = 64;
 /// The held-out check's depth: recall@10.
 const CHECK_K: usize = 10;
@@ -48,6 +52,8 @@ pub struct Trained {
     pub recall_before: f32,
     pub recall_after: f32,
     pub lambda: f64,
+    /// Weight of the hard negatives (0 = none).
+    pub beta: f64,
     pub rank: usize,
 }
 
@@ -199,11 +205,17 @@ impl Core {
         // node's model and that the trainer may read; each (question, cube) once.
         let mut seen = BTreeSet::new();
         let mut pairs: Vec<Pair> = Vec::new();
+        // Negative feedback: cubes a question was *not* answered by, used as its negatives.
+        let mut told_negative: HashMap<String, Vec<Ulid>> = HashMap::new();
         for r in self.reader.feedback(&scope.tenant)? {
-            if r.negative || !scope_matches(scope, &r.scope.0) || !seen.insert((r.query.clone(), r.cube_id.clone())) {
+            if !scope_matches(scope, &r.scope.0) || !seen.insert((r.query.clone(), r.cube_id.clone(), r.negative)) {
                 continue;
             }
             let Ok(ulid) = r.cube_id.parse::<Ulid>() else { continue };
+            if r.negative {
+                told_negative.entry(r.query).or_default().push(ulid);
+                continue;
+            }
             let Some(cube) = self.reader.get(ulid)? else { continue };
             let Some(e) = cube.embedding.as_ref().filter(|e| e.model == pool.model_id() && e.vector.len() == dims) else { continue };
             let cube_scope = cube.scope.clone().unwrap_or_default();
@@ -229,44 +241,111 @@ impl Core {
         };
         let rank = if rank == 0 { DEFAULT_RANK.min(dims) } else { rank };
         let lambdas: Vec<f64> = lambda.map_or(LAMBDAS.to_vec(), |l| vec![l]);
-        let (train_q, train_a) = (questions[held..].to_vec(), answers[held..].to_vec());
-        // Fitting and checking are CPU work of a second or so: off the async workers.
+        let negatives = self.hard_negatives(&pairs, &questions, &told_negative, dims).await?;
+        let (train_q, train_a, train_n) = (questions[held..].to_vec(), answers[held..].to_vec(), negatives[held..].to_vec());
+        // Fitting and checking are CPU work of a few seconds: off the async workers.
         let (before, best) = tokio::task::spawn_blocking(move || {
             let before = check.recall(None);
-            let gram = Gram::new(&train_q, &train_a, dims);
-            let mut best: Option<(f32, f64)> = None;
-            for &l in &lambdas {
-                let r = check.recall(Some(&gram.fit(l, rank)));
-                // Ties go to the larger λ: the adapter closer to the identity.
-                if best.is_none_or(|(b, _)| r >= b) {
-                    best = Some((r, l));
+            let gram = Gram::with_negatives(&train_q, &train_a, &train_n, dims);
+            let mut best: Option<(f32, f64, f64)> = None;
+            for &beta in &BETAS {
+                for &l in &lambdas {
+                    let r = check.recall(Some(&gram.fit_contrastive(l, beta, rank)));
+                    // Ties go to the later candidate: the larger λ (closer to the identity),
+                    // then the larger β.
+                    if best.is_none_or(|(b, _, _)| r >= b) {
+                        best = Some((r, l, beta));
+                    }
                 }
             }
-            (before, best.unwrap_or((before, 10.0)))
+            (before, best.unwrap_or((before, 10.0, 0.0)))
         })
         .await
         .map_err(|e| ApiError::Internal(format!("adapter fit failed: {e}")))?;
-        let (after, lambda) = best;
+        let (after, lambda, beta) = best;
         if after < before {
             return Err(ApiError::Precondition(format!(
                 "the adapter would lower held-out recall@{CHECK_K} from {before:.3} to {after:.3} ({held} held-out pairs); nothing was written"
             )));
         }
-        let (all_q, all_a) = (questions, answers);
         let n = pairs.len();
         let model_id = pool.model_id().to_string();
         let model = tokio::task::spawn_blocking(move || {
-            let fitted = Gram::new(&all_q, &all_a, dims).fit(lambda, rank);
+            let fitted = Gram::with_negatives(&questions, &answers, &negatives, dims).fit_contrastive(lambda, beta, rank);
             fitted.to_onnx(&[
                 ("memmesh.embedding_model", model_id),
                 ("memmesh.pairs", n.to_string()),
                 ("memmesh.lambda", lambda.to_string()),
+                ("memmesh.beta", beta.to_string()),
                 ("memmesh.rank", fitted.rank.to_string()),
             ])
         })
         .await
         .map_err(|e| ApiError::Internal(format!("adapter fit failed: {e}")))?;
-        Ok(Trained { model, pairs: n, held_out: held, recall_before: before, recall_after: after, lambda, rank })
+        Ok(Trained { model, pairs: n, held_out: held, recall_before: before, recall_after: after, lambda, beta, rank })
+    }
+
+    /// For each pair, the mean vector of its question's hard negatives: the cubes of its
+    /// answer's scope that a plain dense search ranks highest although they do not answer it
+    /// (up to [`NEGATIVES`]), and the cubes feedback said do not answer it. Zeros where none.
+    async fn hard_negatives(
+        &self,
+        pairs: &[Pair],
+        questions: &[Vec<f32>],
+        told: &HashMap<String, Vec<Ulid>>,
+        dims: usize,
+    ) -> Result<Vec<Vec<f32>>, ApiError> {
+        let mut answers_of: HashMap<&str, Vec<Ulid>> = HashMap::new();
+        for p in pairs {
+            answers_of.entry(p.query.as_str()).or_default().push(p.target);
+        }
+        let filter = Filter::default().active_by_default().judged_at(now_ms());
+        let jobs: Vec<(Vec<f32>, Scope, Vec<Ulid>)> =
+            pairs.iter().zip(questions).map(|(p, q)| (q.clone(), p.scope.clone(), answers_of[p.query.as_str()].clone())).collect();
+        let index = self.index.clone();
+        let ranked: Vec<Vec<Ulid>> = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|(q, scope, answers)| {
+                    let query = Query {
+                        scopes: vec![scope],
+                        viewer: None,
+                        filter: filter.clone(),
+                        k: NEGATIVES + answers.len(),
+                        mode: Mode::Dense,
+                        fusion: Fusion::Rrf,
+                        text: String::new(),
+                        vector: Some(q),
+                    };
+                    index.search(&query).into_iter().map(|h| h.id).filter(|id| !answers.contains(id)).take(NEGATIVES).collect()
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("adapter fit failed: {e}")))?;
+        let mut vectors: HashMap<Ulid, Option<Vec<f32>>> = HashMap::new();
+        let mut out = Vec::with_capacity(pairs.len());
+        for (p, mut ids) in pairs.iter().zip(ranked) {
+            ids.extend(told.get(&p.query).into_iter().flatten().copied());
+            let mut mean = vec![0.0f32; dims];
+            let mut n = 0;
+            for id in ids {
+                let v = match vectors.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(self.reader.get(id)?.and_then(|c| c.embedding).map(|e| e.vector).filter(|v| v.len() == dims))
+                    }
+                };
+                if let Some(v) = v {
+                    mean.iter_mut().zip(v.iter()).for_each(|(m, x)| *m += x);
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                mean.iter_mut().for_each(|m| *m /= n as f32);
+            }
+            out.push(mean);
+        }
+        Ok(out)
     }
 }
 
@@ -287,7 +366,7 @@ struct Pair {
 /// Within one scope, the questions with the smallest hashes are. Deterministic: the same
 /// feedback gives the same split.
 fn held_out_split(pairs: &mut [Pair]) -> usize {
-    let key = |s: &Scope| -> [u8; 32] { Sha256::digest(format!("{}\0{}\0{}\0{}", s.tenant, s.user, s.agent, s.run).as_bytes()).into() };
+    let key = |s: &Scope| -> [u8; 32] { Sha256::digest(format!("{}\0{}\0{}", s.user, s.agent, s.run).as_bytes()).into() };
     let want = pairs.len().div_ceil(5);
     let mut scopes: Vec<([u8; 32], Scope)> = pairs.iter().map(|p| (key(&p.scope), p.scope.clone())).collect();
     scopes.sort_by_key(|s| s.0);

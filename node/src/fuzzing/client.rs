@@ -53,6 +53,9 @@ pub const METHODS: &[(&str, bool)] = &[
     ("/memmesh.v1.Admin/Export", true),
     ("/memmesh.v1.Admin/Import", false),
     ("/memmesh.v1.Cluster/Status", false),
+    // Appended: the seeds, whose first byte is an index below 29, still pick the same methods.
+    ("/memmesh.v1.Memory/Feedback", false),
+    ("/memmesh.v1.Memory/TrainAdapter", false),
 ];
 
 const TOKEN: &str = "fuzzing-bootstrap-token";

@@ -59,6 +59,12 @@ struct Args {
     /// Adapter figures by leave-one-conversation-out over DATA_DIR.
     #[arg(long, conflicts_with = "adapter_train")]
     leave_one_out: bool,
+    /// The adapter's ridge strength (0 = chosen by the node's held-out check).
+    #[arg(long, default_value_t = 0.0)]
+    adapter_lambda: f32,
+    /// The adapter's rank (0 = the node's default).
+    #[arg(long, default_value_t = 0)]
+    adapter_rank: u32,
     /// A directory of LoCoMo-format `*.json` conversations.
     data_dir: PathBuf,
 }
@@ -201,14 +207,14 @@ async fn adapters(c: &mut Client, args: &Args, eval: Vec<Conversation>, context:
             args.data_dir.display(),
             e.iter().map(|c| c.questions.len()).sum::<usize>()
         );
-        let f = fold(c, &format!("adapt{run}"), &t, &e, context).await;
+        let f = fold(c, &format!("adapt{run}"), &t, &e, context, args.adapter_lambda, args.adapter_rank).await;
         println!("{}", describe("fold", &f));
         folds.push(f);
     } else {
         println!("adapter: leave-one-conversation-out over the {} conversations of {}", eval.len(), args.data_dir.display());
         for (i, held) in eval.iter().enumerate() {
             let train: Vec<&Conversation> = eval.iter().filter(|c| c.name != held.name).collect();
-            let f = fold(c, &format!("adapt{run}f{i}"), &train, &[held], context).await;
+            let f = fold(c, &format!("adapt{run}f{i}"), &train, &[held], context, args.adapter_lambda, args.adapter_rank).await;
             println!("{}", describe(&format!("evaluated on {}", held.name), &f));
             folds.push(f);
         }

@@ -135,7 +135,7 @@ pub async fn adapter(c: &mut Client, cmd: AdapterCmd) -> Result<Rendered, Status
             let cube = t.adapter.clone().unwrap_or_default();
             let v = json!({
                 "adapter": adapter_json(&cube), "revision": t.revision, "pairs_recorded": recorded, "pairs": t.pairs,
-                "held_out": t.held_out, "recall_before": t.recall_before, "recall_after": t.recall_after, "lambda": t.lambda, "rank": t.rank,
+                "held_out": t.held_out, "recall_before": t.recall_before, "recall_after": t.recall_after, "lambda": t.lambda, "beta": t.beta, "rank": t.rank,
             });
             let text = format!(
                 "adapter {} v{}: {} pairs ({} held out), held-out recall@10 {:.3} -> {:.3}, lambda {}, rank {}{}",

@@ -54,11 +54,15 @@ fn matrix(rows: &[Vec<f32>], d: usize) -> DMatrix<f64> {
     DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64)
 }
 
-/// The sufficient statistics of a set of pairs: `XᵀX` and `XᵀY`. Computed once and refitted at
-/// several λ.
+/// The sufficient statistics of a set of pairs: `XᵀX`, `XᵀY` and `XᵀN`. Computed once and
+/// refitted at several λ and β.
 pub struct Gram {
     xtx: DMatrix<f64>,
     xty: DMatrix<f64>,
+    /// With hard negatives: `XᵀN`, `N` holding for each question the mean vector of the cubes it
+    /// wrongly ranked highest (zero where none). The target of question i becomes
+    /// `y_i − β·n_i`: toward its answer and away from what it is confused with.
+    xtn: Option<DMatrix<f64>>,
 }
 
 impl Gram {
@@ -67,7 +71,24 @@ impl Gram {
         let x = matrix(queries, d);
         let y = matrix(answers, d);
         let xt = x.transpose();
-        Self { xtx: &xt * &x, xty: &xt * &y }
+        Self { xtx: &xt * &x, xty: &xt * &y, xtn: None }
+    }
+
+    /// [`Self::new`] with each question's hard negatives: `negatives[i]` is the mean vector of
+    /// the cubes question `i` wrongly ranked highest (or zeros).
+    pub fn with_negatives(queries: &[Vec<f32>], answers: &[Vec<f32>], negatives: &[Vec<f32>], d: usize) -> Self {
+        let mut g = Self::new(queries, answers, d);
+        g.xtn = Some(matrix(queries, d).transpose() * matrix(negatives, d));
+        g
+    }
+
+    /// The adapter at ridge strength `lambda` with negatives weighted `beta` (ignored without
+    /// negatives).
+    pub fn fit_contrastive(&self, lambda: f64, beta: f64, rank: usize) -> LowRank {
+        match &self.xtn {
+            Some(xtn) if beta != 0.0 => Gram { xtx: self.xtx.clone(), xty: &self.xty - xtn * beta, xtn: None }.fit(lambda, rank),
+            _ => self.fit(lambda, rank),
+        }
     }
 
     /// The rank-`rank` adapter at ridge strength `lambda` (> 0).
