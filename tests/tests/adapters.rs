@@ -157,7 +157,12 @@ async fn only_writers_of_a_scope_train_or_upload_adapters_readers_use_them_and_h
     assert_eq!(code(train(&mut stranger, ana.clone()).await), Some(Code::PermissionDenied));
     let upload = parametric(ana.clone(), onnx::linear(384, 384, &identity(384)));
     assert_eq!(code(try_put(&mut reader, upload.clone(), "").await), Some(Code::PermissionDenied));
-    let t = train(&mut owner, ana.clone()).await.expect("the scope's writer trains");
+    let req = proto::TrainAdapterRequest { scope: Some(ana.clone()), activate: true, request_id: "train-1".into(), ..Default::default() };
+    let t = owner.memory.train_adapter(req.clone()).await.expect("the scope's writer trains").into_inner();
+    // A retry under the same request id is answered from the first write, figures included,
+    // even though more feedback came in meanwhile; nothing is written twice.
+    feedback(&mut owner, &ids[..3]).await.unwrap();
+    assert_eq!(owner.memory.train_adapter(req).await.unwrap().into_inner(), t);
     let id = t.adapter.unwrap().id;
     // A reader of the scope uses it; a stranger's search of its own scope does not reach it, and
     // naming it is NOT_FOUND.

@@ -1,7 +1,9 @@
 //! `Memory.Feedback` and `Memory.TrainAdapter`: validate, call the engine
 //! (`engine::adapters`), write the trained adapter as a cube through the ordinary put path.
 
-use memmesh_proto::{Content, CubeInput, CubeKind, FeedbackRequest, FeedbackResponse, MemoryType, Source, TrainAdapterRequest, TrainAdapterResponse};
+use memmesh_proto::{
+    Content, CubeInput, CubeKind, FeedbackRequest, FeedbackResponse, MemCube, MemoryType, Source, TrainAdapterRequest, TrainAdapterResponse,
+};
 
 use super::memory::MemoryService;
 use super::{invalid, ApiError};
@@ -32,8 +34,17 @@ pub async fn train(svc: &MemoryService, who: &Caller, mut req: TrainAdapterReque
         return Err(invalid("rank", format!("must be at most the model's dimensions ({dims}); 0 = 64")));
     }
     let request_id = std::mem::take(&mut req.request_id);
-    // A retry of a request id already written returns that write (nothing is fitted again).
     let fp = fingerprint("train_adapter", &req);
+    // A retry of a request id already written is answered from that write: nothing is fitted
+    // again (a new fit could differ, if feedback came in meanwhile).
+    if !request_id.is_empty() {
+        if let Some((rec, outcome)) = svc.core.reader.dedupe(&scope.tenant, &request_id)? {
+            if rec.fingerprint != fp {
+                return Err(crate::model::ApplyError::RequestIdReused { request_id }.into());
+            }
+            return Ok(response(outcome.cubes.into_iter().next().map(|c| c.0), rec.revision));
+        }
+    }
     let t = svc.core.fit_adapter(who, &scope, lambda, req.rank as usize).await?;
     let mut attributes = std::collections::BTreeMap::new();
     attributes.insert(ACTIVE_ATTR.to_string(), req.activate.to_string());
@@ -64,19 +75,26 @@ pub async fn train(svc: &MemoryService, who: &Caller, mut req: TrainAdapterReque
     // Checked like an uploaded adapter (loaded, shapes, probe) before it is proposed.
     svc.core.embed_cubes("adapter", &mut cubes).await?;
     let w = svc.core.propose(&who.actor(), &tenant, &request_id, fp, at_ms, Op::Put { cubes }).await?;
-    let mut adapter = w.outcome.cubes.into_iter().next().map(|c| c.0);
+    Ok(response(w.outcome.cubes.into_iter().next().map(|c| c.0), w.revision))
+}
+
+/// The answer to a training call, from the adapter cube as written: its figures are in its
+/// attributes, so a retry answered from the idempotency table says the same as the first call.
+fn response(mut adapter: Option<MemCube>, revision: u64) -> TrainAdapterResponse {
+    let attr = |k: &str| adapter.as_ref().and_then(|a| a.attributes.get(&format!("memmesh.adapter.{k}")).cloned()).unwrap_or_default();
+    let resp = TrainAdapterResponse {
+        adapter: None,
+        revision,
+        pairs: attr("pairs").parse().unwrap_or(0),
+        held_out: attr("held_out").parse().unwrap_or(0),
+        recall_before: attr("recall_before").parse().unwrap_or(0.0),
+        recall_after: attr("recall_after").parse().unwrap_or(0.0),
+        lambda: attr("lambda").parse().unwrap_or(0.0),
+        beta: attr("beta").parse().unwrap_or(0.0),
+        rank: attr("rank").parse().unwrap_or(0),
+    };
     if let Some(c) = adapter.as_mut().and_then(|a| a.content.as_mut()) {
         c.data.clear();
     }
-    Ok(TrainAdapterResponse {
-        adapter,
-        revision: w.revision,
-        pairs: t.pairs as u32,
-        held_out: t.held_out as u32,
-        recall_before: t.recall_before,
-        recall_after: t.recall_after,
-        lambda: t.lambda as f32,
-        beta: t.beta as f32,
-        rank: t.rank as u32,
-    })
+    TrainAdapterResponse { adapter, ..resp }
 }

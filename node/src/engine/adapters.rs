@@ -241,7 +241,7 @@ impl Core {
         };
         let rank = if rank == 0 { DEFAULT_RANK.min(dims) } else { rank };
         let lambdas: Vec<f64> = lambda.map_or(LAMBDAS.to_vec(), |l| vec![l]);
-        let negatives = self.hard_negatives(&pairs, &questions, &told_negative, dims).await?;
+        let negatives = self.hard_negatives(&pairs, &questions, &told_negative, dims, &viewer).await?;
         let (train_q, train_a, train_n) = (questions[held..].to_vec(), answers[held..].to_vec(), negatives[held..].to_vec());
         // Fitting and checking are CPU work of a few seconds: off the async workers.
         let (before, best) = tokio::task::spawn_blocking(move || {
@@ -288,27 +288,29 @@ impl Core {
     /// For each pair, the mean vector of its question's hard negatives: the cubes of its
     /// answer's scope that a plain dense search ranks highest although they do not answer it
     /// (up to [`NEGATIVES`]), and the cubes feedback said do not answer it. Zeros where none.
+    /// The search runs as `viewer` gives it (cubes the trainer may not read are no negatives).
     async fn hard_negatives(
         &self,
         pairs: &[Pair],
         questions: &[Vec<f32>],
         told: &HashMap<String, Vec<Ulid>>,
         dims: usize,
+        viewer: &(dyn Fn(&Scope) -> Option<index::Viewer> + Sync),
     ) -> Result<Vec<Vec<f32>>, ApiError> {
         let mut answers_of: HashMap<&str, Vec<Ulid>> = HashMap::new();
         for p in pairs {
             answers_of.entry(p.query.as_str()).or_default().push(p.target);
         }
         let filter = Filter::default().active_by_default().judged_at(now_ms());
-        let jobs: Vec<(Vec<f32>, Scope, Vec<Ulid>)> =
-            pairs.iter().zip(questions).map(|(p, q)| (q.clone(), p.scope.clone(), answers_of[p.query.as_str()].clone())).collect();
+        let jobs: Vec<_> =
+            pairs.iter().zip(questions).map(|(p, q)| (q.clone(), p.scope.clone(), answers_of[p.query.as_str()].clone(), viewer(&p.scope))).collect();
         let index = self.index.clone();
         let ranked: Vec<Vec<Ulid>> = tokio::task::spawn_blocking(move || {
             jobs.into_iter()
-                .map(|(q, scope, answers)| {
+                .map(|(q, scope, answers, viewer)| {
                     let query = Query {
                         scopes: vec![scope],
-                        viewer: None,
+                        viewer,
                         filter: filter.clone(),
                         k: NEGATIVES + answers.len(),
                         mode: Mode::Dense,

@@ -369,7 +369,7 @@ class RollbackRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., to_version: _Optional[int] = ..., expected_version: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("query", "vector", "scope", "scopes", "memory_types", "tags", "states", "sources", "created_after_ms", "created_before_ms", "updated_after_ms", "updated_before_ms", "attributes", "k", "mode", "read", "fusion", "dense_weight", "expand_links", "strength_weight")
+    __slots__ = ("query", "vector", "scope", "scopes", "memory_types", "tags", "states", "sources", "created_after_ms", "created_before_ms", "updated_after_ms", "updated_before_ms", "attributes", "k", "mode", "read", "fusion", "dense_weight", "expand_links", "strength_weight", "adapter")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -397,6 +397,7 @@ class SearchRequest(_message.Message):
     DENSE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     EXPAND_LINKS_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
     query: str
     vector: _containers.RepeatedScalarFieldContainer[float]
     scope: _cube_pb2.Scope
@@ -417,7 +418,8 @@ class SearchRequest(_message.Message):
     dense_weight: float
     expand_links: bool
     strength_weight: float
-    def __init__(self, query: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., scope: _Optional[_Union[_cube_pb2.Scope, _Mapping]] = ..., scopes: _Optional[_Iterable[_Union[_cube_pb2.Scope, _Mapping]]] = ..., memory_types: _Optional[_Iterable[_Union[_cube_pb2.MemoryType, str]]] = ..., tags: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[_cube_pb2.CubeState, str]]] = ..., sources: _Optional[_Iterable[_Union[_cube_pb2.Source, str]]] = ..., created_after_ms: _Optional[int] = ..., created_before_ms: _Optional[int] = ..., updated_after_ms: _Optional[int] = ..., updated_before_ms: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ..., fusion: _Optional[_Union[Fusion, str]] = ..., dense_weight: _Optional[float] = ..., expand_links: _Optional[bool] = ..., strength_weight: _Optional[float] = ...) -> None: ...
+    adapter: str
+    def __init__(self, query: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., scope: _Optional[_Union[_cube_pb2.Scope, _Mapping]] = ..., scopes: _Optional[_Iterable[_Union[_cube_pb2.Scope, _Mapping]]] = ..., memory_types: _Optional[_Iterable[_Union[_cube_pb2.MemoryType, str]]] = ..., tags: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[_cube_pb2.CubeState, str]]] = ..., sources: _Optional[_Iterable[_Union[_cube_pb2.Source, str]]] = ..., created_after_ms: _Optional[int] = ..., created_before_ms: _Optional[int] = ..., updated_after_ms: _Optional[int] = ..., updated_before_ms: _Optional[int] = ..., attributes: _Optional[_Mapping[str, str]] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., read: _Optional[_Union[ReadOptions, _Mapping]] = ..., fusion: _Optional[_Union[Fusion, str]] = ..., dense_weight: _Optional[float] = ..., expand_links: _Optional[bool] = ..., strength_weight: _Optional[float] = ..., adapter: _Optional[str] = ...) -> None: ...
 
 class LinkedCube(_message.Message):
     __slots__ = ("type", "incoming", "cube")
@@ -450,14 +452,84 @@ class SearchHit(_message.Message):
     def __init__(self, cube: _Optional[_Union[_cube_pb2.MemCube, _Mapping]] = ..., score: _Optional[float] = ..., dense_score: _Optional[float] = ..., dense_rank: _Optional[int] = ..., lexical_score: _Optional[float] = ..., lexical_rank: _Optional[int] = ..., linked: _Optional[_Iterable[_Union[LinkedCube, _Mapping]]] = ..., strength: _Optional[float] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "read_revision", "model")
+    __slots__ = ("hits", "read_revision", "model", "adapter")
     HITS_FIELD_NUMBER: _ClassVar[int]
     READ_REVISION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     read_revision: int
     model: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., read_revision: _Optional[int] = ..., model: _Optional[str] = ...) -> None: ...
+    adapter: AdapterRef
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., read_revision: _Optional[int] = ..., model: _Optional[str] = ..., adapter: _Optional[_Union[AdapterRef, _Mapping]] = ...) -> None: ...
+
+class AdapterRef(_message.Message):
+    __slots__ = ("id", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    version: int
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class FeedbackItem(_message.Message):
+    __slots__ = ("query", "cube_id", "negative")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    cube_id: str
+    negative: bool
+    def __init__(self, query: _Optional[str] = ..., cube_id: _Optional[str] = ..., negative: _Optional[bool] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("items", "request_id")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[FeedbackItem]
+    request_id: str
+    def __init__(self, items: _Optional[_Iterable[_Union[FeedbackItem, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("recorded", "revision")
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    recorded: int
+    revision: int
+    def __init__(self, recorded: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class TrainAdapterRequest(_message.Message):
+    __slots__ = ("scope", "activate", "rank", "request_id")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_FIELD_NUMBER: _ClassVar[int]
+    LAMBDA_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    scope: _cube_pb2.Scope
+    activate: bool
+    rank: int
+    request_id: str
+    def __init__(self, scope: _Optional[_Union[_cube_pb2.Scope, _Mapping]] = ..., activate: _Optional[bool] = ..., rank: _Optional[int] = ..., request_id: _Optional[str] = ..., **kwargs) -> None: ...
+
+class TrainAdapterResponse(_message.Message):
+    __slots__ = ("adapter", "revision", "pairs", "held_out", "recall_before", "recall_after", "rank", "beta")
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_FIELD_NUMBER: _ClassVar[int]
+    RECALL_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    RECALL_AFTER_FIELD_NUMBER: _ClassVar[int]
+    LAMBDA_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    BETA_FIELD_NUMBER: _ClassVar[int]
+    adapter: _cube_pb2.MemCube
+    revision: int
+    pairs: int
+    held_out: int
+    recall_before: float
+    recall_after: float
+    rank: int
+    beta: float
+    def __init__(self, adapter: _Optional[_Union[_cube_pb2.MemCube, _Mapping]] = ..., revision: _Optional[int] = ..., pairs: _Optional[int] = ..., held_out: _Optional[int] = ..., recall_before: _Optional[float] = ..., recall_after: _Optional[float] = ..., rank: _Optional[int] = ..., beta: _Optional[float] = ..., **kwargs) -> None: ...
 
 class LinkRequest(_message.Message):
     __slots__ = ("source_id", "link", "remove", "expected_version", "request_id")

@@ -109,6 +109,16 @@ class MemoryStub:
                 request_serializer=memmesh_dot_v1_dot_memory__pb2.ConsolidateRequest.SerializeToString,
                 response_deserializer=memmesh_dot_v1_dot_memory__pb2.ConsolidateResponse.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/memmesh.v1.Memory/Feedback',
+                request_serializer=memmesh_dot_v1_dot_memory__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=memmesh_dot_v1_dot_memory__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
+        self.TrainAdapter = channel.unary_unary(
+                '/memmesh.v1.Memory/TrainAdapter',
+                request_serializer=memmesh_dot_v1_dot_memory__pb2.TrainAdapterRequest.SerializeToString,
+                response_deserializer=memmesh_dot_v1_dot_memory__pb2.TrainAdapterResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServicer:
@@ -232,6 +242,28 @@ class MemoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """Record that a query was answered by a cube (or, `negative`, was not): training data for
+        the scope's retrieval adapter, replicated, kept per tenant (the 50,000 most recent records),
+        purged with the scope. Needs read access to each cube; a cube the caller may not read is
+        NOT_FOUND, like a missing one. Up to 1,000 items per call, written atomically.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TrainAdapter(self, request, context):
+        """Train a query adapter for `scope` on the positive feedback about cubes in it (see the
+        README's Parametric memory): ridge regression of query vectors onto their answers' vectors,
+        regularised toward the identity, kept at a low rank and checked on held-out pairs. Refused
+        (FAILED_PRECONDITION) with too few pairs or when the adapter would lower held-out recall@10.
+        The adapter is written as a PARAMETRIC cube of `scope` (media type application/onnx), a
+        versioned cube like any other. Needs write access to the scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -299,6 +331,16 @@ def add_MemoryServicer_to_server(servicer, server):
                     servicer.Consolidate,
                     request_deserializer=memmesh_dot_v1_dot_memory__pb2.ConsolidateRequest.FromString,
                     response_serializer=memmesh_dot_v1_dot_memory__pb2.ConsolidateResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=memmesh_dot_v1_dot_memory__pb2.FeedbackRequest.FromString,
+                    response_serializer=memmesh_dot_v1_dot_memory__pb2.FeedbackResponse.SerializeToString,
+            ),
+            'TrainAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrainAdapter,
+                    request_deserializer=memmesh_dot_v1_dot_memory__pb2.TrainAdapterRequest.FromString,
+                    response_serializer=memmesh_dot_v1_dot_memory__pb2.TrainAdapterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -662,6 +704,60 @@ class Memory:
             '/memmesh.v1.Memory/Consolidate',
             memmesh_dot_v1_dot_memory__pb2.ConsolidateRequest.SerializeToString,
             memmesh_dot_v1_dot_memory__pb2.ConsolidateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memmesh.v1.Memory/Feedback',
+            memmesh_dot_v1_dot_memory__pb2.FeedbackRequest.SerializeToString,
+            memmesh_dot_v1_dot_memory__pb2.FeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrainAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memmesh.v1.Memory/TrainAdapter',
+            memmesh_dot_v1_dot_memory__pb2.TrainAdapterRequest.SerializeToString,
+            memmesh_dot_v1_dot_memory__pb2.TrainAdapterResponse.FromString,
             options,
             channel_credentials,
             insecure,
