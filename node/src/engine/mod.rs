@@ -13,6 +13,8 @@
 //! | [`lifecycle`] | the leader's expiry sweep |
 //! | [`links`] | links around a cube as a caller may see them, client links, Consolidate |
 //! | [`embedding`] | computing and checking vectors before a write is proposed |
+//! | [`adapters`] | query adapters on the request path: checking uploads, a search's adapter, feedback |
+//! | [`training`] | fitting an adapter from a scope's feedback, checked on held-out pairs |
 //! | [`authz`] | authorization against the access rules, refusals recorded |
 //! | [`denials`] | refused requests on their way to the audit log (rate-limited) |
 //! | [`error`] | [`ApiError`], composed from every lower layer's errors |
@@ -29,6 +31,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod read;
 pub mod search;
+pub mod training;
 pub mod write;
 
 pub use self::core::Core;
