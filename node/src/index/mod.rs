@@ -3,7 +3,8 @@
 //! lands — before the write's revision is published as applied, so a read that waits for a
 //! revision (linearizable or `min_revision`) also finds it in the index.
 //!
-//! - [`dense`]: exact vector scan over per-scope contiguous vectors.
+//! - [`dense`]: vector scan over per-scope contiguous vectors — exact, or for big scans by int8
+//!   first with the best candidates rescored exactly (`search.quantized_min_vectors`).
 //! - [`lexical`]: BM25 over cube text, per tenant.
 //! - this module: the documents (what is indexed of each cube; filtered by [`Filter`], the one
 //!   cube filter of `model`) and the queries.
@@ -37,6 +38,10 @@ use self::lexical::{term_counts, Lexical};
 use crate::auth::{Caller, Need};
 use crate::model::dedupe::text_key;
 use crate::model::{scope_matches, Facets, Filter};
+
+/// The default of `search.quantized_min_vectors`: below it an exact f32 scan costs under a
+/// millisecond, so it stays exact.
+pub const QUANTIZED_MIN_VECTORS: usize = 8_192;
 
 /// How a hybrid search combines its two rankings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -205,6 +210,8 @@ struct Inner {
 /// (vectors of any other model are not comparable and are left out); `None` = no dense index.
 pub struct SearchIndex {
     model: Option<(String, usize)>,
+    /// From how many vectors a dense search ranks by int8 first (0: never; see `query`).
+    quantized_min: usize,
     inner: RwLock<Inner>,
     adapters: adapters::Adapters,
     /// Keyed per process, so no text can be written to collide with another's hash.
@@ -291,7 +298,19 @@ impl Default for SearchIndex {
 
 impl SearchIndex {
     pub fn new(model: Option<(String, usize)>) -> Self {
-        Self { model, inner: RwLock::new(Inner::default()), adapters: Default::default(), hasher: RandomState::new() }
+        Self {
+            model,
+            quantized_min: QUANTIZED_MIN_VECTORS,
+            inner: RwLock::new(Inner::default()),
+            adapters: Default::default(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Sets `search.quantized_min_vectors` (0 turns the int8 pass off).
+    pub fn with_quantized_min(mut self, vectors: usize) -> Self {
+        self.quantized_min = vectors;
+        self
     }
 
     /// The model id and dimensions of the dense index, if there is one.

@@ -293,7 +293,9 @@ impl Node {
             tracing::info!("embedding disabled: lexical search only");
             None
         };
-        let index = Arc::new(SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims()))));
+        let index = Arc::new(
+            SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims()))).with_quantized_min(cfg.search.quantized_min_vectors),
+        );
 
         let tls = cfg.tls.load()?;
 
