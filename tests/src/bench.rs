@@ -147,3 +147,10 @@ pub fn cpu_time(pids: &[u32]) -> Duration {
         .sum();
     Duration::from_secs_f64(total as f64 / ticks)
 }
+
+/// Resident memory of process `pid` (VmRSS, from `/proc`), in bytes.
+pub fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
+    Some(kb * 1024)
+}

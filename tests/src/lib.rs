@@ -81,6 +81,12 @@ impl NodeProc {
 
     /// As [`NodeProc::start_args`], the node started through `wrapper` (e.g. `ip netns exec NS`).
     pub fn start_wrapped(wrapper: &[&str], data_dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> NodeProc {
+        Self::start_within(Duration::from_secs(60), wrapper, data_dir, listen, args, env)
+    }
+
+    /// As [`NodeProc::start_wrapped`], waiting up to `ready` for the node to serve (a restart
+    /// over a million cubes rebuilds its search index for longer than the usual minute).
+    pub fn start_within(ready: Duration, wrapper: &[&str], data_dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> NodeProc {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
@@ -111,7 +117,7 @@ impl NodeProc {
             }
             for _ in lines {} // keep draining so the node never blocks on stdout
         });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        let line = match rx.recv_timeout(ready) {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
