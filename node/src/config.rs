@@ -72,7 +72,9 @@ pub struct SearchConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        Self { quantized_min_vectors: crate::index::QUANTIZED_MIN_VECTORS }
+        // The index's own default (`index::QUANTIZED_MIN_VECTORS`, a layer this one may not
+        // use; a test checks they agree).
+        Self { quantized_min_vectors: 8_192 }
     }
 }
 
@@ -250,6 +252,11 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_int8_threshold_defaults_to_the_index_own() {
+        assert_eq!(SearchConfig::default().quantized_min_vectors, crate::index::QUANTIZED_MIN_VECTORS);
+    }
 
     // figment's `Jail` closures return its (large) error type.
     #[test]
