@@ -30,15 +30,14 @@ pub struct Codes {
 }
 
 impl Codes {
-    /// The int8 form of `v` appended, returning its scale (0 for a zero or non-finite vector,
-    /// whose codes are all 0: it scores 0 in the coarse pass and is rescored like any other).
-    fn push(&mut self, v: &[f32]) -> f32 {
+    /// Appends the int8 form of `v`. A zero or non-finite vector gets scale 0 and codes all 0:
+    /// it scores 0 in the coarse pass and is rescored like any other.
+    fn push(&mut self, v: &[f32]) {
         let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
         let scale = if max > 0.0 && max.is_finite() { max / 127.0 } else { 0.0 };
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
         self.codes.extend(v.iter().map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8));
         self.scales.push(scale);
-        scale
     }
 
     /// A query's int8 form, for [`Bucket::coarse`].
@@ -48,14 +47,20 @@ impl Codes {
         q
     }
 
-    fn swap_remove(&mut self, pos: usize, last: usize, dims: usize) {
-        if pos != last {
-            let (head, tail) = self.codes.split_at_mut(last * dims);
-            head[pos * dims..(pos + 1) * dims].copy_from_slice(&tail[..dims]);
-        }
-        self.codes.truncate(last * dims);
+    fn swap_remove(&mut self, pos: usize, dims: usize) {
+        swap_remove_vector(&mut self.codes, pos, dims);
         self.scales.swap_remove(pos);
     }
+}
+
+/// Removes the `pos`th `dims`-long vector of `flat` by moving the last one into its place.
+fn swap_remove_vector<T: Copy>(flat: &mut Vec<T>, pos: usize, dims: usize) {
+    let last = flat.len() / dims - 1;
+    if pos != last {
+        let (head, tail) = flat.split_at_mut(last * dims);
+        head[pos * dims..(pos + 1) * dims].copy_from_slice(&tail[..dims]);
+    }
+    flat.truncate(last * dims);
 }
 
 impl Bucket {
@@ -73,12 +78,8 @@ impl Bucket {
         let pos = pos as usize;
         let last = self.slots.len() - 1;
         self.slots.swap_remove(pos);
-        if pos != last {
-            let (head, tail) = self.vectors.split_at_mut(last * dims);
-            head[pos * dims..(pos + 1) * dims].copy_from_slice(&tail[..dims]);
-        }
-        self.vectors.truncate(last * dims);
-        self.codes.swap_remove(pos, last, dims);
+        swap_remove_vector(&mut self.vectors, pos, dims);
+        self.codes.swap_remove(pos, dims);
         (pos != last).then(|| self.slots[pos])
     }
 

@@ -40,10 +40,20 @@ fn matching<'a, V>(map: &'a BTreeMap<ScopeKey, V>, scopes: &[Scope]) -> Vec<(&'a
     out
 }
 
+/// The cube id of the document in `slot`.
+fn doc_id(docs: &[Option<Doc>], slot: u32) -> Option<Ulid> {
+    docs[slot as usize].as_ref().map(|d| d.id)
+}
+
+/// The order of every ranking: score descending, then cube id ascending, so ties break alike on
+/// every replica.
+fn by_rank(docs: &[Option<Doc>]) -> impl Fn(&(u32, f32), &(u32, f32)) -> std::cmp::Ordering + Copy + '_ {
+    move |a, b| b.1.total_cmp(&a.1).then_with(|| doc_id(docs, a.0).cmp(&doc_id(docs, b.0)))
+}
+
 /// The `k` best (score desc, id asc) of `scored`.
 fn top(mut scored: Vec<(u32, f32)>, k: usize, docs: &[Option<Doc>]) -> Vec<(u32, f32)> {
-    let id = |s: u32| docs[s as usize].as_ref().map(|d| d.id);
-    let cmp = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(&id(b.0)));
+    let cmp = by_rank(docs);
     if scored.len() > k {
         scored.select_nth_unstable_by(k, cmp);
         scored.truncate(k);
@@ -193,10 +203,9 @@ fn coarse_then_exact(
     }
     // One pass for the lowest admitted (ties to the lower id, as everywhere): each new low is
     // tested for admission, which for a scan in no particular order happens a few times.
-    let id = |slot: u32| docs[slot as usize].as_ref().map(|d| d.id);
     let mut lowest: Option<(u32, f32)> = None;
     for &(slot, s) in &coarse {
-        let lower = lowest.is_none_or(|(m, ms)| s < ms || (s == ms && id(slot) < id(m)));
+        let lower = lowest.is_none_or(|(m, ms)| s < ms || (s == ms && doc_id(docs, slot) < doc_id(docs, m)));
         if lower && admit(slot) {
             lowest = Some((slot, s));
         }
@@ -255,8 +264,7 @@ fn lexical_ranked(
 /// that of testing them all. Slices grow with what has been tested, so a filter that admits
 /// few documents costs O(n log n), not a selection over the rest per 64 documents.
 fn top_admitted(mut scored: Vec<(u32, f32)>, k: usize, docs: &[Option<Doc>], admit: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
-    let id = |s: u32| docs[s as usize].as_ref().map(|d| d.id);
-    let cmp = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(&id(b.0)));
+    let cmp = by_rank(docs);
     let mut admitted = Vec::with_capacity(k);
     // scored[..tested] has been tested; the rest is untested and ranks below all of it.
     let mut tested = 0;

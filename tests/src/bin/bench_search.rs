@@ -98,11 +98,19 @@ struct Queries {
     vectors: Vec<(Vec<f32>, usize)>,
 }
 
+/// One user's scope, or the whole tenant.
+fn searched(user: Option<usize>) -> Scope {
+    match user {
+        Some(u) => scope(TENANT, &format!("user{u:04}")),
+        None => scope(TENANT, ""),
+    }
+}
+
 /// p50 and p99 of the end-to-end text queries of `mode`, in one user's scope or the tenant.
 async fn text_row(c: &mut Client, q: &Queries, mode: SearchMode, user_scope: bool) -> (f64, f64) {
     let mut lat = Vec::with_capacity(q.texts.len());
     for (text, user) in &q.texts {
-        let s = if user_scope { scope(TENANT, &format!("user{user:04}")) } else { scope(TENANT, "") };
+        let s = searched(user_scope.then_some(*user));
         let req = SearchRequest { query: text.clone(), scope: Some(s), k: 10, mode: mode as i32, ..Default::default() };
         lat.push(timed(c, req).await.0);
     }
@@ -115,11 +123,7 @@ async fn recall_row(c: &mut Client, data: &Data, q: &Queries, user_scope: bool) 
     let nq = if user_scope { q.vectors.len() } else { q.vectors.len().min(50) };
     for (v, u) in q.vectors.iter().take(nq) {
         let user = user_scope.then_some(*u);
-        let s = match user {
-            Some(u) => scope(TENANT, &format!("user{u:04}")),
-            None => scope(TENANT, ""),
-        };
-        let req = SearchRequest { vector: v.clone(), scope: Some(s), k: 10, mode: SearchMode::Dense as i32, ..Default::default() };
+        let req = SearchRequest { vector: v.clone(), scope: Some(searched(user)), k: 10, mode: SearchMode::Dense as i32, ..Default::default() };
         let (d, hits) = timed(c, req).await;
         lat.push(d);
         let got: HashSet<usize> = hits.iter().map(|h| data.index_of[&h.cube.as_ref().unwrap().id]).collect();
@@ -171,7 +175,7 @@ async fn main() {
             for i in base..base + n {
                 let topic = rng.below(TOPICS);
                 let v = near(&mut rng, &centroids[topic]);
-                let mut cube = text_cube(scope(TENANT, &format!("user{:04}", i % users)), &sentence(&mut rng, 8, 30));
+                let mut cube = text_cube(searched(Some(i % users)), &sentence(&mut rng, 8, 30));
                 cube.embedding = Some(Embedding { vector: v.clone(), model: model.clone() });
                 cubes.push(cube);
                 data.vectors.push(v);
