@@ -243,12 +243,19 @@ impl Applier<'_> {
     }
 
     pub(super) fn expire(&mut self, at_ms: i64, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
-        let mut out = Outcome::default();
-        let mut seen = std::collections::HashSet::new();
-        for (id, version) in items {
-            let Ok(ulid) = Ulid::from_string(id) else { continue };
-            let stored = self.db.get_cf(cf(self.db, super::CF_CUBES), super::keys::cube_key(ulid))?;
-            let prev = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b, c))).transpose()?;
+        let mut out = Outcome { cubes: Vec::with_capacity(items.len()), ..Default::default() };
+        // The step's cubes are read in one batched lookup, before any of them is written: a
+        // step names each cube at most once (a repeat is skipped below), and expiring one cube
+        // writes only that cube's keys, so no read here can miss an earlier item's write. One
+        // lookup per cube was a third of an expiry's cost in apply (bench-lifecycle).
+        let ids: Vec<Option<Ulid>> = items.iter().map(|(id, _)| Ulid::from_string(id).ok()).collect();
+        let keys: Vec<_> = ids.iter().flatten().map(|u| super::keys::cube_key(*u)).collect();
+        let mut stored = self.db.batched_multi_get_cf(cf(self.db, super::CF_CUBES), &keys, false).into_iter();
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for ((_, version), ulid) in items.iter().zip(ids) {
+            let Some(ulid) = ulid else { continue };
+            let stored = stored.next().transpose()?.flatten();
+            let prev = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b.to_vec(), c))).transpose()?;
             let (bytes, mut cube) = match prev {
                 Some((b, c)) if c.version == *version && expirable(&c).is_some() && is_expired(&c, at_ms) && seen.insert(ulid) => (b, c),
                 _ => {
