@@ -108,16 +108,19 @@ impl Core {
 
     /// Passes a query vector through `adapter` (loaded once per version on this node) and
     /// normalises the result.
-    pub(super) async fn adapt_query(&self, adapter: &MemCube, vector: Vec<f32>) -> Result<(Vec<f32>, AdapterUsed), ApiError> {
-        let bytes = Arc::new(adapter.content.as_ref().map(|c| c.data.clone()).unwrap_or_default());
-        let key = (adapter.id.clone(), adapter.version);
-        let mut out = self.pool()?.adapt(key, bytes, vec![vector]).await.map_err(|e| adapter_error("adapter", e))?;
+    ///
+    /// Takes the cube by value: its model bytes (up to megabytes) move to the worker instead of
+    /// being copied for every search.
+    pub(super) async fn adapt_query(&self, adapter: MemCube, vector: Vec<f32>) -> Result<(Vec<f32>, AdapterUsed), ApiError> {
+        let MemCube { id, version, content, .. } = adapter;
+        let bytes = Arc::new(content.map(|c| c.data).unwrap_or_default());
+        let mut out = self.pool()?.adapt((id.clone(), version), bytes, vec![vector]).await.map_err(|e| adapter_error("adapter", e))?;
         let mut v = out.pop().unwrap_or_default();
         if v.iter().any(|x| !x.is_finite()) {
-            return Err(ApiError::Precondition(format!("adapter {} gave a non-finite vector for this query", adapter.id)));
+            return Err(ApiError::Precondition(format!("adapter {id} gave a non-finite vector for this query")));
         }
         normalize(&mut v);
-        Ok((v, AdapterUsed { id: adapter.id.clone(), version: adapter.version }))
+        Ok((v, AdapterUsed { id, version }))
     }
 
     /// Records feedback items (validated here; each cube must be one `who` may read).

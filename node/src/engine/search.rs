@@ -63,7 +63,7 @@ impl Core {
         if q.mode != Mode::Lexical {
             if let Some(a) = self.choose_adapter(who, adapter, &searched, &grants)? {
                 if let Some(v) = q.vector.take() {
-                    let (v, u) = self.adapt_query(&a, v).await?;
+                    let (v, u) = self.adapt_query(a, v).await?;
                     q.vector = Some(v);
                     used = Some(u);
                 }
