@@ -38,6 +38,21 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// Runs the `memmesh` CLI against `addr` with `--json` (and `--token` if given): whether it
+/// succeeded, and the JSON value it printed on stdout (panics, showing both streams, if stdout
+/// is not one JSON value).
+pub fn memmesh_json(addr: &str, token: Option<&str>, args: &[&str]) -> (bool, serde_json::Value) {
+    let mut cmd = std::process::Command::new(bin("memmesh"));
+    cmd.args(["--addr", addr]);
+    if let Some(t) = token {
+        cmd.args(["--token", t]);
+    }
+    let out = cmd.arg("--json").args(args).output().expect("run memmesh");
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {} (stderr {})", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), v)
+}
+
 /// Environment that makes a node run its embedding model (pass to `start_with_env` & co.).
 pub const EMBEDDING_ON: &[(&str, &str)] = &[("MEMMESH__EMBEDDING__ENABLED", "true")];
 

@@ -24,6 +24,15 @@ pub struct Question {
     pub evidence: Vec<String>,
 }
 
+impl Question {
+    /// Recall@k: the fraction of this question's evidence turns (dia ids) among the first `k`
+    /// of `ranked` — the one scorer every LoCoMo bench uses.
+    pub fn recall_at(&self, ranked: &[&str], k: usize) -> f64 {
+        let top = &ranked[..k.min(ranked.len())];
+        self.evidence.iter().filter(|e| top.contains(&e.as_str())).count() as f64 / self.evidence.len().max(1) as f64
+    }
+}
+
 /// One LoCoMo conversation file.
 pub struct Conversation {
     pub name: String,

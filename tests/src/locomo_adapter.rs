@@ -122,8 +122,7 @@ pub async fn fold(c: &mut Client, tenant: &str, train: &[&Conversation], eval: &
                 }
                 let ranked: Vec<&str> = resp.hits.iter().map(|h| dia_of.get(h.cube.as_ref().unwrap().id.as_str()).copied().unwrap_or("")).collect();
                 for (i, k) in KS.iter().enumerate() {
-                    let found = q.evidence.iter().filter(|e| ranked.iter().take(*k).any(|r| r == e)).count();
-                    f.sums[row][i] += found as f64 / q.evidence.len() as f64;
+                    f.sums[row][i] += q.recall_at(&ranked, *k);
                 }
             }
         }

@@ -245,9 +245,7 @@ async fn bad_adapters_feedback_and_training_requests_are_refused_by_name_and_wri
 }
 
 fn memmesh(addr: &str, args: &[&str]) -> (bool, serde_json::Value) {
-    let out = std::process::Command::new(bin("memmesh")).arg("--addr").arg(addr).arg("--json").args(args).output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    (out.status.success(), serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}")))
+    memmesh_json(addr, None, args)
 }
 
 #[tokio::test]

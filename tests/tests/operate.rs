@@ -20,9 +20,7 @@ fn env() -> Vec<(&'static str, &'static str)> {
 
 /// Runs the CLI with `--json` as `token`; (success, the JSON value printed).
 fn memmesh(addr: &str, token: &str, args: &[&str]) -> (bool, Value) {
-    let out = Command::new(bin("memmesh")).args(["--addr", addr, "--token", token, "--json"]).args(args).output().unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)));
-    (out.status.success(), v)
+    memmesh_json(addr, Some(token), args)
 }
 
 async fn get(c: &mut Client, id: &str) -> Result<proto::MemCube, tonic::Status> {

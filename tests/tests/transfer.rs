@@ -5,7 +5,6 @@
 //! exports arrive with their times and scopes.
 
 use std::path::Path;
-use std::process::Command;
 
 use memmesh_client::transfer::{Reader, Record};
 use memmesh_client::Client;
@@ -17,9 +16,7 @@ use tonic::Code;
 
 /// Runs the CLI with `--json` as `token`; (success, the JSON value printed).
 fn memmesh(addr: &str, token: &str, args: &[&str]) -> (bool, Value) {
-    let out = Command::new(bin("memmesh")).args(["--addr", addr, "--token", token, "--json"]).args(args).output().unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)));
-    (out.status.success(), v)
+    memmesh_json(addr, Some(token), args)
 }
 
 /// Every record of an export file but its header (which names the source's revision and time).

@@ -105,7 +105,7 @@ async fn recall10(c: &mut Client, convs: &[Conversation], run: &str, dia_of: &Ha
             let req = SearchRequest { query: q.text.clone(), scope: Some(scope_of(conv, run)), k: 10, ..Default::default() };
             let hits = c.memory.search(req).await.expect("search").into_inner().hits;
             let ranked: Vec<&str> = hits.iter().filter_map(|h| dia_of.get(&h.cube.as_ref().unwrap().id).map(String::as_str)).collect();
-            sum += q.evidence.iter().filter(|e| ranked.contains(&e.as_str())).count() as f64 / q.evidence.len() as f64;
+            sum += q.recall_at(&ranked, 10);
             n += 1;
         }
     }

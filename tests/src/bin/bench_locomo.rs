@@ -173,8 +173,7 @@ async fn main() {
                 let hits = c.memory.search(req).await.expect("search").into_inner().hits;
                 let ranked: Vec<&str> = hits.iter().map(|h| dia_of.get(&h.cube.as_ref().unwrap().id).map_or("", String::as_str)).collect();
                 for (i, k) in KS.iter().enumerate() {
-                    let found = q.evidence.iter().filter(|e| ranked.iter().take(*k).any(|r| r == e)).count();
-                    sums[i] += found as f64 / q.evidence.len() as f64;
+                    sums[i] += q.recall_at(&ranked, *k);
                 }
             }
         }
