@@ -165,6 +165,7 @@ async fn main() {
     };
     let mut summary = Vec::new();
     let mut resident: Vec<(usize, u64)> = Vec::new();
+    let last = sizes.last().copied();
     for size in sizes {
         // Load up to `size`, 1,000 cubes per PutBatch.
         let t0 = Instant::now();
@@ -232,9 +233,12 @@ async fn main() {
         let (p50, p99, exact_recall) = recall_row(&mut c, &data, &q, false).await;
         row(size, "tenant, DENSE, vector (f32 scan)", (p50, p99), Some(exact_recall));
         let exact_dense = p50;
-        node.terminate();
-        node = start(&data_dir, false);
-        c = node.client().await;
+        if Some(size) != last {
+            // Back to the default configuration for the next size's load and rows.
+            node.terminate();
+            node = start(&data_dir, false);
+            c = node.client().await;
+        }
         println!(
             "        loaded to {size} cubes in {:.1} s; restart to serving (index rebuilt) {:.1} s; node resident {:.0} MB",
             load.as_secs_f64(),
