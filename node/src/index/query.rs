@@ -466,10 +466,6 @@ mod tests {
         }
     }
 
-    fn filter_tags(n: usize) -> &'static [&'static str] {
-        [&[][..], &["x"][..], &["rare"][..]][n % 3]
-    }
-
     /// Past `QUANTIZED_MIN_VECTORS` vectors a dense search ranks by int8 first; the results must still be
     /// the exact top-k, with exact scores, filters applied inside the scan.
     #[test]
@@ -491,16 +487,18 @@ mod tests {
             index.upsert(&c);
             cubes.push(c);
         }
+        // Each filter with the tags it requires (for the exact answer computed here).
         let tagged = |t: &str| Filter { tags: vec![t.into()], ..Filter::default().active_by_default() };
-        let filters = [Filter::default().active_by_default(), tagged("x"), tagged("rare")];
-        for (n, filter) in (0..9).map(|n| (n, filters[n % 3].clone())) {
+        let filters: [(Filter, &[&str]); 3] = [(Filter::default().active_by_default(), &[]), (tagged("x"), &["x"]), (tagged("rare"), &["rare"])];
+        for n in 0..9 {
+            let (filter, tags) = filters[n % 3].clone();
             let mut q = query(vec![scope("", "")], "", Mode::Dense);
             q.vector = Some((0..DIMS).map(|_| rng.next(1 << 20) as f32 / (1 << 19) as f32 - 1.0).collect());
             q.filter = filter;
             let v = q.vector.clone().unwrap();
             let mut exact: Vec<(f32, Ulid)> = cubes
                 .iter()
-                .filter(|c| filter_tags(n).iter().all(|t| c.tags.contains(&t.to_string())))
+                .filter(|c| tags.iter().all(|t| c.tags.contains(&t.to_string())))
                 .map(|c| (dot(&v, &c.embedding.as_ref().unwrap().vector), Ulid::from_string(&c.id).unwrap()))
                 .collect();
             exact.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
