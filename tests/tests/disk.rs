@@ -172,6 +172,9 @@ async fn a_follower_with_a_full_disk_stays_up_and_catches_up_by_itself_once_spac
     for i in 0..100 {
         last = put_text(&mut w, scope("acme", "alice"), &format!("while full {i}")).await.revision;
     }
+    // Several election timeouts (at most 1.2 s each with the default raft settings) while full:
+    // every message the leader sends now carries entries the follower refuses.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let s = status(addr.clone()).await.expect("the full follower still answers");
     assert!(s.applied_index < last, "the full follower took the entries (applied {}, last {last})", s.applied_index);
     assert_eq!((s.role.as_str(), s.term), ("follower", term), "the full follower started an election");

@@ -8,8 +8,8 @@ use futures::Stream;
 
 use memmesh_proto::raft_peer_server::RaftPeer;
 use memmesh_proto::PeerMessage;
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InstallSnapshotError, RaftError};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::ApiError;
@@ -40,10 +40,33 @@ fn reply<T: serde::Serialize>(v: &T) -> Result<Response<PeerMessage>, Status> {
 /// snapshot: an append that failed on a full disk would stop Raft on this node for good (openraft
 /// treats storage errors as fatal), while a refused RPC is only a follower the leader cannot
 /// reach for now — it retries, the others keep the quorum, and this node catches up by itself
-/// once space is freed. Heartbeats (no entries) still pass, so it starts no election.
+/// once space is freed.
 fn refuse_entries(core: &Core, writes: bool) -> Option<Status> {
     let why = core.disk.shortfall().filter(|_| writes)?;
     Some(Status::unavailable(format!("this node's {why}; it takes no log entries until space is freed")))
+}
+
+/// One append from the leader, or its refusal (see [`refuse_entries`]).
+///
+/// A refused append is still the leader's word that it leads, so it is first taken as a
+/// heartbeat: the same request without its entries. Without that this node would hear nothing
+/// it accepts — after a refusal openraft backs off and then sends the same entries again, never
+/// a heartbeat in between — and after an election timeout it would start elections it cannot
+/// win, raising the term under a healthy leader. The heartbeat's answer stands when it is not a
+/// success: a conflict at `prev_log_id` or a higher vote is as true of the entries.
+///
+/// openraft waits 500 ms (`RaftNetwork::backoff`) after each refusal, so these heartbeats come
+/// about twice a second — inside a follower's election timeout, which with a committed leader is
+/// the leader lease plus `raft.election_timeout_min_ms` (900 ms with the defaults).
+async fn append_or_refuse(core: &Core, mut rpc: AppendEntriesRequest<TypeConfig>) -> Result<PeerMessage, Status> {
+    let Some(refused) = refuse_entries(core, !rpc.entries.is_empty()) else {
+        return Ok(PeerMessage { data: encode(&core.raft.append_entries(rpc).await) });
+    };
+    rpc.entries.clear();
+    match core.raft.append_entries(rpc).await {
+        Ok(AppendEntriesResponse::Success) => Err(refused),
+        answer => Ok(PeerMessage { data: encode(&answer) }),
+    }
 }
 
 impl RaftPeerService {
@@ -73,10 +96,7 @@ impl RaftPeer for RaftPeerService {
                 let mut frames = frames?;
                 let reply = match frames.message().await {
                     Ok(Some(m)) => match decode::<AppendEntriesRequest<TypeConfig>>(&m.data) {
-                        Ok(rpc) => match refuse_entries(&core, !rpc.entries.is_empty()) {
-                            Some(refused) => Err(refused),
-                            None => Ok(PeerMessage { data: encode(&core.raft.append_entries(rpc).await) }),
-                        },
+                        Ok(rpc) => append_or_refuse(&core, rpc).await,
                         Err(e) => Err(undecodable(e)),
                     },
                     Ok(None) => return None,
@@ -93,7 +113,15 @@ impl RaftPeer for RaftPeerService {
     async fn install_snapshot(&self, req: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(&req.into_inner().data).map_err(undecodable)?;
         if let Some(refused) = refuse_entries(&self.core, true) {
-            return Err(refused);
+            // As for a refused append (see `append_or_refuse`): the chunk is the leader's word
+            // that it leads, taken as a heartbeat that claims no log.
+            let beat = AppendEntriesRequest { vote: rpc.vote, prev_log_id: None, leader_commit: None, entries: Vec::new() };
+            return match self.core.raft.append_entries(beat).await {
+                Ok(AppendEntriesResponse::HigherVote(vote)) => {
+                    reply(&Ok::<_, RaftError<NodeId, InstallSnapshotError>>(InstallSnapshotResponse { vote }))
+                }
+                _ => Err(refused),
+            };
         }
         reply(&self.core.raft.install_snapshot(rpc).await)
     }

@@ -10,9 +10,11 @@
 //! plus a memtable flush and a compaction's output (the default 256 MiB does for the default
 //! limits).
 //!
-//! What the reserve cannot prevent: a follower whose disk fills while the leader's has room
-//! still receives the log, and when an append fails its Raft stops (the cluster keeps its
-//! quorum if the others have space); it recovers by a restart once space is freed.
+//! A follower whose disk falls below its reserve while the leader's has room refuses log
+//! entries and snapshots (taking each as a heartbeat, so it starts no election) and catches up
+//! by itself once space is freed: see `api::raft_peer`. What the reserve cannot prevent is a
+//! disk that fills faster than it is read, or by more than the reserve in between: an append
+//! that then fails stops Raft on that node until a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
