@@ -68,13 +68,18 @@ pub struct SearchConfig {
     /// int8 form first and rescores the best candidates exactly: 4× fewer bytes read, the same
     /// top-k in bench-search's recall check. `0` turns it off: every search scans f32 vectors.
     pub quantized_min_vectors: usize,
+    /// Threads one big search may use: BM25 scores on a second thread beside the dense scan,
+    /// and a big dense-only scan is split across them. The answer is the same as one thread's;
+    /// only its latency changes. `1` keeps every search on one thread; more threads than the
+    /// machine has cores gain nothing.
+    pub query_threads: usize,
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
         // The index's own default (`index::QUANTIZED_MIN_VECTORS`, a layer this one may not
         // use; a test checks they agree).
-        Self { quantized_min_vectors: 8_192 }
+        Self { quantized_min_vectors: 8_192, query_threads: 2 }
     }
 }
 
@@ -254,8 +259,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_int8_threshold_defaults_to_the_index_own() {
+    fn the_search_defaults_are_the_index_own() {
         assert_eq!(SearchConfig::default().quantized_min_vectors, crate::index::QUANTIZED_MIN_VECTORS);
+        assert_eq!(SearchConfig::default().query_threads, crate::index::QUERY_THREADS);
     }
 
     // figment's `Jail` closures return its (large) error type.

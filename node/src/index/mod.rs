@@ -8,7 +8,8 @@
 //! - [`lexical`]: BM25 over cube text, per tenant.
 //! - this module: the documents (what is indexed of each cube; filtered by [`Filter`], the one
 //!   cube filter of `model`) and the queries.
-//! - [`query`]: running a query: both scans and the fusion of their rankings.
+//! - [`query`]: running a query: both scans (side by side on two threads when big, see
+//!   `search.query_threads`) and the fusion of their rankings.
 //! - `adapters`: the adapter cubes of each scope, for AUTO search (`model::adapter`).
 //! - `duplicates`: finding the cube a new one duplicates (write-time deduplication, asked by
 //!   `apply`: the index is replicated state's derivative, identical on every replica).
@@ -42,6 +43,9 @@ use crate::model::{scope_matches, Facets, Filter};
 /// The default of `search.quantized_min_vectors`: below it an exact f32 scan costs under a
 /// millisecond, so it stays exact.
 pub const QUANTIZED_MIN_VECTORS: usize = 8_192;
+
+/// The default of `search.query_threads`: this machine's two cores.
+pub const QUERY_THREADS: usize = 2;
 
 /// How a hybrid search combines its two rankings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,6 +216,8 @@ pub struct SearchIndex {
     model: Option<(String, usize)>,
     /// From how many vectors a dense search ranks by int8 first (0: never; see `query`).
     quantized_min: usize,
+    /// How many threads one big search may use (1: the calling thread alone; see `query`).
+    query_threads: usize,
     inner: RwLock<Inner>,
     adapters: adapters::Adapters,
     /// Keyed per process, so no text can be written to collide with another's hash.
@@ -301,6 +307,7 @@ impl SearchIndex {
         Self {
             model,
             quantized_min: QUANTIZED_MIN_VECTORS,
+            query_threads: QUERY_THREADS,
             inner: RwLock::new(Inner::default()),
             adapters: Default::default(),
             hasher: RandomState::new(),
@@ -310,6 +317,12 @@ impl SearchIndex {
     /// Sets `search.quantized_min_vectors` (0 turns the int8 pass off).
     pub fn with_quantized_min(mut self, vectors: usize) -> Self {
         self.quantized_min = vectors;
+        self
+    }
+
+    /// Sets `search.query_threads` (at least 1).
+    pub fn with_query_threads(mut self, threads: usize) -> Self {
+        self.query_threads = threads.max(1);
         self
     }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use memmesh_proto::Scope;
 use ulid::Ulid;
 
-use super::dense::{dot, Codes};
+use super::dense::{dot, Bucket, Codes};
 use super::lexical::tokenize;
 use super::{key_matches, scope_key, Doc, Fusion, Hit, Mode, Query, ScopeKey, SearchIndex, Tenant};
 
@@ -17,6 +17,9 @@ const FUSION_DEPTH: usize = 100;
 /// `RESCORE_MIN` in all (bench-search checks the recall against an exact top-10).
 const RESCORE_FACTOR: usize = 4;
 const RESCORE_MIN: usize = 200;
+/// From how many vectors (or postings) a search is worth a second thread: starting one costs
+/// tens of microseconds, a scan this big a millisecond or more.
+const PARALLEL_MIN_WORK: usize = 16_384;
 
 /// The entries of `map` whose exact scope lies inside any of `scopes`, each once. Scopes that
 /// name a user are looked up by range (a user's scopes are adjacent in the map), so searching
@@ -81,54 +84,53 @@ impl SearchIndex {
             None => Vec::new(),
         };
 
-        // Range of each signal over everything scanned, for convex fusion's scaling.
-        let (mut dense_min, mut dense_max) = (f32::INFINITY, f32::NEG_INFINITY);
-        let dense_ranked = match (&q.vector, q.mode) {
-            (Some(v), Mode::Dense | Mode::Hybrid) if v.len() == dims => {
-                let buckets = matching(&tenant.buckets, &q.scopes);
-                let admit = |slot: u32| doc(slot).is_some_and(|d| q.admits_in_scopes(d));
-                let vectors: usize = buckets.iter().map(|(_, b)| b.len()).sum();
-                let mut scored: Vec<(u32, f32)> = if self.quantized_min == 0 || vectors < self.quantized_min {
-                    let mut scored = Vec::new();
-                    for (_, bucket) in &buckets {
-                        for (i, &slot) in bucket.slots.iter().enumerate() {
-                            if admit(slot) {
-                                scored.push((slot, dot(v, bucket.vector(i as u32, dims))));
-                            }
-                        }
-                    }
-                    scored
-                } else {
-                    coarse_then_exact(tenant, &g.docs, &buckets, v, dims, depth, admit)
-                };
-                for &slot in &extra {
-                    if let Some(s) = doc(slot).and_then(|d| dense_score(tenant, d, v, dims)) {
-                        scored.push((slot, s));
-                    }
-                }
-                for (_, s) in &scored {
-                    dense_min = dense_min.min(*s);
-                    dense_max = dense_max.max(*s);
-                }
-                top(scored, depth, &g.docs)
-            }
-            _ => Vec::new(),
-        };
         let terms: Vec<String> = {
             let mut t = tokenize(&q.text);
             t.sort();
             t.dedup();
             t
         };
-        let lexical_ranked = if matches!(q.mode, Mode::Lexical | Mode::Hybrid) {
-            // Walk the terms' postings across the tenant, or score each document of the
-            // requested scopes directly — whichever visits less.
-            let in_scopes: usize = matching(&tenant.members, &q.scopes).iter().map(|(_, m)| m.len()).sum::<usize>() + extra.len();
-            let by_postings = in_scopes * terms.len().max(1) >= tenant.lexical.postings_len(&terms);
-            lexical_ranked(tenant, &g.docs, q, &terms, &extra, by_postings, depth)
-        } else {
-            Vec::new()
+        let dense_vector = match (&q.vector, q.mode) {
+            (Some(v), Mode::Dense | Mode::Hybrid) if v.len() == dims => Some(v.as_slice()),
+            _ => None,
         };
+        let buckets = if dense_vector.is_some() { matching(&tenant.buckets, &q.scopes) } else { Vec::new() };
+        let vectors: usize = buckets.iter().map(|(_, b)| b.len()).sum();
+        // Walk the terms' postings across the tenant, or score each document of the requested
+        // scopes directly — whichever visits less.
+        let (by_postings, lexical_work) = if matches!(q.mode, Mode::Lexical | Mode::Hybrid) {
+            let in_scopes: usize = matching(&tenant.members, &q.scopes).iter().map(|(_, m)| m.len()).sum::<usize>() + extra.len();
+            let (direct, postings) = (in_scopes * terms.len().max(1), tenant.lexical.postings_len(&terms));
+            (direct >= postings, direct.min(postings))
+        } else {
+            (false, 0)
+        };
+        let dense = |threads: usize| match dense_vector {
+            Some(v) => {
+                let threads = if vectors >= PARALLEL_MIN_WORK { threads } else { 1 };
+                self.dense_ranked(tenant, &g.docs, q, &buckets, &extra, v, depth, threads)
+            }
+            None => (Vec::new(), f32::INFINITY, f32::NEG_INFINITY),
+        };
+        let lexical = || {
+            if matches!(q.mode, Mode::Lexical | Mode::Hybrid) {
+                lexical_ranked(tenant, &g.docs, q, &terms, &extra, by_postings, depth)
+            } else {
+                Vec::new()
+            }
+        };
+        // A big hybrid query scores BM25 on a thread of its own beside the dense scan; a big
+        // dense one splits its scan. Either way the rankings are those of one thread.
+        let ((dense_ranked, dense_min, dense_max), lexical_ranked) =
+            if self.query_threads > 1 && q.mode == Mode::Hybrid && vectors + lexical_work >= PARALLEL_MIN_WORK {
+                std::thread::scope(|s| {
+                    let lexical = s.spawn(lexical);
+                    let dense = dense(self.query_threads - 1);
+                    (dense, lexical.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                })
+            } else {
+                (dense(self.query_threads), lexical())
+            };
 
         // Fuse by rank, then fill in each signal's score for documents only one ranking found.
         let mut fused: HashMap<u32, Hit> = HashMap::new();
@@ -180,37 +182,149 @@ impl SearchIndex {
     }
 }
 
+impl SearchIndex {
+    /// The `depth` best vectors `q` admits by exact cosine with `v` — those of `buckets` plus
+    /// the `extra` documents shared by ACL — and the lowest and highest exact score of what was
+    /// scanned, for convex fusion's scaling. A scan of `quantized_min` vectors or more ranks by
+    /// int8 first ([`coarse_then_exact`]). `threads` > 1 splits the scan into runs of buckets,
+    /// one per thread, each keeping its own best; the merged ranking is that of one thread.
+    #[allow(clippy::too_many_arguments)]
+    fn dense_ranked(
+        &self,
+        tenant: &Tenant,
+        docs: &[Option<Doc>],
+        q: &Query,
+        buckets: &[(&ScopeKey, &Bucket)],
+        extra: &[u32],
+        v: &[f32],
+        depth: usize,
+        threads: usize,
+    ) -> (Vec<(u32, f32)>, f32, f32) {
+        let dims = self.dims();
+        let admit = |slot: u32| docs[slot as usize].as_ref().is_some_and(|d| q.admits_in_scopes(d));
+        let vectors: usize = buckets.iter().map(|(_, b)| b.len()).sum();
+        let (mut scored, mut min, mut max) = if self.quantized_min == 0 || vectors < self.quantized_min {
+            let parts = in_parts(buckets, threads, |run| {
+                let mut scored = Vec::new();
+                for (_, bucket) in run {
+                    for (i, &slot) in bucket.slots.iter().enumerate() {
+                        if admit(slot) {
+                            scored.push((slot, dot(v, bucket.vector(i as u32, dims))));
+                        }
+                    }
+                }
+                // The range covers every scanned vector, not only the run's best.
+                let (min, max) = bounds(&scored);
+                (top(scored, depth, docs), min, max)
+            });
+            let mut all = (Vec::new(), f32::INFINITY, f32::NEG_INFINITY);
+            for (best, min, max) in parts {
+                all.0.extend(best);
+                all.1 = all.1.min(min);
+                all.2 = all.2.max(max);
+            }
+            all
+        } else {
+            let scored = coarse_then_exact(tenant, docs, buckets, v, dims, depth, admit, threads);
+            let (min, max) = bounds(&scored);
+            (scored, min, max)
+        };
+        for &slot in extra {
+            if let Some(s) = docs[slot as usize].as_ref().and_then(|d| dense_score(tenant, d, v, dims)) {
+                scored.push((slot, s));
+                min = min.min(s);
+                max = max.max(s);
+            }
+        }
+        (top(scored, depth, docs), min, max)
+    }
+}
+
+/// The lowest and the highest score of `scored` (∞ and −∞ when it is empty).
+fn bounds(scored: &[(u32, f32)]) -> (f32, f32) {
+    scored.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(min, max), (_, s)| (min.min(*s), max.max(*s)))
+}
+
+/// Runs `f` on up to `parts` runs of consecutive buckets holding about as many vectors each —
+/// the first run on the calling thread, each other on a thread of its own — and returns the
+/// results in bucket order. A bucket is never split, so one big scope is one run.
+fn in_parts<'a, R: Send>(
+    buckets: &'a [(&'a ScopeKey, &'a Bucket)],
+    parts: usize,
+    f: impl Fn(&'a [(&'a ScopeKey, &'a Bucket)]) -> R + Sync,
+) -> Vec<R> {
+    let parts = parts.clamp(1, buckets.len().max(1));
+    if parts == 1 {
+        return vec![f(buckets)];
+    }
+    let total: usize = buckets.iter().map(|(_, b)| b.len()).sum();
+    let mut runs = Vec::with_capacity(parts);
+    let (mut start, mut seen) = (0, 0);
+    for (i, (_, b)) in buckets.iter().enumerate() {
+        seen += b.len();
+        if runs.len() + 1 < parts && seen * parts >= total * (runs.len() + 1) {
+            runs.push(&buckets[start..=i]);
+            start = i + 1;
+        }
+    }
+    runs.push(&buckets[start..]);
+    let f = &f;
+    std::thread::scope(|s| {
+        let others: Vec<_> = runs[1..].iter().map(|&run| s.spawn(move || f(run))).collect();
+        let mut out = vec![f(runs[0])];
+        out.extend(others.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+        out
+    })
+}
+
 /// A scan of many vectors: rank every one by its int8 dot product with the query (a quarter
 /// of the bytes of the f32 scan, which memory bandwidth bounds), then rescore exactly the best
 /// `RESCORE_FACTOR · depth` admitted candidates. Returns those exact scores, plus the exact
 /// score of the admitted vector the coarse pass ranks lowest: the caller takes the dense range
 /// for convex fusion from what it returns, so the range's low end is that vector's score, which
 /// is within the quantisation error (thousandths) of the true minimum. Admission is tested best
-/// first (see [`top_admitted`]), so a tenant-wide query reads few documents.
+/// first (see [`top_admitted`]), so a tenant-wide query reads few documents. With `threads` >
+/// 1 each run of buckets is ranked on its own thread, down to its own best candidates and its
+/// own lowest: the best of those are the best of all.
+#[allow(clippy::too_many_arguments)]
 fn coarse_then_exact(
     tenant: &Tenant,
     docs: &[Option<Doc>],
-    buckets: &[(&ScopeKey, &super::dense::Bucket)],
+    buckets: &[(&ScopeKey, &Bucket)],
     v: &[f32],
     dims: usize,
     depth: usize,
-    admit: impl Fn(u32) -> bool,
+    admit: impl Fn(u32) -> bool + Sync,
+    threads: usize,
 ) -> Vec<(u32, f32)> {
     let qc = Codes::query(v);
-    let mut coarse = Vec::with_capacity(buckets.iter().map(|(_, b)| b.len()).sum());
-    for (_, bucket) in buckets {
-        bucket.coarse(&qc, dims, &mut coarse);
-    }
-    // One pass for the lowest admitted (ties to the lower id, as everywhere): each new low is
-    // tested for admission, which for a scan in no particular order happens a few times.
-    let mut lowest: Option<(u32, f32)> = None;
-    for &(slot, s) in &coarse {
-        let lower = lowest.is_none_or(|(m, ms)| s < ms || (s == ms && doc_id(docs, slot) < doc_id(docs, m)));
-        if lower && admit(slot) {
-            lowest = Some((slot, s));
+    let candidates = (depth * RESCORE_FACTOR).max(RESCORE_MIN);
+    // The lower of two coarse scores, ties to the lower id (as everywhere).
+    let lower = |a: (u32, f32), b: Option<(u32, f32)>| b.is_none_or(|(m, ms)| a.1 < ms || (a.1 == ms && doc_id(docs, a.0) < doc_id(docs, m)));
+    let parts = in_parts(buckets, threads, |run| {
+        let mut coarse = Vec::with_capacity(run.iter().map(|(_, b)| b.len()).sum());
+        for (_, bucket) in run {
+            bucket.coarse(&qc, dims, &mut coarse);
+        }
+        // One pass for the lowest admitted: each new low is tested for admission, which for a
+        // scan in no particular order happens a few times.
+        let mut lowest: Option<(u32, f32)> = None;
+        for &c in &coarse {
+            if lower(c, lowest) && admit(c.0) {
+                lowest = Some(c);
+            }
+        }
+        (top_admitted(coarse, candidates, docs, &admit), lowest)
+    });
+    let mut lowest = None;
+    let mut best = Vec::with_capacity(candidates * parts.len());
+    for (run_best, run_lowest) in parts {
+        best.extend(run_best);
+        if let Some(l) = run_lowest.filter(|&l| lower(l, lowest)) {
+            lowest = Some(l);
         }
     }
-    let best = top_admitted(coarse, (depth * RESCORE_FACTOR).max(RESCORE_MIN), docs, &admit);
+    let best = top(best, candidates, docs);
     let exact = |slot: u32| docs[slot as usize].as_ref().and_then(|d| dense_score(tenant, d, v, dims)).map(|s| (slot, s));
     let mut scored: Vec<(u32, f32)> = best.into_iter().filter_map(|(slot, _)| exact(slot)).collect();
     if let Some((slot, _)) = lowest.filter(|(slot, _)| !scored.iter().any(|(s, _)| s == slot)) {
@@ -507,6 +621,85 @@ mod tests {
             assert_eq!(got, exact, "query {n}: the same ids and the same exact scores");
             assert_eq!(got.len(), q.k);
         }
+    }
+
+    /// A big search splits its work across threads — BM25 beside the dense scan, a dense-only
+    /// scan into runs of scopes — and must answer exactly as one thread does (ids, scores and
+    /// ranks, bit for bit), on the int8 path and the f32 one, under filters and ACLs.
+    #[test]
+    fn a_search_split_across_threads_answers_as_one_thread_does() {
+        let build = |threads: usize, quantized_min: usize| {
+            let mut rng = Lcg(5);
+            let index = SearchIndex::new(Some(("m".into(), DIMS))).with_quantized_min(quantized_min).with_query_threads(threads);
+            for id in 1..=(PARALLEL_MIN_WORK as u128 + 4_000) {
+                let mut c = cube(&mut rng, id);
+                c.embedding.as_mut().unwrap().vector = (0..DIMS).map(|_| rng.next(1 << 20) as f32 / (1 << 19) as f32 - 1.0).collect();
+                if id % 1_000 == 0 {
+                    c.tags = vec!["rare".into()];
+                }
+                c.acl = random_acl(&mut rng);
+                index.upsert(&c);
+            }
+            index
+        };
+        let rare = Filter { tags: vec!["rare".into()], ..Filter::default().active_by_default() };
+        for quantized_min in [0, crate::index::QUANTIZED_MIN_VECTORS] {
+            let one = build(1, quantized_min);
+            let many = [build(2, quantized_min), build(3, quantized_min)];
+            let mut rng = Lcg(9);
+            for n in 0..24 {
+                let mode = [Mode::Dense, Mode::Hybrid][n % 2];
+                let mut q = query(vec![scope("", "")], "apple river violin", mode);
+                q.vector = Some((0..DIMS).map(|_| rng.next(1 << 20) as f32 / (1 << 19) as f32 - 1.0).collect());
+                q.fusion = if n % 4 < 2 { Fusion::Convex { dense_weight: 0.5 } } else { Fusion::Rrf };
+                if n % 6 >= 4 {
+                    q.filter = rare.clone();
+                }
+                if n % 12 >= 6 {
+                    q.scopes = vec![scope("u1", "")];
+                    q.viewer = Some(Viewer { caller: user("u1"), requested: vec![scope("", "")] });
+                }
+                let want = one.search(&q);
+                assert!(!want.is_empty(), "query {n}");
+                for index in &many {
+                    assert_eq!(index.search(&q), want, "query {n}, {} threads, quantized_min {quantized_min}", index.query_threads);
+                }
+            }
+        }
+    }
+
+    /// The runs cover every bucket once, in order, about evenly by vectors, each on a thread of
+    /// its own; one bucket is never split.
+    #[test]
+    fn buckets_split_into_even_runs_on_their_own_threads() {
+        let sizes = [5usize, 1, 1, 1, 1, 1, 3, 7, 2, 2];
+        let keys: Vec<ScopeKey> = (0..sizes.len()).map(|i| (format!("u{i}"), String::new(), String::new())).collect();
+        let buckets: Vec<Bucket> = sizes
+            .iter()
+            .map(|&n| {
+                let mut b = Bucket::default();
+                for s in 0..n {
+                    b.push(s as u32, &[1.0]);
+                }
+                b
+            })
+            .collect();
+        let pairs: Vec<(&ScopeKey, &Bucket)> = keys.iter().zip(&buckets).collect();
+        let run = |r: &[(&ScopeKey, &Bucket)]| {
+            (r.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>(), r.iter().map(|(_, b)| b.len()).sum::<usize>(), std::thread::current().id())
+        };
+        for parts in [1, 2, 3, 4] {
+            let runs = in_parts(&pairs, parts, run);
+            assert_eq!(runs.len(), parts);
+            let names: Vec<String> = runs.iter().flat_map(|r| r.0.clone()).collect();
+            assert_eq!(names, keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>(), "{parts} runs: every bucket once, in order");
+            // 24 vectors: no run holds more than its share plus one bucket.
+            assert!(runs.iter().all(|r| r.1 <= 24 / parts + 7), "{parts}: {:?}", runs.iter().map(|r| r.1).collect::<Vec<_>>());
+            let threads: std::collections::HashSet<_> = runs.iter().map(|r| r.2).collect();
+            assert_eq!(threads.len(), parts, "one thread per run");
+            assert_eq!(runs[0].2, std::thread::current().id(), "the first run on the calling thread");
+        }
+        assert_eq!(in_parts(&pairs[..1], 4, run).len(), 1, "one bucket, one run");
     }
 
     fn random_acl(rng: &mut Lcg) -> Option<Acl> {

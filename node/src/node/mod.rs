@@ -294,7 +294,9 @@ impl Node {
             None
         };
         let index = Arc::new(
-            SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims()))).with_quantized_min(cfg.search.quantized_min_vectors),
+            SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims())))
+                .with_quantized_min(cfg.search.quantized_min_vectors)
+                .with_query_threads(cfg.search.query_threads),
         );
 
         let tls = cfg.tls.load()?;
