@@ -68,6 +68,11 @@ pub struct SearchConfig {
     /// int8 form first and rescores the best candidates exactly: 4× fewer bytes read, the same
     /// top-k in bench-search's recall check. `0` turns it off: every search scans f32 vectors.
     pub quantized_min_vectors: usize,
+    /// A dense search over at least this many vectors (and at least `quantized_min_vectors`)
+    /// first ranks them by the Hamming distance of their sign bits to the query's (an eighth of
+    /// the int8 bytes) and hands only the closest 32nd to the int8 pass. Approximate: the
+    /// recall is bench-search's to check. `0` turns it off.
+    pub binary_min_vectors: usize,
     /// Threads one big search may use: BM25 scores on a second thread beside the dense scan,
     /// and a big dense-only scan is split across them. The answer is the same as one thread's;
     /// only its latency changes. `1` keeps every search on one thread; more threads than the
@@ -79,7 +84,7 @@ impl Default for SearchConfig {
     fn default() -> Self {
         // The index's own default (`index::QUANTIZED_MIN_VECTORS`, a layer this one may not
         // use; a test checks they agree).
-        Self { quantized_min_vectors: 8_192, query_threads: 2 }
+        Self { quantized_min_vectors: 8_192, binary_min_vectors: 65_536, query_threads: 2 }
     }
 }
 
@@ -262,6 +267,7 @@ mod tests {
     fn the_search_defaults_are_the_index_own() {
         assert_eq!(SearchConfig::default().quantized_min_vectors, crate::index::QUANTIZED_MIN_VECTORS);
         assert_eq!(SearchConfig::default().query_threads, crate::index::QUERY_THREADS);
+        assert_eq!(SearchConfig::default().binary_min_vectors, crate::index::BINARY_MIN_VECTORS);
     }
 
     // figment's `Jail` closures return its (large) error type.

@@ -4,7 +4,8 @@
 //! revision (linearizable or `min_revision`) also finds it in the index.
 //!
 //! - [`dense`]: vector scan over per-scope contiguous vectors — exact, or for big scans by int8
-//!   first with the best candidates rescored exactly (`search.quantized_min_vectors`).
+//!   first with the best candidates rescored exactly (`search.quantized_min_vectors`), and for
+//!   bigger ones by sign bits before that (`search.binary_min_vectors`).
 //! - [`lexical`]: BM25 over cube text, per tenant.
 //! - this module: the documents (what is indexed of each cube; filtered by [`Filter`], the one
 //!   cube filter of `model`) and the queries.
@@ -43,6 +44,10 @@ use crate::model::{scope_matches, Facets, Filter};
 /// The default of `search.quantized_min_vectors`: below it an exact f32 scan costs under a
 /// millisecond, so it stays exact.
 pub const QUANTIZED_MIN_VECTORS: usize = 8_192;
+
+/// The default of `search.binary_min_vectors`: from here a dense scan ranks by sign bits before
+/// the int8 pass (see `dense`).
+pub const BINARY_MIN_VECTORS: usize = 65_536;
 
 /// The default of `search.query_threads`: this machine's two cores.
 pub const QUERY_THREADS: usize = 2;
@@ -216,6 +221,8 @@ pub struct SearchIndex {
     model: Option<(String, usize)>,
     /// From how many vectors a dense search ranks by int8 first (0: never; see `query`).
     quantized_min: usize,
+    /// From how many vectors the int8 pass is preceded by a binary one (0: never).
+    binary_min: usize,
     /// How many threads one big search may use (1: the calling thread alone; see `query`).
     query_threads: usize,
     inner: RwLock<Inner>,
@@ -307,6 +314,7 @@ impl SearchIndex {
         Self {
             model,
             quantized_min: QUANTIZED_MIN_VECTORS,
+            binary_min: BINARY_MIN_VECTORS,
             query_threads: QUERY_THREADS,
             inner: RwLock::new(Inner::default()),
             adapters: Default::default(),
@@ -317,6 +325,12 @@ impl SearchIndex {
     /// Sets `search.quantized_min_vectors` (0 turns the int8 pass off).
     pub fn with_quantized_min(mut self, vectors: usize) -> Self {
         self.quantized_min = vectors;
+        self
+    }
+
+    /// Sets `search.binary_min_vectors` (0 turns the binary pass off).
+    pub fn with_binary_min(mut self, vectors: usize) -> Self {
+        self.binary_min = vectors;
         self
     }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use memmesh_proto::Scope;
 use ulid::Ulid;
 
-use super::dense::{dot, Bucket, Codes};
+use super::dense::{coarse_picked, dot, Bucket, Codes};
 use super::lexical::tokenize;
 use super::{key_matches, scope_key, Doc, Fusion, Hit, Mode, Query, ScopeKey, SearchIndex, Tenant};
 
@@ -20,6 +20,13 @@ const RESCORE_MIN: usize = 200;
 /// From how many vectors (or postings) a search is worth a second thread: starting one costs
 /// tens of microseconds, a scan this big a millisecond or more.
 const PARALLEL_MIN_WORK: usize = 16_384;
+/// The binary pass hands the closest `1 / BINARY_KEEP_DIVISOR` of the vectors to the int8 pass,
+/// and at least `BINARY_KEEP_FACTOR` times as many as the int8 pass hands on (bench-search
+/// checks the recall against an exact top-10; a test over clustered vectors too). Each kept
+/// vector is an int8 read from a scattered place (~0.2 µs), so keeping fewer is what makes the
+/// binary pass pay.
+const BINARY_KEEP_DIVISOR: usize = 32;
+const BINARY_KEEP_FACTOR: usize = 8;
 
 /// The entries of `map` whose exact scope lies inside any of `scopes`, each once. Scopes that
 /// name a user are looked up by range (a user's scopes are adjacent in the map), so searching
@@ -204,7 +211,7 @@ impl SearchIndex {
         let admit = |slot: u32| docs[slot as usize].as_ref().is_some_and(|d| q.admits_in_scopes(d));
         let vectors: usize = buckets.iter().map(|(_, b)| b.len()).sum();
         let (mut scored, mut min, mut max) = if self.quantized_min == 0 || vectors < self.quantized_min {
-            let parts = in_parts(buckets, threads, |run| {
+            let parts = in_parts(buckets, threads, |_, run| {
                 let mut scored = Vec::new();
                 for (_, bucket) in run {
                     for (i, &slot) in bucket.slots.iter().enumerate() {
@@ -225,7 +232,8 @@ impl SearchIndex {
             }
             all
         } else {
-            let scored = coarse_then_exact(tenant, docs, buckets, v, dims, depth, admit, threads);
+            let binary = self.binary_min > 0 && vectors >= self.binary_min;
+            let scored = coarse_then_exact(tenant, docs, buckets, v, dims, depth, admit, threads, binary);
             let (min, max) = bounds(&scored);
             (scored, min, max)
         };
@@ -247,15 +255,17 @@ fn bounds(scored: &[(u32, f32)]) -> (f32, f32) {
 
 /// Runs `f` on up to `parts` runs of consecutive buckets holding about as many vectors each —
 /// the first run on the calling thread, each other on a thread of its own — and returns the
-/// results in bucket order. A bucket is never split, so one big scope is one run.
+/// results in bucket order. `f` also gets the run's number: the same buckets and `parts` always
+/// make the same runs, so a second pass can pick up what the first left for each run. A bucket
+/// is never split, so one big scope is one run.
 fn in_parts<'a, R: Send>(
     buckets: &'a [(&'a ScopeKey, &'a Bucket)],
     parts: usize,
-    f: impl Fn(&'a [(&'a ScopeKey, &'a Bucket)]) -> R + Sync,
+    f: impl Fn(usize, &'a [(&'a ScopeKey, &'a Bucket)]) -> R + Sync,
 ) -> Vec<R> {
     let parts = parts.clamp(1, buckets.len().max(1));
     if parts == 1 {
-        return vec![f(buckets)];
+        return vec![f(0, buckets)];
     }
     let total: usize = buckets.iter().map(|(_, b)| b.len()).sum();
     let mut runs = Vec::with_capacity(parts);
@@ -270,8 +280,8 @@ fn in_parts<'a, R: Send>(
     runs.push(&buckets[start..]);
     let f = &f;
     std::thread::scope(|s| {
-        let others: Vec<_> = runs[1..].iter().map(|&run| s.spawn(move || f(run))).collect();
-        let mut out = vec![f(runs[0])];
+        let others: Vec<_> = runs.iter().enumerate().skip(1).map(|(i, &run)| s.spawn(move || f(i, run))).collect();
+        let mut out = vec![f(0, runs[0])];
         out.extend(others.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
         out
     })
@@ -296,38 +306,104 @@ fn coarse_then_exact(
     depth: usize,
     admit: impl Fn(u32) -> bool + Sync,
     threads: usize,
+    binary: bool,
 ) -> Vec<(u32, f32)> {
     let qc = Codes::query(v);
     let candidates = (depth * RESCORE_FACTOR).max(RESCORE_MIN);
     // The lower of two coarse scores, ties to the lower id (as everywhere).
     let lower = |a: (u32, f32), b: Option<(u32, f32)>| b.is_none_or(|(m, ms)| a.1 < ms || (a.1 == ms && doc_id(docs, a.0) < doc_id(docs, m)));
-    let parts = in_parts(buckets, threads, |run| {
-        let mut coarse = Vec::with_capacity(run.iter().map(|(_, b)| b.len()).sum());
-        for (_, bucket) in run {
-            bucket.coarse(&qc, dims, &mut coarse);
+    // The first pass, when `binary`: each run's Hamming distances, their histogram and the
+    // farthest admitted vector; then the cut-off distance of the closest `keep` of all runs
+    // (every vector at the cut-off distance is kept, so the cut does not depend on the runs).
+    let first = if binary {
+        let vectors: usize = buckets.iter().map(|(_, b)| b.len()).sum();
+        let keep = (vectors / BINARY_KEEP_DIVISOR).max(candidates * BINARY_KEEP_FACTOR);
+        let runs = in_parts(buckets, threads, |_, run| {
+            let mut distances = Vec::with_capacity(run.iter().map(|(_, b)| b.len()).sum());
+            for (_, bucket) in run {
+                bucket.hamming(&qc, dims, &mut distances);
+            }
+            let mut histogram = vec![0usize; dims + 1];
+            for &d in &distances {
+                histogram[d as usize] += 1;
+            }
+            (distances, histogram)
+        });
+        let mut histogram = vec![0usize; dims + 1];
+        for (_, h) in &runs {
+            histogram.iter_mut().zip(h).for_each(|(a, b)| *a += b);
         }
-        // One pass for the lowest admitted: each new low is tested for admission, which for a
-        // scan in no particular order happens a few times.
+        let mut seen = 0;
+        let cut = histogram.iter().position(|&n| {
+            seen += n;
+            seen >= keep
+        });
+        Some((runs, cut.unwrap_or(dims) as u16))
+    } else {
+        None
+    };
+    let parts = in_parts(buckets, threads, |i, run| {
+        let mut coarse = Vec::new();
+        // The lowest admitted: by int8 score over the run, or — when the binary pass kept only
+        // the closest — the farthest by Hamming distance (ties to the lower id), scored by int8.
         let mut lowest: Option<(u32, f32)> = None;
-        for &c in &coarse {
-            if lower(c, lowest) && admit(c.0) {
-                lowest = Some(c);
+        match &first {
+            None => {
+                coarse.reserve(run.iter().map(|(_, b)| b.len()).sum());
+                for (_, bucket) in run {
+                    bucket.coarse(&qc, dims, &mut coarse);
+                }
+                // One pass: each new low is tested for admission, which for a scan in no
+                // particular order happens a few times.
+                for &c in &coarse {
+                    if lower(c, lowest) && admit(c.0) {
+                        lowest = Some(c);
+                    }
+                }
+            }
+            Some((runs, cut)) => {
+                let mut distances = runs[i].0.iter();
+                let mut farthest: Option<(u32, u16, &Bucket, u32)> = None;
+                let mut kept: Vec<(&Bucket, u32)> = Vec::new();
+                for (_, bucket) in run {
+                    for (pos, (&slot, &d)) in bucket.slots.iter().zip(distances.by_ref()).enumerate() {
+                        if d <= *cut {
+                            kept.push((bucket, pos as u32));
+                        }
+                        let further = farthest.is_none_or(|(m, md, _, _)| d > md || (d == md && doc_id(docs, slot) < doc_id(docs, m)));
+                        if further && admit(slot) {
+                            farthest = Some((slot, d, bucket, pos as u32));
+                        }
+                    }
+                }
+                coarse_picked(&qc, dims, &kept, &mut coarse);
+                let farthest = farthest.and_then(|(_, d, bucket, pos)| {
+                    let mut scored = Vec::with_capacity(1);
+                    coarse_picked(&qc, dims, &[(bucket, pos)], &mut scored);
+                    scored.pop().map(|(slot, s)| (slot, s, d))
+                });
+                return (top_admitted(coarse, candidates, docs, &admit), farthest);
             }
         }
-        (top_admitted(coarse, candidates, docs, &admit), lowest)
+        (top_admitted(coarse, candidates, docs, &admit), lowest.map(|(slot, s)| (slot, s, 0)))
     });
     let mut lowest = None;
     let mut best = Vec::with_capacity(candidates * parts.len());
     for (run_best, run_lowest) in parts {
         best.extend(run_best);
-        if let Some(l) = run_lowest.filter(|&l| lower(l, lowest)) {
+        // Across runs by the rule each run chose by: its int8 score, or its Hamming distance.
+        let below = |(slot, s, d): (u32, f32, u16), than: Option<(u32, f32, u16)>| match first {
+            None => lower((slot, s), than.map(|(m, ms, _)| (m, ms))),
+            Some(_) => than.is_none_or(|(m, _, md)| d > md || (d == md && doc_id(docs, slot) < doc_id(docs, m))),
+        };
+        if let Some(l) = run_lowest.filter(|&l| below(l, lowest)) {
             lowest = Some(l);
         }
     }
     let best = top(best, candidates, docs);
     let exact = |slot: u32| docs[slot as usize].as_ref().and_then(|d| dense_score(tenant, d, v, dims)).map(|s| (slot, s));
     let mut scored: Vec<(u32, f32)> = best.into_iter().filter_map(|(slot, _)| exact(slot)).collect();
-    if let Some((slot, _)) = lowest.filter(|(slot, _)| !scored.iter().any(|(s, _)| s == slot)) {
+    if let Some((slot, _, _)) = lowest.filter(|(slot, _, _)| !scored.iter().any(|(s, _)| s == slot)) {
         // Not a result candidate (it ranks below every rescored one unless quantisation erred
         // by more than the gap), but it sets the low end of the range.
         scored.extend(exact(slot));
@@ -628,9 +704,10 @@ mod tests {
     /// ranks, bit for bit), on the int8 path and the f32 one, under filters and ACLs.
     #[test]
     fn a_search_split_across_threads_answers_as_one_thread_does() {
-        let build = |threads: usize, quantized_min: usize| {
+        let build = |threads: usize, (quantized_min, binary_min): (usize, usize)| {
             let mut rng = Lcg(5);
-            let index = SearchIndex::new(Some(("m".into(), DIMS))).with_quantized_min(quantized_min).with_query_threads(threads);
+            let index =
+                SearchIndex::new(Some(("m".into(), DIMS))).with_quantized_min(quantized_min).with_binary_min(binary_min).with_query_threads(threads);
             for id in 1..=(PARALLEL_MIN_WORK as u128 + 4_000) {
                 let mut c = cube(&mut rng, id);
                 c.embedding.as_mut().unwrap().vector = (0..DIMS).map(|_| rng.next(1 << 20) as f32 / (1 << 19) as f32 - 1.0).collect();
@@ -643,9 +720,10 @@ mod tests {
             index
         };
         let rare = Filter { tags: vec!["rare".into()], ..Filter::default().active_by_default() };
-        for quantized_min in [0, crate::index::QUANTIZED_MIN_VECTORS] {
-            let one = build(1, quantized_min);
-            let many = [build(2, quantized_min), build(3, quantized_min)];
+        // f32, int8 first, sign bits then int8.
+        for passes in [(0, 0), (crate::index::QUANTIZED_MIN_VECTORS, 0), (crate::index::QUANTIZED_MIN_VECTORS, 1)] {
+            let one = build(1, passes);
+            let many = [build(2, passes), build(3, passes)];
             let mut rng = Lcg(9);
             for n in 0..24 {
                 let mode = [Mode::Dense, Mode::Hybrid][n % 2];
@@ -662,10 +740,67 @@ mod tests {
                 let want = one.search(&q);
                 assert!(!want.is_empty(), "query {n}");
                 for index in &many {
-                    assert_eq!(index.search(&q), want, "query {n}, {} threads, quantized_min {quantized_min}", index.query_threads);
+                    assert_eq!(index.search(&q), want, "query {n}, {} threads, passes {passes:?}", index.query_threads);
                 }
             }
         }
+    }
+
+    /// The binary pass keeps only the vectors whose sign bits lie closest to the query's: on
+    /// clustered vectors (each near one of a few topics, queries too, as in bench-search) the
+    /// top-10 is still the exact one, with exact scores, filters applied.
+    #[test]
+    fn a_search_through_sign_bits_finds_the_exact_top_10_of_clustered_vectors() {
+        const DIMS: usize = 64;
+        let mut rng = Lcg(17);
+        let mut normal = move || (0..4).map(|_| rng.next(1 << 20) as f32 / (1 << 20) as f32).sum::<f32>() - 2.0;
+        let unit = |v: Vec<f32>| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+        };
+        let topics: Vec<Vec<f32>> = (0..20).map(|_| unit((0..DIMS).map(|_| normal()).collect())).collect();
+        let mut near = |t: usize| unit(topics[t].iter().map(|c| c + normal() * 0.6 / (DIMS as f32).sqrt()).collect());
+        let index = SearchIndex::new(Some(("m".into(), DIMS))).with_binary_min(1);
+        let mut cubes = Vec::new();
+        for id in 1..=20_000u128 {
+            let mut c = MemCube {
+                id: Ulid(id).to_string(),
+                scope: Some(scope(&format!("u{}", id % 50), "")),
+                state: 1,
+                embedding: Some(Embedding { vector: near(id as usize % 20), model: "m".into() }),
+                ..Default::default()
+            };
+            if id % 3 == 0 {
+                c.tags = vec!["x".into()];
+            }
+            index.upsert(&c);
+            cubes.push(c);
+        }
+        let (mut found, mut wanted) = (0, 0);
+        for n in 0..40 {
+            let v = near(n % 20);
+            let tagged = n % 2 == 1;
+            let mut q = Query { vector: Some(v.clone()), ..query(vec![scope("", "")], "", Mode::Dense) };
+            if tagged {
+                q.filter = Filter { tags: vec!["x".into()], ..Filter::default().active_by_default() };
+            }
+            let mut exact: Vec<(f32, Ulid)> = cubes
+                .iter()
+                .filter(|c| !tagged || !c.tags.is_empty())
+                .map(|c| (dot(&v, &c.embedding.as_ref().unwrap().vector), Ulid::from_string(&c.id).unwrap()))
+                .collect();
+            exact.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            exact.truncate(10);
+            let got = index.search(&q);
+            for h in &got {
+                let c = &cubes[h.id.0 as usize - 1];
+                assert_eq!(h.score, dot(&v, &c.embedding.as_ref().unwrap().vector), "exact scores");
+                assert!(!tagged || !c.tags.is_empty(), "the filter holds");
+            }
+            wanted += exact.len();
+            found += exact.iter().filter(|(_, id)| got.iter().any(|h| h.id == *id)).count();
+        }
+        assert!(found as f64 >= 0.98 * wanted as f64, "recall@10 {found}/{wanted}");
     }
 
     /// The runs cover every bucket once, in order, about evenly by vectors, each on a thread of
@@ -685,8 +820,8 @@ mod tests {
             })
             .collect();
         let pairs: Vec<(&ScopeKey, &Bucket)> = keys.iter().zip(&buckets).collect();
-        let run = |r: &[(&ScopeKey, &Bucket)]| {
-            (r.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>(), r.iter().map(|(_, b)| b.len()).sum::<usize>(), std::thread::current().id())
+        let run = |i: usize, r: &[(&ScopeKey, &Bucket)]| {
+            (r.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>(), r.iter().map(|(_, b)| b.len()).sum::<usize>(), std::thread::current().id(), i)
         };
         for parts in [1, 2, 3, 4] {
             let runs = in_parts(&pairs, parts, run);
@@ -698,6 +833,7 @@ mod tests {
             let threads: std::collections::HashSet<_> = runs.iter().map(|r| r.2).collect();
             assert_eq!(threads.len(), parts, "one thread per run");
             assert_eq!(runs[0].2, std::thread::current().id(), "the first run on the calling thread");
+            assert!(runs.iter().enumerate().all(|(i, r)| r.3 == i), "each run gets its number");
         }
         assert_eq!(in_parts(&pairs[..1], 4, run).len(), 1, "one bucket, one run");
     }

@@ -296,6 +296,7 @@ impl Node {
         let index = Arc::new(
             SearchIndex::new(embedder.as_ref().map(|e| (e.model_id().to_string(), e.dims())))
                 .with_quantized_min(cfg.search.quantized_min_vectors)
+                .with_binary_min(cfg.search.binary_min_vectors)
                 .with_query_threads(cfg.search.query_threads),
         );
 
