@@ -312,9 +312,9 @@ fn coarse_then_exact(
     let candidates = (depth * RESCORE_FACTOR).max(RESCORE_MIN);
     // The lower of two coarse scores, ties to the lower id (as everywhere).
     let lower = |a: (u32, f32), b: Option<(u32, f32)>| b.is_none_or(|(m, ms)| a.1 < ms || (a.1 == ms && doc_id(docs, a.0) < doc_id(docs, m)));
-    // The first pass, when `binary`: each run's Hamming distances, their histogram and the
-    // farthest admitted vector; then the cut-off distance of the closest `keep` of all runs
-    // (every vector at the cut-off distance is kept, so the cut does not depend on the runs).
+    // The first pass, when `binary`: each run's Hamming distances and their histogram; then the
+    // cut-off distance of the closest `keep` of all runs (every vector at the cut-off distance
+    // is kept, so the cut does not depend on how the runs were split).
     let first = if binary {
         let vectors: usize = buckets.iter().map(|(_, b)| b.len()).sum();
         let keep = (vectors / BINARY_KEEP_DIVISOR).max(candidates * BINARY_KEEP_FACTOR);
@@ -342,24 +342,25 @@ fn coarse_then_exact(
     } else {
         None
     };
+    // Each run's int8 scores — of every vector, or of those the binary pass kept — and its
+    // lowest admitted vector: by int8 score, or when the binary pass kept only the closest, the
+    // farthest by Hamming distance (ties to the lower id, as everywhere), scored by int8.
     let parts = in_parts(buckets, threads, |i, run| {
-        let mut coarse = Vec::new();
-        // The lowest admitted: by int8 score over the run, or — when the binary pass kept only
-        // the closest — the farthest by Hamming distance (ties to the lower id), scored by int8.
-        let mut lowest: Option<(u32, f32)> = None;
-        match &first {
+        let (coarse, lowest) = match &first {
             None => {
-                coarse.reserve(run.iter().map(|(_, b)| b.len()).sum());
+                let mut coarse = Vec::with_capacity(run.iter().map(|(_, b)| b.len()).sum());
                 for (_, bucket) in run {
                     bucket.coarse(&qc, dims, &mut coarse);
                 }
                 // One pass: each new low is tested for admission, which for a scan in no
                 // particular order happens a few times.
+                let mut lowest: Option<(u32, f32)> = None;
                 for &c in &coarse {
                     if lower(c, lowest) && admit(c.0) {
                         lowest = Some(c);
                     }
                 }
+                (coarse, lowest.map(|(slot, s)| (slot, s, 0)))
             }
             Some((runs, cut)) => {
                 let mut distances = runs[i].0.iter();
@@ -376,16 +377,17 @@ fn coarse_then_exact(
                         }
                     }
                 }
+                let mut coarse = Vec::with_capacity(kept.len());
                 coarse_picked(&qc, dims, &kept, &mut coarse);
                 let farthest = farthest.and_then(|(_, d, bucket, pos)| {
                     let mut scored = Vec::with_capacity(1);
                     coarse_picked(&qc, dims, &[(bucket, pos)], &mut scored);
                     scored.pop().map(|(slot, s)| (slot, s, d))
                 });
-                return (top_admitted(coarse, candidates, docs, &admit), farthest);
+                (coarse, farthest)
             }
-        }
-        (top_admitted(coarse, candidates, docs, &admit), lowest.map(|(slot, s)| (slot, s, 0)))
+        };
+        (top_admitted(coarse, candidates, docs, &admit), lowest)
     });
     let mut lowest = None;
     let mut best = Vec::with_capacity(candidates * parts.len());
