@@ -585,7 +585,7 @@ mod tests {
         for (round, k) in [1, 10, 100, 250].into_iter().enumerate() {
             // Three scores only: every cut-off falls inside a run of ties.
             let scored: Vec<(u32, f32)> = slots.iter().map(|&s| (s, [1.0, 2.0, 3.0][rng.next(3)])).collect();
-            let admit = |s: u32| round % 2 == 0 || s % 3 != 0;
+            let admit = |s: u32| round.is_multiple_of(2) || !s.is_multiple_of(3);
             let want = top(scored.iter().copied().filter(|(s, _)| admit(*s)).collect(), k, &g.docs);
             assert_eq!(top_admitted(scored, k, &g.docs, admit), want, "k {k}");
         }
