@@ -312,6 +312,8 @@ fn coarse_then_exact(
     let candidates = (depth * RESCORE_FACTOR).max(RESCORE_MIN);
     // The lower of two coarse scores, ties to the lower id (as everywhere).
     let lower = |a: (u32, f32), b: Option<(u32, f32)>| b.is_none_or(|(m, ms)| a.1 < ms || (a.1 == ms && doc_id(docs, a.0) < doc_id(docs, m)));
+    // The farther of two Hamming distances, ties to the lower id: the binary pass's lowest.
+    let farther = |a: (u32, u16), b: Option<(u32, u16)>| b.is_none_or(|(m, md)| a.1 > md || (a.1 == md && doc_id(docs, a.0) < doc_id(docs, m)));
     // The first pass, when `binary`: each run's Hamming distances and their histogram; then the
     // cut-off distance of the closest `keep` of all runs (every vector at the cut-off distance
     // is kept, so the cut does not depend on how the runs were split).
@@ -371,8 +373,7 @@ fn coarse_then_exact(
                         if d <= *cut {
                             kept.push((bucket, pos as u32));
                         }
-                        let further = farthest.is_none_or(|(m, md, _, _)| d > md || (d == md && doc_id(docs, slot) < doc_id(docs, m)));
-                        if further && admit(slot) {
+                        if farther((slot, d), farthest.map(|(m, md, _, _)| (m, md))) && admit(slot) {
                             farthest = Some((slot, d, bucket, pos as u32));
                         }
                     }
@@ -396,7 +397,7 @@ fn coarse_then_exact(
         // Across runs by the rule each run chose by: its int8 score, or its Hamming distance.
         let below = |(slot, s, d): (u32, f32, u16), than: Option<(u32, f32, u16)>| match first {
             None => lower((slot, s), than.map(|(m, ms, _)| (m, ms))),
-            Some(_) => than.is_none_or(|(m, _, md)| d > md || (d == md && doc_id(docs, slot) < doc_id(docs, m))),
+            Some(_) => farther((slot, d), than.map(|(m, _, md)| (m, md))),
         };
         if let Some(l) = run_lowest.filter(|&l| below(l, lowest)) {
             lowest = Some(l);

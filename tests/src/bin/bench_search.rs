@@ -108,28 +108,33 @@ fn searched(user: Option<usize>) -> Scope {
     }
 }
 
-/// p50 and p99 of the end-to-end text queries of `mode`, in one user's scope or the tenant.
-async fn text_row(c: &mut Client, q: &Queries, mode: SearchMode, user_scope: bool) -> (f64, f64) {
-    let mut lat = Vec::with_capacity(q.texts.len());
-    for (text, user) in &q.texts {
-        let s = searched(user_scope.then_some(*user));
-        let req = SearchRequest { query: text.clone(), scope: Some(s), k: 10, mode: mode as i32, ..Default::default() };
+/// p50 and p99 of `requests`, each timed end to end, one after the other.
+async fn latencies(c: &mut Client, requests: impl IntoIterator<Item = SearchRequest>) -> (f64, f64) {
+    let mut lat = Vec::new();
+    for req in requests {
         lat.push(timed(c, req).await.0);
     }
     (ms(percentile(&mut lat, 0.5)), ms(percentile(&mut lat, 0.99)))
+}
+
+/// p50 and p99 of the end-to-end text queries of `mode`, in one user's scope or the tenant.
+async fn text_row(c: &mut Client, q: &Queries, mode: SearchMode, user_scope: bool) -> (f64, f64) {
+    let requests = q.texts.iter().map(|(text, user)| {
+        let s = searched(user_scope.then_some(*user));
+        SearchRequest { query: text.clone(), scope: Some(s), k: 10, mode: mode as i32, ..Default::default() }
+    });
+    latencies(c, requests).await
 }
 
 /// p50 and p99 of tenant-wide queries that need no embedding — LEXICAL on the text, or HYBRID
 /// on the text with the query's raw vector — so the search's own cost shows without the
 /// model's.
 async fn unembedded_row(c: &mut Client, q: &Queries, mode: SearchMode) -> (f64, f64) {
-    let mut lat = Vec::with_capacity(q.texts.len());
-    for ((text, _), (v, _)) in q.texts.iter().zip(&q.vectors) {
+    let requests = q.texts.iter().zip(&q.vectors).map(|((text, _), (v, _))| {
         let vector = if mode == SearchMode::Lexical { Vec::new() } else { v.clone() };
-        let req = SearchRequest { query: text.clone(), vector, scope: Some(searched(None)), k: 10, mode: mode as i32, ..Default::default() };
-        lat.push(timed(c, req).await.0);
-    }
-    (ms(percentile(&mut lat, 0.5)), ms(percentile(&mut lat, 0.99)))
+        SearchRequest { query: text.clone(), vector, scope: Some(searched(None)), k: 10, mode: mode as i32, ..Default::default() }
+    });
+    latencies(c, requests).await
 }
 
 /// p50, p99 and recall@10 of raw-vector DENSE queries against the exact top-10.
