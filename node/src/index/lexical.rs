@@ -202,6 +202,13 @@ impl Lexical {
     /// Term at a time into a dense accumulator: a document's score is the sum over `query`'s
     /// terms in their order, the same sum [`Self::score_doc`] makes.
     pub fn score(&self, query: &[String], slots: usize) -> Vec<(u32, f32)> {
+        self.accumulate(query, slots).all()
+    }
+
+    /// [`Self::score`] as accumulated: a list of the documents reached when the postings are
+    /// few, else one score per slot — whose documents the caller can then pick from
+    /// ([`Scores::best`]) without listing every one a term reached.
+    pub fn accumulate(&self, query: &[String], slots: usize) -> Scores {
         let avg = self.avg_len();
         let mut acc = vec![0f32; slots];
         let lists: Vec<_> = query.iter().filter_map(|t| self.postings.get(t)).collect();
@@ -225,9 +232,9 @@ impl Lexical {
             }
         }
         if sparse {
-            return touched.into_iter().map(|s| (s, acc[s as usize])).collect();
+            return Scores::Listed(touched.into_iter().map(|s| (s, acc[s as usize])).collect());
         }
-        acc.into_iter().enumerate().filter(|(_, a)| *a > 0.0).map(|(s, a)| (s as u32, a)).collect()
+        Scores::Slots(acc)
     }
 
     /// How many postings scoring `query` through the inverted index would visit.
@@ -245,6 +252,54 @@ impl Lexical {
                 Some(self.term_score(self.idf(df), terms[i].1, len))
             })
             .sum()
+    }
+}
+
+/// The BM25 scores of one query, as [`Lexical::accumulate`] gathered them. Every score of a
+/// document a term reached is > 0.
+pub enum Scores {
+    /// The documents reached, with their scores.
+    Listed(Vec<(u32, f32)>),
+    /// One score per slot; 0 for documents no term reached.
+    Slots(Vec<f32>),
+}
+
+impl Scores {
+    /// Every document reached, with its score.
+    pub fn all(self) -> Vec<(u32, f32)> {
+        match self {
+            Scores::Listed(scored) => scored,
+            Scores::Slots(acc) => acc.into_iter().enumerate().filter(|(_, a)| *a > 0.0).map(|(s, a)| (s as u32, a)).collect(),
+        }
+    }
+
+    /// The documents whose score is at least the `n`-th best one — ties at that score
+    /// included, so each of them outranks every document left out — or `None` when that would
+    /// be every document reached ([`Self::all`] then). Over a big tenant a query of common
+    /// words reaches most documents; listing them all, to select a few dozen, cost more than
+    /// scoring them did (`perf`, 1M cubes). Here one pass finds the cut-off with a heap of `n`
+    /// scores, which few scores enter after the first `n`, and a second collects what reaches
+    /// it.
+    pub fn best(&self, n: usize) -> Option<Vec<(u32, f32)>> {
+        let Scores::Slots(acc) = self else { return None };
+        // Positive floats order as their bit patterns do: the heap holds integers.
+        let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
+        let mut reached = 0usize;
+        for &a in acc {
+            if a > 0.0 {
+                reached += 1;
+                let bits = std::cmp::Reverse(a.to_bits());
+                if heap.len() < n {
+                    heap.push(bits);
+                } else if heap.peek().is_some_and(|low| bits < *low) {
+                    heap.pop();
+                    heap.push(bits);
+                }
+            }
+        }
+        let cut = f32::from_bits(heap.peek().filter(|_| n > 0 && reached > n)?.0);
+        let best: Vec<(u32, f32)> = acc.iter().enumerate().filter(|(_, a)| **a >= cut).map(|(s, a)| (s as u32, *a)).collect();
+        (best.len() < reached).then_some(best)
     }
 }
 
@@ -340,5 +395,36 @@ mod tests {
                 assert_eq!(l.score_doc(&q, &terms, len), score, "{query}: slot {slot}");
             }
         }
+    }
+
+    #[test]
+    fn the_best_are_every_document_at_or_above_the_nth_best_score() {
+        let mut l = Lexical::default();
+        // Two words, lengths 1-4: few distinct scores, so every cut-off falls among ties.
+        let docs: Vec<String> =
+            (0..400).map(|i| ["apple", "apple river", "river river apple", "stone apple apple river"][i % 4].to_string()).collect();
+        for (i, d) in docs.iter().enumerate() {
+            let (terms, len) = term_counts(d);
+            l.add(i as u32, &terms, len);
+        }
+        let q = tokenize("apple river");
+        let mut all = l.score(&q, docs.len());
+        assert_eq!(all.len(), 400);
+        all.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        for n in [1, 50, 100, 101, 250, 399, 400, 1_000] {
+            let got = l.accumulate(&q, docs.len()).best(n);
+            let cut = all.get(n - 1).map(|(_, s)| *s);
+            let want: Vec<(u32, f32)> = all.iter().copied().filter(|(_, s)| cut.is_some_and(|c| *s >= c)).collect();
+            match got {
+                Some(mut best) => {
+                    best.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+                    assert_eq!(best, want, "n {n}");
+                    assert!(best.len() >= n && best.len() < all.len(), "n {n}");
+                }
+                None => assert!(cut.is_none() || want.len() == all.len(), "n {n}: None only when the best are all"),
+            }
+        }
+        // A few postings over many slots are listed as reached: no selection there.
+        assert!(l.accumulate(&q, 1_000_000).best(10).is_none());
     }
 }

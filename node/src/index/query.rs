@@ -20,6 +20,11 @@ const RESCORE_MIN: usize = 200;
 /// From how many vectors (or postings) a search is worth a second thread: starting one costs
 /// tens of microseconds, a scan this big a millisecond or more.
 const PARALLEL_MIN_WORK: usize = 16_384;
+/// BM25 over many documents ranks those scoring at least the `BEST_FACTOR · depth`-th best
+/// score (at least `BEST_MIN` of them) before the rest — which it ranks only when admission
+/// turned away too many of those (see `lexical_ranked`).
+const BEST_FACTOR: usize = 4;
+const BEST_MIN: usize = 256;
 /// The binary pass hands the closest `1 / BINARY_KEEP_DIVISOR` of the vectors to the int8 pass,
 /// and at least `BINARY_KEEP_FACTOR` times as many as the int8 pass hands on (bench-search
 /// checks the recall against an exact top-10; a test over clustered vectors too). Each kept
@@ -433,8 +438,18 @@ fn lexical_ranked(
 ) -> Vec<(u32, f32)> {
     let doc = |slot: u32| docs[slot as usize].as_ref();
     if by_postings {
-        let scored = tenant.lexical.score(terms, docs.len());
-        return top_admitted(scored, depth, docs, |s| doc(s).is_some_and(|d| q.admits(d)));
+        let admit = |s: u32| doc(s).is_some_and(|d| q.admits(d));
+        let scores = tenant.lexical.accumulate(terms, docs.len());
+        // Admission is tested best first, so the best few times `depth` usually decide: every
+        // document left out ranks below each of them. Should the filter admit fewer than
+        // `depth` of those, all are ranked.
+        if let Some(best) = scores.best((depth * BEST_FACTOR).max(BEST_MIN)) {
+            let ranked = top_admitted(best, depth, docs, admit);
+            if ranked.len() >= depth {
+                return ranked;
+            }
+        }
+        return top_admitted(scores.all(), depth, docs, admit);
     }
     let in_scopes =
         matching(&tenant.members, &q.scopes).into_iter().flat_map(|(_, m)| m.iter()).filter(|&&s| doc(s).is_some_and(|d| q.admits_in_scopes(d)));
@@ -566,6 +581,37 @@ mod tests {
                 let b = lexical_ranked(tenant, &g.docs, &q, &terms, &[], false, depth);
                 assert!(!a.is_empty());
                 assert_eq!(a, b, "{:?} depth {depth}: the same ranking and the same sums", q.scopes);
+            }
+        }
+    }
+
+    /// Over many documents BM25 ranks only those at or above the cut-off score of its best
+    /// few, and all of them when admission turns too many of those away: the same rankings as
+    /// scoring each admitted document directly, in a tenant-wide scope (the best are ranked)
+    /// and in narrow ones (the best hold too few admitted documents, so all are ranked).
+    #[test]
+    fn ranking_the_best_documents_first_changes_no_lexical_ranking() {
+        let mut rng = Lcg(5);
+        let index = SearchIndex::new(Some(("m".into(), DIMS)));
+        for id in 1..3_000 {
+            index.upsert(&cube(&mut rng, id));
+        }
+        let g = index.read();
+        let tenant = &g.tenants["t"];
+        let terms = {
+            let mut t = tokenize("apple violin winter");
+            t.sort();
+            t
+        };
+        let best = tenant.lexical.accumulate(&terms, g.docs.len()).best(BEST_MIN);
+        assert!(best.is_some_and(|b| b.len() < 2_000), "the query reaches most documents, and the best are a few of them");
+        for scopes in [vec![scope("", "")], vec![scope("u1", "")], vec![scope("u2", "a1")]] {
+            let q = query(scopes, "apple violin winter", Mode::Lexical);
+            for depth in [5, 70, 400] {
+                let a = lexical_ranked(tenant, &g.docs, &q, &terms, &[], true, depth);
+                let b = lexical_ranked(tenant, &g.docs, &q, &terms, &[], false, depth);
+                assert_eq!(a.len(), depth.min(b.len()));
+                assert_eq!(a, b, "{:?} depth {depth}", q.scopes);
             }
         }
     }
