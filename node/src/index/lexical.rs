@@ -194,20 +194,14 @@ impl Lexical {
         term_score(idf, tf, len, self.avg_len())
     }
 
-    /// BM25 scores of every document that contains a query term, as (slot, score); `query`
-    /// holds distinct terms, `slots` bounds the slot numbers (the index's document table).
-    /// Admission (scope, filter, ACL) is the caller's: it is tested on the best-scored
-    /// documents first, so a query that admits most documents tests few of them.
+    /// BM25 scores of every document that contains a query term; `query` holds distinct
+    /// terms, `slots` bounds the slot numbers (the index's document table). Admission (scope,
+    /// filter, ACL) is the caller's: it is tested on the best-scored documents first
+    /// ([`Scores::best`]), so a query that admits most documents tests few of them.
     ///
     /// Term at a time into a dense accumulator: a document's score is the sum over `query`'s
-    /// terms in their order, the same sum [`Self::score_doc`] makes.
-    pub fn score(&self, query: &[String], slots: usize) -> Vec<(u32, f32)> {
-        self.accumulate(query, slots).all()
-    }
-
-    /// [`Self::score`] as accumulated: a list of the documents reached when the postings are
-    /// few, else one score per slot — whose documents the caller can then pick from
-    /// ([`Scores::best`]) without listing every one a term reached.
+    /// terms in their order, the same sum [`Self::score_doc`] makes. Returned as accumulated: a
+    /// list of the documents reached when the postings are few, else one score per slot.
     pub fn accumulate(&self, query: &[String], slots: usize) -> Scores {
         let avg = self.avg_len();
         let mut acc = vec![0f32; slots];
@@ -235,6 +229,12 @@ impl Lexical {
             return Scores::Listed(touched.into_iter().map(|s| (s, acc[s as usize])).collect());
         }
         Scores::Slots(acc)
+    }
+
+    /// Every document [`Self::accumulate`] reached, as (slot, score): what the tests compare.
+    #[cfg(test)]
+    pub fn score(&self, query: &[String], slots: usize) -> Vec<(u32, f32)> {
+        self.accumulate(query, slots).all()
     }
 
     /// How many postings scoring `query` through the inverted index would visit.

@@ -96,12 +96,7 @@ impl SearchIndex {
             None => Vec::new(),
         };
 
-        let terms: Vec<String> = {
-            let mut t = tokenize(&q.text);
-            t.sort();
-            t.dedup();
-            t
-        };
+        let terms = query_terms(&q.text);
         let dense_vector = match (&q.vector, q.mode) {
             (Some(v), Mode::Dense | Mode::Hybrid) if v.len() == dims => Some(v.as_slice()),
             _ => None,
@@ -424,6 +419,14 @@ fn dense_score(tenant: &Tenant, d: &Doc, v: &[f32], dims: usize) -> Option<f32> 
     d.dense.and_then(|pos| tenant.buckets.get(&scope_key(&d.scope)).map(|b| dot(v, b.vector(pos, dims))))
 }
 
+/// A query's terms as BM25 takes them: tokenized, sorted, each once.
+fn query_terms(text: &str) -> Vec<String> {
+    let mut t = tokenize(text);
+    t.sort();
+    t.dedup();
+    t
+}
+
 /// The `depth` best BM25 scores of the documents `q` admits that match a term — those in its
 /// scopes plus the `extra` ones shared by ACL — found through the postings or by scoring the
 /// documents one by one (same result).
@@ -569,11 +572,7 @@ mod tests {
         let tenant = &g.tenants["t"];
         for scopes in [vec![scope("u1", "")], vec![scope("u2", "a1"), scope("u3", "")], vec![scope("", "")]] {
             let q = query(scopes, "apple violin winter", Mode::Lexical);
-            let terms = {
-                let mut t = tokenize(&q.text);
-                t.sort();
-                t
-            };
+            let terms = query_terms(&q.text);
             // Every document (depth 1,000 > 300), then the best few: the postings path tests
             // admission a slice at a time, best first, so a short ranking exercises that.
             for depth in [1_000, 70, 5] {
@@ -598,11 +597,7 @@ mod tests {
         }
         let g = index.read();
         let tenant = &g.tenants["t"];
-        let terms = {
-            let mut t = tokenize("apple violin winter");
-            t.sort();
-            t
-        };
+        let terms = query_terms("apple violin winter");
         let best = tenant.lexical.accumulate(&terms, g.docs.len()).best(BEST_MIN);
         assert!(best.is_some_and(|b| b.len() < 2_000), "the query reaches most documents, and the best are a few of them");
         for scopes in [vec![scope("", "")], vec![scope("u1", "")], vec![scope("u2", "a1")]] {
