@@ -24,6 +24,10 @@
 //! ratios (a burst in one round does not move the median); and the node's CPU time per write in
 //! each, the steadier figure on a shared machine. Each round with the sweeper on must expire all
 //! N cubes, each once — checked by replaying the feed's history after the window.
+//!
+//! With `--clients 0` nobody writes during the window, and the run prints instead the node's
+//! CPU time in the window with the sweeper on minus off, per expired cube: what the sweep itself
+//! costs (proposing, the log, apply, the feed), without the writers' contention in the figure.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,7 +49,8 @@ struct Args {
     /// TTLs are 1..=S seconds [default: 10].
     #[arg(long)]
     spread: Option<u64>,
-    /// Concurrent writers during the expiry window [default: 16].
+    /// Concurrent writers during the expiry window [default: 16]; with 0, the run prints the
+    /// node's CPU time per expired cube instead (the sweep's own cost, nothing competing).
     #[arg(long)]
     clients: Option<usize>,
     /// Rounds of (sweeper off, sweeper on), alternating which goes first [default: 5].
@@ -186,7 +191,7 @@ async fn main() {
     let smoke = args.smoke;
     let cubes = args.cubes.unwrap_or(if smoke { 2000 } else { 100_000 });
     let spread = args.spread.unwrap_or(if smoke { 2 } else { 10 }).max(1);
-    let clients = args.clients.unwrap_or(if smoke { 4 } else { 16 }).max(1);
+    let clients = args.clients.unwrap_or(if smoke { 4 } else { 16 });
     let rounds = args.rounds.unwrap_or(if smoke { 1 } else { 5 }).max(1);
 
     let (mut off, mut on) = (Vec::new(), Vec::new());
@@ -220,6 +225,17 @@ async fn main() {
         ms(p99),
         ms(max)
     );
+    if clients == 0 {
+        // No writers: what the node spends on the sweep alone, with nothing to compete with.
+        let cpu = |ps: &[Phase]| ps.iter().map(|p| p.cpu.as_secs_f64()).sum::<f64>();
+        let per_cube = (cpu(&on) - cpu(&off)) * 1e6 / (cubes * rounds) as f64;
+        println!(
+            "  node CPU in the expiry window: sweeper on {:.2} s, sweeper off {:.2} s   = {per_cube:.1} us per expired cube",
+            cpu(&on) / rounds as f64,
+            cpu(&off) / rounds as f64
+        );
+        return;
+    }
     println!(
         "  writes/s while expiring: sweeper on {:.0}, sweeper off {:.0}   ratio on/off = {:.2} pooled, {:.2} median of rounds (target >= 0.9; rounds {:.2}–{:.2})",
         rate(&on),
