@@ -39,7 +39,7 @@
 //! | [`quota`] | per-tenant quotas: configuration, the request-rate limiter |
 //! | [`tls`] | TLS / mutual TLS for clients and peers |
 //! | [`index`] | the search index (exact per-scope vectors, per-tenant BM25, fusion; the adapter registry) |
-//! | [`store`] | RocksDB: log store, state machine, apply (puts with dedupe and slots; links and consolidation steps), idempotency, usage, policies, audit, change feed, snapshots, reads |
+//! | [`store`] | RocksDB: log store, state machine, apply (puts with dedupe and slots; links and consolidation steps), idempotency, usage, policies, audit, change feed, snapshots, version history, reads |
 //! | [`engine`] | what a request goes through between gRPC and storage ([`engine::Core`]); consolidation on request and on a policy's schedule; feedback, adapter training and the search's adapter |
 //! | [`api`] | gRPC services, authentication, the error mapping |
 //! | [`config`] | layered configuration: defaults → TOML → `MEMMESH__…` env → flags |

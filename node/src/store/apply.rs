@@ -165,31 +165,15 @@ impl Applier<'_> {
     /// now, as stored (a cube that is never changed is stored once, not twice). The reverse
     /// link index follows the links the version adds or drops. One version of a cube per
     /// write: the previous one is read from the database, not from this write's batch.
-    pub(super) fn write_version(&mut self, ulid: Ulid, cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
+    pub(super) fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev = match cube.version {
             0 => None,
-            _ => self
-                .db
-                .get_cf(cf(self.db, CF_CUBES), cube_key(ulid))?
-                .map(|b| super::decode_cube(CF_CUBES, &b).map(|c| (b, Prior::of(&c))))
-                .transpose()?,
+            _ => self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))?,
         };
-        self.write_over(ulid, prev, cube, kind)
-    }
-
-    /// [`Self::write_version`] with the stored current version already read (its bytes, and what
-    /// it was filed under): the expiry sweep reads each cube to judge it, and reading it twice
-    /// was a tenth of an expiry's cost.
-    pub(super) fn write_over(
-        &mut self,
-        ulid: Ulid,
-        prev: Option<(Vec<u8>, Prior)>,
-        mut cube: MemCube,
-        kind: EventType,
-    ) -> Result<MemCube, StoreError> {
         let prev_version = cube.version;
-        let old = match prev.filter(|_| prev_version > 0) {
-            Some((bytes, prior)) => {
+        let old = match prev {
+            Some(bytes) => {
+                let prior = Prior::of(&super::decode_cube(CF_CUBES, &bytes)?);
                 self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), bytes);
                 prior
             }
@@ -210,6 +194,26 @@ impl Applier<'_> {
         self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), &bytes);
         self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
         Ok(cube)
+    }
+
+    /// [`Self::write_version`] for a new version that changes the cube's state alone (an expiry):
+    /// stored as `old`, the current record's bytes, followed by the changed fields, so the old
+    /// version stays inside the new record instead of being copied to `versions` (see
+    /// [`super::history`]). The caller changes nothing but `cube.state`.
+    pub(super) fn write_state(&mut self, ulid: Ulid, old: &[u8], prior: Prior, mut cube: MemCube, kind: EventType) -> MemCube {
+        let prev_version = cube.version;
+        cube.version += 1;
+        cube.revision = self.revision;
+        cube.updated_at_ms = self.at_ms;
+        self.index_expiry(ulid, prior.expiry, &cube);
+        let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
+        self.index_dormant(ulid, tenant, prior.dormant, dormant_since(&cube));
+        if let Some(p) = cube.provenance.as_mut() {
+            p.request_id = self.request_id.to_string();
+        }
+        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), super::history::patched(old, &cube));
+        self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
+        cube
     }
 
     /// Keeps the shared part of the scope index in step with whether the cube carries an ACL.
@@ -338,16 +342,23 @@ impl Applier<'_> {
     /// Usage is not versioned: only the current record changes — unless the read brings an
     /// archived cube back (its policies' `reactivate_on_access`), which is a new version.
     fn touch(&mut self, id: &str) -> Result<ApplyResult, StoreError> {
-        let (ulid, mut cube) = match self.current(id)? {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
+        let Ok(ulid) = Ulid::from_string(id) else { return Ok(Err(ApplyError::NotFound { id: id.to_string() })) };
+        // The stored record, not a fresh encoding: it may hold the previous version inside it.
+        let Some(stored) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? else {
+            return Ok(Err(ApplyError::NotFound { id: id.to_string() }));
         };
+        let mut cube = super::decode_cube(CF_CUBES, &stored)?;
         let usage = cube.usage.get_or_insert_with(Default::default);
         usage.access_count += 1;
         usage.last_accessed_at_ms = self.at_ms;
         if self.reactivates(&cube)? {
             cube.state = CubeState::Active as i32;
             return Ok(Self::single(self.write_version(ulid, cube, EventType::Reactivated)?));
+        }
+        if let Some(previous) = super::history::prior(CF_CUBES, &stored)? {
+            // Encoding the record again drops the previous version inside it: store that in
+            // `versions` first (it is version - 1, see `history::patched`).
+            self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, cube.version.saturating_sub(1)), previous);
         }
         self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), prost::Message::encode_to_vec(&cube));
         Ok(Self::single(cube))

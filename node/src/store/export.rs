@@ -8,8 +8,8 @@
 use memmesh_proto::{ExportedCube, MemCube, Policy, Scope};
 use rocksdb::DB;
 
-use super::keys::{cube_key, id_from_index_key, scope_prefix, version_key};
-use super::{cf, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_VERSIONS};
+use super::keys::{cube_key, id_from_index_key, scope_prefix};
+use super::{cf, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX};
 use crate::model::scope_matches;
 
 /// What to export.
@@ -67,20 +67,8 @@ pub fn export(db: &DB, q: &ExportQuery, mut emit: impl FnMut(ExportItem) -> bool
         // Past versions at or before `revision`, oldest first (read only when needed).
         let mut past: Vec<MemCube> = Vec::new();
         if q.history || current.revision > revision {
-            let mut v = snap.raw_iterator_cf(cf(db, CF_VERSIONS));
-            v.seek(version_key(id, 0));
-            while let (Some(k), Some(val)) = (v.key(), v.value()) {
-                if !k.starts_with(&cube_key(id)) {
-                    break;
-                }
-                let c = decode_cube(CF_VERSIONS, val)?;
-                // Older data also holds the current version in `versions`.
-                if c.revision <= revision && c.version < current.version {
-                    past.push(c);
-                }
-                v.next();
-            }
-            v.status()?;
+            past = super::history::all(db, &snap, id)?;
+            past.retain(|c| c.revision <= revision && c.version < current.version);
         }
         let cube = if current.revision <= revision {
             current

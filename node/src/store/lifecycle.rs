@@ -255,14 +255,13 @@ impl Applier<'_> {
         for ((_, version), ulid) in items.iter().zip(ids) {
             let Some(ulid) = ulid else { continue };
             let stored = stored.next().transpose()?.flatten();
-            let prev = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b.to_vec(), c))).transpose()?;
-            let (bytes, mut cube) = match prev {
-                Some((b, c)) if c.version == *version && expirable(&c).is_some() && is_expired(&c, at_ms) && seen.insert(ulid) => (b, c),
-                _ => {
-                    // Changed since it was judged (a new TTL, a pin, a delete), gone, or listed twice.
-                    out.skipped += 1;
-                    continue;
-                }
+            let judged = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b, c))).transpose()?;
+            let Some((bytes, mut cube)) =
+                judged.filter(|(_, c)| c.version == *version && expirable(c).is_some() && is_expired(c, at_ms) && seen.insert(ulid))
+            else {
+                // Changed since it was judged (a new TTL, a pin, a delete), gone, or listed twice.
+                out.skipped += 1;
+                continue;
             };
             if self.hold_on(&cube)?.is_some() {
                 out.skipped += 1;
@@ -270,7 +269,7 @@ impl Applier<'_> {
             }
             let prior = Prior::of(&cube);
             cube.state = CubeState::Expired as i32;
-            let cube = self.write_over(ulid, Some((bytes, prior)), cube, EventType::Expired)?;
+            let cube = self.write_state(ulid, &bytes, prior, cube, EventType::Expired);
             out.merged += 1;
             out.cubes.push(crate::model::Pb(cube));
         }

@@ -8,7 +8,7 @@ use super::put_tests::{cube, input, Replica};
 use crate::model::Dedupe;
 use crate::raft::{Op, Pb};
 
-fn with_ttl(n: u64, text: &str, ttl: u64) -> Pb<memmesh_proto::MemCube> {
+pub(super) fn with_ttl(n: u64, text: &str, ttl: u64) -> Pb<memmesh_proto::MemCube> {
     let mut i = input("u", text);
     i.ttl_seconds = ttl;
     cube(n, i)

@@ -7,7 +7,7 @@
 //! | `raft_meta` (log db) | see [`meta`] | postcard |
 //! | `sm_meta` | see [`meta`] | postcard |
 //! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
-//! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (a past version; the current one is only in `cubes`) |
+//! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (a past version; the current one is only in `cubes`, and one a change of state alone replaced only inside the next — see [`history`]) |
 //! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |
 //! | `dedupe` | tenant `\0` request id | postcard [`dedupe::DedupeRecord`] |
 //! | `dedupe_order` | revision (u64 BE) | dedupe key (for bounded eviction) |
@@ -38,6 +38,7 @@
 //! | [`feedback`] | retrieval feedback (adapter training data), bounded per tenant |
 //! | [`snapshot`] | the snapshot file format |
 //! | [`reader`] | queries served from the local replica |
+//! | [`history`] | a cube's past versions, stored or inside the next (state changes) |
 //! | [`keys`] | key encodings; [`meta`]: every metadata key |
 //!
 //! Durability: the Raft log is the only record that must survive a crash on its own. Log
@@ -71,6 +72,7 @@ pub mod disk;
 pub mod export;
 pub mod feed;
 pub mod feedback;
+mod history;
 mod import;
 pub mod keys;
 mod lifecycle;
@@ -86,6 +88,8 @@ pub mod usage;
 
 #[cfg(test)]
 mod feedback_tests;
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]

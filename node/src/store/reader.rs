@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use ulid::Ulid;
 
 use super::dedupe::{self, DedupeRecord};
+use super::history;
 use super::keys::{cube_key, id_from_index_key, scope_prefix, version_key, SHARED_MARK};
 use super::meta::{KEY_APPLIED, KEY_RETIRED};
 use super::{cf, decode, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX, CF_SM_META, CF_VERSIONS};
@@ -54,20 +55,17 @@ pub(crate) fn load_cube(db: &DB, id: Ulid) -> Result<Option<MemCube>, StoreError
     }
 }
 
-/// Reads one version of a cube: a past one from `versions`, the current one from `cubes`.
-/// (Data written before the current version stopped being copied into `versions` has it in
-/// both; either copy is the same.)
+/// Reads one version of a cube: a past one from `versions`, the current one from `cubes`, or
+/// one inside the version after it (see [`super::history`]).
 pub(crate) fn load_version(db: &DB, id: Ulid, version: u64) -> Result<Option<MemCube>, StoreError> {
-    let past = || -> Result<Option<MemCube>, StoreError> {
-        db.get_cf(cf(db, CF_VERSIONS), version_key(id, version))?.map(|b| decode_cube(CF_VERSIONS, &b)).transpose()
-    };
-    if let Some(c) = past()? {
-        return Ok(Some(c));
+    if let Some(b) = db.get_cf(cf(db, CF_VERSIONS), version_key(id, version))? {
+        return Ok(Some(decode_cube(CF_VERSIONS, &b)?));
     }
     match load_cube(db, id)? {
         Some(c) if c.version == version => Ok(Some(c)),
-        // A write applied between the two reads may have just moved it into `versions`.
-        Some(c) if c.version > version => past(),
+        // Inside a later version, or moved into `versions` by a write applied since the first
+        // read: one snapshot sees both.
+        Some(c) if c.version > version => history::version(db, &db.snapshot(), id, version),
         _ => Ok(None),
     }
 }
@@ -132,53 +130,23 @@ impl Reader {
         load_version(&self.db, id, version)
     }
 
-    /// The version that was current at `revision`: the newest whose revision is ≤ it — the
-    /// current one (in `cubes`) or a past one (in `versions`).
+    /// The version that was current at `revision`: the newest whose revision is ≤ it.
     pub fn get_as_of(&self, id: Ulid, revision: u64) -> Result<Option<MemCube>, StoreError> {
-        if let Some(c) = load_cube(&self.db, id)?.filter(|c| c.revision <= revision) {
-            return Ok(Some(c));
-        }
-        let mut it = self.db.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
-        it.seek_for_prev(version_key(id, u64::MAX));
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            if !k.starts_with(&cube_key(id)) {
-                break;
-            }
-            let c = decode_cube(CF_VERSIONS, v)?;
+        let mut found = None;
+        history::walk_back(&self.db, &self.db.snapshot(), id, |c| {
             if c.revision <= revision {
-                return Ok(Some(c));
+                found = Some(c);
             }
-            it.prev();
-        }
-        it.status()?;
-        Ok(None)
+            found.is_none()
+        })?;
+        Ok(found)
     }
 
-    /// Every version of a cube, oldest first: the past ones from `versions`, then the current
-    /// one. Empty if the cube never existed or was purged.
+    /// Every version of a cube, oldest first. Empty if the cube never existed or was purged.
     pub fn history(&self, id: Ulid) -> Result<Vec<MemCube>, StoreError> {
-        // One snapshot for both reads: a write applied in between moves the current version
+        // One snapshot for every read: a write applied in between moves the current version
         // into `versions`, and would otherwise be missed.
-        let snap = self.db.snapshot();
-        let mut out = Vec::new();
-        let mut it = snap.raw_iterator_cf(cf(&self.db, CF_VERSIONS));
-        it.seek(version_key(id, 0));
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            if !k.starts_with(&cube_key(id)) {
-                break;
-            }
-            out.push(decode_cube(CF_VERSIONS, v)?);
-            it.next();
-        }
-        it.status()?;
-        if let Some(b) = snap.get_cf(cf(&self.db, CF_CUBES), cube_key(id))? {
-            let current = decode_cube(CF_CUBES, &b)?;
-            // Older data also holds the current version in `versions`.
-            if out.last().is_none_or(|last| last.version < current.version) {
-                out.push(current);
-            }
-        }
-        Ok(out)
+        history::all(&self.db, &self.db.snapshot(), id)
     }
 
     /// Whether `node_id` was ever removed from the cluster (and so must never be reused).
