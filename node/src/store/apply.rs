@@ -26,6 +26,9 @@ use crate::raft::{Op, Outcome, Request, Response};
 
 type ApplyResult = Result<Outcome, ApplyError>;
 
+/// A cube's id, its record as stored in `cubes`, and the version the record decodes to.
+type Record = (Ulid, Vec<u8>, MemCube);
+
 /// Stages the effects of `req`, committed at log index `revision`, into `batch`, and returns the
 /// result with the change-feed events the change produced (none for a failed or deduplicated
 /// write: nothing changed).
@@ -129,17 +132,16 @@ pub(super) struct Applier<'a> {
 }
 
 /// What replacing a version needs of the one it replaces, besides its stored bytes (which move
-/// to the history as they are): the index entries it was filed under.
-#[derive(Default)]
+/// to the history as they are) and its links: the index entries it was filed under.
+#[derive(Default, Clone, Copy)]
 pub(super) struct Prior {
-    pub(super) links: Vec<memmesh_proto::Link>,
     pub(super) expiry: Option<i64>,
     pub(super) dormant: Option<i64>,
 }
 
 impl Prior {
     pub(super) fn of(c: &MemCube) -> Self {
-        Prior { expiry: expirable(c), dormant: dormant_since(c), links: c.links.clone() }
+        Prior { expiry: expirable(c), dormant: dormant_since(c) }
     }
 }
 
@@ -150,10 +152,19 @@ impl Applier<'_> {
 
     /// The current version of `id`, or the error a write to a missing cube gets.
     pub(super) fn current(&self, id: &str) -> Result<Result<(Ulid, MemCube), ApplyError>, StoreError> {
+        Ok(self.current_record(id)?.map(|(ulid, _, cube)| (ulid, cube)))
+    }
+
+    /// [`Self::current`] with the record as stored, which may hold the previous version inside
+    /// it (see [`super::history`]).
+    pub(super) fn current_record(&self, id: &str) -> Result<Result<Record, ApplyError>, StoreError> {
         let not_found = || Ok(Err(ApplyError::NotFound { id: id.to_string() }));
         let Ok(ulid) = Ulid::from_string(id) else { return not_found() };
-        match load_cube(self.db, ulid)? {
-            Some(c) => Ok(Ok((ulid, c))),
+        match self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? {
+            Some(bytes) => {
+                let cube = super::decode_cube(CF_CUBES, &bytes)?;
+                Ok(Ok((ulid, bytes, cube)))
+            }
             None => not_found(),
         }
     }
@@ -165,42 +176,35 @@ impl Applier<'_> {
     /// now, as stored (a cube that is never changed is stored once, not twice). The reverse
     /// link index follows the links the version adds or drops. One version of a cube per
     /// write: the previous one is read from the database, not from this write's batch.
-    pub(super) fn write_version(&mut self, ulid: Ulid, mut cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
+    pub(super) fn write_version(&mut self, ulid: Ulid, cube: MemCube, kind: EventType) -> Result<MemCube, StoreError> {
         let prev = match cube.version {
             0 => None,
             _ => self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))?,
         };
-        let prev_version = cube.version;
-        let old = match prev {
+        let (prior, old_links) = match prev {
             Some(bytes) => {
-                let prior = Prior::of(&super::decode_cube(CF_CUBES, &bytes)?);
-                self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, prev_version), bytes);
-                prior
+                let old = super::decode_cube(CF_CUBES, &bytes)?;
+                self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, cube.version), bytes);
+                (Prior::of(&old), old.links)
             }
-            None => Prior::default(),
+            None => (Prior::default(), Vec::new()),
         };
-        let Prior { links: old_links, expiry: old_expiry, dormant: old_dormant } = old;
         self.index_links(ulid, &old_links, &cube.links);
-        cube.version += 1;
-        cube.revision = self.revision;
-        cube.updated_at_ms = self.at_ms;
-        self.index_expiry(ulid, old_expiry, &cube);
-        let tenant = cube.scope.as_ref().map_or("", |s| s.tenant.as_str());
-        self.index_dormant(ulid, tenant, old_dormant, dormant_since(&cube));
-        if let Some(p) = cube.provenance.as_mut() {
-            p.request_id = self.request_id.to_string();
-        }
-        let bytes = prost::Message::encode_to_vec(&cube);
-        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), &bytes);
-        self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
-        Ok(cube)
+        Ok(self.store_version(ulid, prior, cube, kind, prost::Message::encode_to_vec))
     }
 
     /// [`Self::write_version`] for a new version that changes the cube's state alone (an expiry):
     /// stored as `old`, the current record's bytes, followed by the changed fields, so the old
     /// version stays inside the new record instead of being copied to `versions` (see
     /// [`super::history`]). The caller changes nothing but `cube.state`.
-    pub(super) fn write_state(&mut self, ulid: Ulid, old: &[u8], prior: Prior, mut cube: MemCube, kind: EventType) -> MemCube {
+    pub(super) fn write_state(&mut self, ulid: Ulid, old: &[u8], prior: Prior, cube: MemCube, kind: EventType) -> MemCube {
+        self.store_version(ulid, prior, cube, kind, |c| super::history::patched(old, c))
+    }
+
+    /// What every new version gets, however it is stored: the next version number, this
+    /// write's revision, time and request id, its entries in the lifecycle indexes moved from
+    /// where `prior` had them, the record `record` makes of it, and a `kind` event.
+    fn store_version(&mut self, ulid: Ulid, prior: Prior, mut cube: MemCube, kind: EventType, record: impl FnOnce(&MemCube) -> Vec<u8>) -> MemCube {
         let prev_version = cube.version;
         cube.version += 1;
         cube.revision = self.revision;
@@ -211,7 +215,7 @@ impl Applier<'_> {
         if let Some(p) = cube.provenance.as_mut() {
             p.request_id = self.request_id.to_string();
         }
-        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), super::history::patched(old, &cube));
+        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), record(&cube));
         self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
         cube
     }
@@ -342,12 +346,11 @@ impl Applier<'_> {
     /// Usage is not versioned: only the current record changes — unless the read brings an
     /// archived cube back (its policies' `reactivate_on_access`), which is a new version.
     fn touch(&mut self, id: &str) -> Result<ApplyResult, StoreError> {
-        let Ok(ulid) = Ulid::from_string(id) else { return Ok(Err(ApplyError::NotFound { id: id.to_string() })) };
         // The stored record, not a fresh encoding: it may hold the previous version inside it.
-        let Some(stored) = self.db.get_cf(cf(self.db, CF_CUBES), cube_key(ulid))? else {
-            return Ok(Err(ApplyError::NotFound { id: id.to_string() }));
+        let (ulid, stored, mut cube) = match self.current_record(id)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
         };
-        let mut cube = super::decode_cube(CF_CUBES, &stored)?;
         let usage = cube.usage.get_or_insert_with(Default::default);
         usage.access_count += 1;
         usage.last_accessed_at_ms = self.at_ms;
