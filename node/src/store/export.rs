@@ -9,7 +9,7 @@ use memmesh_proto::{ExportedCube, MemCube, Policy, Scope};
 use rocksdb::DB;
 
 use super::keys::{cube_key, id_from_index_key, scope_prefix};
-use super::{cf, decode_cube, StoreError, CF_CUBES, CF_SCOPE_IDX};
+use super::{cf, StoreError, CF_CUBES, CF_SCOPE_IDX};
 use crate::model::scope_matches;
 
 /// What to export.
@@ -63,22 +63,19 @@ pub fn export(db: &DB, q: &ExportQuery, mut emit: impl FnMut(ExportItem) -> bool
         let id = id_from_index_key(CF_SCOPE_IDX, k)?;
         it.next();
         let Some(b) = snap.get_cf(cf(db, CF_CUBES), cube_key(id))? else { continue };
-        let current = decode_cube(CF_CUBES, &b)?;
-        // Past versions at or before `revision`, oldest first (read only when needed).
-        let mut past: Vec<MemCube> = Vec::new();
-        if q.history || current.revision > revision {
-            past = super::history::all(db, &snap, id)?;
-            past.retain(|c| c.revision <= revision && c.version < current.version);
-        }
-        let cube = if current.revision <= revision {
-            current
-        } else {
-            match past.pop() {
-                Some(c) => c,
-                // Created after `revision`.
-                None => continue,
-            }
-        };
+        // Newest first: the current version, then — while they are newer than `revision`, or
+        // for the history — the past ones, read from the record already in hand.
+        let mut versions: Vec<MemCube> = Vec::new();
+        super::history::walk_from(db, &snap, id, Some(b), |c| {
+            let more = q.history || c.revision > revision;
+            versions.push(c);
+            more
+        })?;
+        // The version current at `revision` (none: created after it), and the older ones.
+        let Some(at) = versions.iter().position(|c| c.revision <= revision) else { continue };
+        let mut past = versions.split_off(at + 1);
+        let Some(cube) = versions.pop() else { continue };
+        past.reverse();
         let history = if q.history { past } else { Vec::new() };
         sent += 1;
         if !emit(ExportItem::Cube(ExportedCube { cube: Some(cube), history })) {

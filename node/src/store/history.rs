@@ -29,7 +29,7 @@ use super::{cf, decode_cube, StoreError, CF_CUBES, CF_VERSIONS};
 
 /// The field of a stored cube record that holds the length of the previous version's bytes.
 /// Not a field of `MemCube`: reserved there, so no field ever takes the number.
-pub(super) const PRIOR_LEN_TAG: u32 = 2047;
+const PRIOR_LEN_TAG: u32 = 2047;
 
 /// The tags of the `MemCube` fields a state change writes (see `cube.proto`).
 const UPDATED_AT_MS: u32 = 15;
@@ -83,8 +83,20 @@ pub(super) fn prior<'a>(cf_name: &'static str, record: &'a [u8]) -> Result<Optio
 ///
 /// Each record is followed by the versions inside it, then by the stored version below the
 /// lowest seen (older data also holds the current version in `versions`: it is skipped).
-pub(crate) fn walk_back(db: &DB, snap: &rocksdb::Snapshot<'_>, id: Ulid, mut visit: impl FnMut(MemCube) -> bool) -> Result<(), StoreError> {
-    let mut record = snap.get_cf(cf(db, CF_CUBES), cube_key(id))?.map(|b| (CF_CUBES, b));
+pub(crate) fn walk_back(db: &DB, snap: &rocksdb::Snapshot<'_>, id: Ulid, visit: impl FnMut(MemCube) -> bool) -> Result<(), StoreError> {
+    let current = snap.get_cf(cf(db, CF_CUBES), cube_key(id))?;
+    walk_from(db, snap, id, current, visit)
+}
+
+/// [`walk_back`] from `current`, the record of `id` in `cubes` already read from `snap`.
+pub(crate) fn walk_from(
+    db: &DB,
+    snap: &rocksdb::Snapshot<'_>,
+    id: Ulid,
+    current: Option<Vec<u8>>,
+    mut visit: impl FnMut(MemCube) -> bool,
+) -> Result<(), StoreError> {
+    let mut record = current.map(|b| (CF_CUBES, b));
     let mut it = snap.raw_iterator_cf(cf(db, CF_VERSIONS));
     // Versions below this one are still to be visited.
     let mut below = u64::MAX;
