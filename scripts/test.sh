@@ -31,6 +31,8 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-embed" --smoke
 "$CARGO_TARGET_DIR/debug/bench-search" --smoke
 "$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke
+# The sweep's own CPU per expired cube (no writers): the figure changes to the sweep are judged by.
+"$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke --clients 0
 "$CARGO_TARGET_DIR/debug/bench-backup" --smoke
 MEMMESH_BIN_DIR="$CARGO_TARGET_DIR/debug" .local/venv/bin/python tests/python/bench_transfer.py --smoke
 # The LoCoMo benches take a data directory; their smoke runs use the small conversation the
