@@ -97,7 +97,9 @@ pub(crate) fn walk_from(
     mut visit: impl FnMut(MemCube) -> bool,
 ) -> Result<(), StoreError> {
     let mut record = current.map(|b| (CF_CUBES, b));
-    let mut it = snap.raw_iterator_cf(cf(db, CF_VERSIONS));
+    // Made when a version below the current record's is wanted: most walks (an export without
+    // history, a read as of a recent revision) stop at the current record.
+    let mut versions = None;
     // Versions below this one are still to be visited.
     let mut below = u64::MAX;
     loop {
@@ -119,13 +121,16 @@ pub(crate) fn walk_from(
             }
         }
         let Some(next) = below.checked_sub(1) else { break };
+        let it = versions.get_or_insert_with(|| snap.raw_iterator_cf(cf(db, CF_VERSIONS)));
         it.seek_for_prev(version_key(id, next));
         match (it.key(), it.value()) {
             (Some(k), Some(v)) if k.starts_with(&cube_key(id)) => record = Some((CF_VERSIONS, v.to_vec())),
             _ => break,
         }
     }
-    it.status()?;
+    if let Some(it) = versions {
+        it.status()?;
+    }
     Ok(())
 }
 
