@@ -30,6 +30,7 @@ echo "== benchmark smoke runs"
 "$CARGO_TARGET_DIR/debug/bench-cluster" --smoke
 "$CARGO_TARGET_DIR/debug/bench-embed" --smoke
 "$CARGO_TARGET_DIR/debug/bench-search" --smoke
+"$CARGO_TARGET_DIR/debug/bench-index-growth" --smoke
 "$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke
 # The sweep's own CPU per expired cube (no writers): the figure changes to the sweep are judged by.
 "$CARGO_TARGET_DIR/debug/bench-lifecycle" --smoke --clients 0

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
-use rustc_hash::FxHashMap;
+use rustc_hash::FxBuildHasher;
+
+use super::sharded::Sharded;
 
 /// Longest token that is stemmed.
 const MAX_WORD: usize = 40;
@@ -146,7 +148,7 @@ fn term_score(idf: f32, tf: u32, len: u32, avg_len: f32) -> f32 {
 #[derive(Default)]
 pub struct Lexical {
     /// term → document slot → (term frequency, document length in terms).
-    postings: HashMap<String, FxHashMap<u32, (u32, u32)>>,
+    postings: HashMap<String, Sharded<u32, (u32, u32), FxBuildHasher>>,
     docs: u32,
     total_len: u64,
 }
@@ -214,7 +216,7 @@ impl Lexical {
         let mut touched = Vec::new();
         for p in lists {
             let idf = self.idf(p.len());
-            for (&slot, &(tf, len)) in p {
+            for (&slot, &(tf, len)) in p.iter() {
                 let Some(a) = acc.get_mut(slot as usize) else {
                     continue;
                 };

@@ -12,6 +12,9 @@
 //! - [`query`]: running a query: both scans (side by side on two threads when big, see
 //!   `search.query_threads`) and the fusion of their rankings.
 //! - `adapters`: the adapter cubes of each scope, for AUTO search (`model::adapter`).
+//! - `sharded`: the hash map the big maps here are kept in (documents by id, exact texts, a
+//!   term's postings), which grows in shards so that no update rehashes a million entries
+//!   under the write lock.
 //! - `duplicates`: finding the cube a new one duplicates (write-time deduplication, asked by
 //!   `apply`: the index is replicated state's derivative, identical on every replica).
 //!
@@ -27,6 +30,7 @@ pub mod dense;
 mod duplicates;
 pub mod lexical;
 mod query;
+mod sharded;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
@@ -37,6 +41,7 @@ use ulid::Ulid;
 
 use self::dense::Bucket;
 use self::lexical::{term_counts, Lexical};
+use self::sharded::Sharded;
 use crate::auth::{Caller, Need};
 use crate::model::dedupe::text_key;
 use crate::model::{scope_matches, Facets, Filter};
@@ -161,7 +166,7 @@ struct Tenant {
     shared: BTreeSet<u32>,
     /// The documents with each normalised-text key (see `Doc::text_key`): where an exact
     /// duplicate is looked up, without walking its scope.
-    texts: HashMap<[u8; 16], Vec<u32>>,
+    texts: Sharded<[u8; 16], Vec<u32>>,
     /// The ACTIVE holders of each slot of each exact scope (one, but for a moment inside the
     /// apply that supersedes them): where a new holder finds the cubes it supersedes.
     slots: HashMap<(ScopeKey, Box<str>), Vec<u32>>,
@@ -211,7 +216,7 @@ impl Tenant {
 struct Inner {
     docs: Vec<Option<Doc>>,
     free: Vec<u32>,
-    by_id: HashMap<Ulid, u32>,
+    by_id: Sharded<Ulid, u32>,
     tenants: HashMap<String, Tenant>,
 }
 
@@ -395,8 +400,7 @@ impl SearchIndex {
             let held = doc.holds_slot();
             doc.take_version(cube, tags);
             let (holds, name) = (doc.holds_slot(), doc.slot.clone());
-            if let (Some(name), true) = (name, held != holds) {
-                let slot = g.by_id[&id];
+            if let (Some(name), true, Some(&slot)) = (name, held != holds, g.by_id.get(&id)) {
                 let tenant = g.tenants.entry(scope.tenant.clone()).or_default();
                 if holds {
                     tenant.hold_slot(&scope, &name, slot);
@@ -448,7 +452,7 @@ impl SearchIndex {
             tenant.shared.insert(slot);
         }
         if let Some(key) = doc.text_key {
-            tenant.texts.entry(key).or_default().push(slot);
+            tenant.texts.or_default(key).push(slot);
         }
         if let (Some(name), true) = (&doc.slot, doc.holds_slot()) {
             tenant.hold_slot(&doc.scope, name, slot);
