@@ -216,16 +216,18 @@ impl Lexical {
         let mut touched = Vec::new();
         for p in lists {
             let idf = self.idf(p.len());
-            for (&slot, &(tf, len)) in p.iter() {
+            // Internal iteration (`for_each`): a `for` over the shards' chained iterators
+            // would test at every posting whether the shard ended.
+            p.iter().for_each(|(&slot, &(tf, len))| {
                 let Some(a) = acc.get_mut(slot as usize) else {
-                    continue;
+                    return;
                 };
                 // Every term score is > 0 (idf > 0, tf >= 1), so 0 means not yet seen.
                 if sparse && *a == 0.0 {
                     touched.push(slot);
                 }
                 *a += term_score(idf, tf, len, avg);
-            }
+            });
         }
         if sparse {
             return Scores::Listed(touched.into_iter().map(|s| (s, acc[s as usize])).collect());
