@@ -98,7 +98,10 @@ impl<K: ShardKey, V, S: BuildHasher + Default> Sharded<K, V, S> {
     pub(super) fn insert(&mut self, k: K, v: V) -> Option<V> {
         match self.entry(k) {
             Ok(mut e) => Some(e.insert(v)),
-            Err(e) => e.insert(v),
+            Err(e) => {
+                e.insert(v);
+                None
+            }
         }
     }
 
@@ -121,7 +124,7 @@ impl<K: ShardKey, V, S: BuildHasher + Default> Sharded<K, V, S> {
     {
         match self.entry(k) {
             Ok(e) => e.into_mut(),
-            Err(e) => e.insert_mut(V::default()),
+            Err(e) => e.insert(V::default()),
         }
     }
 
@@ -149,12 +152,7 @@ struct Vacant<'a, K, V> {
 }
 
 impl<'a, K, V> Vacant<'a, K, V> {
-    fn insert(self, v: V) -> Option<V> {
-        self.insert_mut(v);
-        None
-    }
-
-    fn insert_mut(self, v: V) -> &'a mut V {
+    fn insert(self, v: V) -> &'a mut V {
         *self.len += 1;
         self.entry.insert(v)
     }

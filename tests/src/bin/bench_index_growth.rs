@@ -39,11 +39,20 @@ struct Args {
 
 const DIMS: usize = 16;
 
+/// The `i`-th id: server-made ids are time plus randomness; these are too.
+fn id(rng: &mut Rng, i: usize) -> Ulid {
+    Ulid::from_parts(1_700_000_000_000 + i as u64, rng.next_u64() as u128)
+}
+
+/// The longest of `times` and the 1-based position of its first occurrence.
+fn longest(times: &[Duration]) -> (Duration, usize) {
+    times.iter().enumerate().fold((Duration::ZERO, 0), |(w, at), (i, &d)| if d > w { (d, i + 1) } else { (w, at) })
+}
+
 fn cube(rng: &mut Rng, i: usize, users: usize) -> MemCube {
     let vector = (0..DIMS).map(|_| rng.normal()).collect();
     MemCube {
-        // Server-made ids are time plus randomness; these are too.
-        id: Ulid::from_parts(1_700_000_000_000 + i as u64, rng.next_u64() as u128).to_string(),
+        id: id(rng, i).to_string(),
         scope: Some(Scope { tenant: "bench".into(), user: format!("u{}", rng.below(users.max(1))), ..Default::default() }),
         content: Some(Content { text: sentence(rng, 4, 12), ..Default::default() }),
         state: 1,
@@ -59,34 +68,28 @@ fn main() {
     let index = SearchIndex::new(Some(("m".into(), DIMS)));
     let mut rng = Rng::new(7);
     let mut times = Vec::with_capacity(n);
-    let (mut worst, mut worst_at) = (Duration::ZERO, 0);
     let started = Instant::now();
     for i in 0..n {
         let c = cube(&mut rng, i, args.users);
         let t = Instant::now();
         index.upsert(&c);
-        let d = t.elapsed();
-        if d > worst {
-            (worst, worst_at) = (d, i + 1);
-        }
-        times.push(d);
+        times.push(t.elapsed());
     }
     let total = started.elapsed();
     assert_eq!(index.len(), n, "every document indexed");
+    let (worst, worst_at) = longest(&times);
     let mean = times.iter().sum::<Duration>() / n as u32;
     let p9999 = percentile(&mut times, 0.9999);
 
     let mut plain: HashMap<Ulid, u32> = HashMap::new();
-    let (mut base, mut base_at) = (Duration::ZERO, 0);
+    times.clear();
     for i in 0..n {
-        let id = Ulid::from_parts(1_700_000_000_000 + i as u64, rng.next_u64() as u128);
+        let id = id(&mut rng, i);
         let t = Instant::now();
         plain.insert(id, i as u32);
-        let d = t.elapsed();
-        if d > base {
-            (base, base_at) = (d, i + 1);
-        }
+        times.push(t.elapsed());
     }
+    let (base, base_at) = longest(&times);
 
     println!(
         "bench-index-growth{} — one SearchIndex grown to {n} documents ({} users, {DIMS}-d vectors)",
