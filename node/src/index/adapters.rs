@@ -41,6 +41,15 @@ impl Adapters {
         g.insert(id, Entry { scope: cube.scope.clone().unwrap_or_default(), version: cube.version, updated: cube.updated_at_ms, meta });
     }
 
+    /// Takes a new version of `id` that changed its state and update time alone (an expiry).
+    pub fn restate(&self, id: Ulid, version: u64, revision: u64, state: i32, updated_at_ms: i64) {
+        let mut g = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = g.get_mut(&id) {
+            (e.version, e.updated) = (version, updated_at_ms);
+            (e.meta.version, e.meta.revision, e.meta.state, e.meta.updated_at_ms) = (version, revision, state, updated_at_ms);
+        }
+    }
+
     pub fn remove(&self, id: Ulid) {
         self.by_id.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }

@@ -15,6 +15,8 @@
 //! - `sharded`: the hash map the big maps here are kept in (documents by id, exact texts, a
 //!   term's postings), which grows in shards so that no update rehashes a million entries
 //!   under the write lock.
+//! - `lifecycle`: a cube's current version as the expiry sweep's apply judges it, and the
+//!   change of state an expiry makes, without reading the cube's record.
 //! - `duplicates`: finding the cube a new one duplicates (write-time deduplication, asked by
 //!   `apply`: the index is replicated state's derivative, identical on every replica).
 //!
@@ -29,6 +31,7 @@ mod adapters;
 pub mod dense;
 mod duplicates;
 pub mod lexical;
+mod lifecycle;
 mod query;
 mod sharded;
 
@@ -41,6 +44,7 @@ use ulid::Ulid;
 
 use self::dense::Bucket;
 use self::lexical::{term_counts, Lexical};
+pub use self::lifecycle::Indexed;
 use self::sharded::Sharded;
 use crate::auth::{Caller, Need};
 use crate::model::dedupe::text_key;
@@ -115,6 +119,8 @@ pub struct Hit {
 #[derive(Default)]
 struct Doc {
     id: Ulid,
+    /// The version indexed (what an expiry is judged by, see `lifecycle`).
+    version: u64,
     scope: Scope,
     state: i32,
     memory_type: i32,
@@ -177,6 +183,7 @@ impl Doc {
     /// types, tags (sorted), attributes, times, pin and the ACL itself (whether there is one
     /// decides the `shared` set, so that is part of the filing).
     fn take_version(&mut self, cube: &MemCube, tags: Vec<String>) {
+        self.version = cube.version;
         self.state = cube.state;
         self.memory_type = cube.memory_type;
         self.source = cube.source;

@@ -10,8 +10,13 @@ use memmesh_proto::{CubeState, MemCube};
 
 /// The expiry time of a cube the sweep must expire one day, or `None`.
 pub fn expirable(c: &MemCube) -> Option<i64> {
-    let live = c.state == CubeState::Active as i32 || c.state == CubeState::Archived as i32;
-    (live && c.expires_at_ms != 0 && !c.pinned).then_some(c.expires_at_ms)
+    expirable_as(c.state, c.expires_at_ms, c.pinned)
+}
+
+/// [`expirable`] of a cube with this state, expiry time and pin.
+pub fn expirable_as(state: i32, expires_at_ms: i64, pinned: bool) -> Option<i64> {
+    let live = state == CubeState::Active as i32 || state == CubeState::Archived as i32;
+    (live && expires_at_ms != 0 && !pinned).then_some(expires_at_ms)
 }
 
 /// Since when a cube has been DELETED or EXPIRED (the time of the version that made it so),

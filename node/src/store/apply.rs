@@ -190,21 +190,13 @@ impl Applier<'_> {
             None => (Prior::default(), Vec::new()),
         };
         self.index_links(ulid, &old_links, &cube.links);
-        Ok(self.store_version(ulid, prior, cube, kind, prost::Message::encode_to_vec))
+        Ok(self.store_version(ulid, prior, cube, kind))
     }
 
-    /// [`Self::write_version`] for a new version that changes the cube's state alone (an expiry):
-    /// stored as `old`, the current record's bytes, followed by the changed fields, so the old
-    /// version stays inside the new record instead of being copied to `versions` (see
-    /// [`super::history`]). The caller changes nothing but `cube.state`.
-    pub(super) fn write_state(&mut self, ulid: Ulid, old: &[u8], prior: Prior, cube: MemCube, kind: EventType) -> MemCube {
-        self.store_version(ulid, prior, cube, kind, |c| super::history::patched(old, c))
-    }
-
-    /// What every new version gets, however it is stored: the next version number, this
-    /// write's revision, time and request id, its entries in the lifecycle indexes moved from
-    /// where `prior` had them, the record `record` makes of it, and a `kind` event.
-    fn store_version(&mut self, ulid: Ulid, prior: Prior, mut cube: MemCube, kind: EventType, record: impl FnOnce(&MemCube) -> Vec<u8>) -> MemCube {
+    /// What every new version gets: the next version number, this write's revision, time and
+    /// request id, its entries in the lifecycle indexes moved from where `prior` had them, its
+    /// record, and a `kind` event. (An expiry writes its own, see `lifecycle`.)
+    fn store_version(&mut self, ulid: Ulid, prior: Prior, mut cube: MemCube, kind: EventType) -> MemCube {
         let prev_version = cube.version;
         cube.version += 1;
         cube.revision = self.revision;
@@ -215,7 +207,7 @@ impl Applier<'_> {
         if let Some(p) = cube.provenance.as_mut() {
             p.request_id = self.request_id.to_string();
         }
-        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), record(&cube));
+        self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), prost::Message::encode_to_vec(&cube));
         self.events.push(EventRecord::new(kind, &cube, prev_version, self.request_id));
         cube
     }
@@ -360,7 +352,7 @@ impl Applier<'_> {
         }
         if let Some(previous) = super::history::prior(CF_CUBES, &stored)? {
             // Encoding the record again drops the previous version inside it: store that in
-            // `versions` first (it is version - 1, see `history::patched`).
+            // `versions` first (it is version - 1, see `history`).
             self.batch.put_cf(cf(self.db, CF_VERSIONS), version_key(ulid, cube.version.saturating_sub(1)), previous);
         }
         self.batch.put_cf(cf(self.db, CF_CUBES), cube_key(ulid), prost::Message::encode_to_vec(&cube));

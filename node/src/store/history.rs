@@ -9,13 +9,20 @@
 //!
 //! How: protobuf lets a later occurrence of a scalar field override an earlier one and merges
 //! a repeated message field into the first. So such a version is stored as the previous
-//! version's bytes followed by the fields that changed ([`patched`]), and last by the length of
+//! version's bytes followed by the fields that changed ([`StatePatch`]), and last by the length of
 //! the previous bytes, in a field `MemCube` does not declare ([`PRIOR_LEN_TAG`], reserved in
 //! `cube.proto`). Decoding the bytes gives the new version — prost skips the unknown field —
 //! and cutting them at that length gives the previous one ([`prior`]), so the previous version
 //! is still in the history without being stored twice. Prost keeps no unknown fields, so a
 //! version that is decoded and encoded again (every other change) carries no marker: the last
 //! marker in a record always belongs to it.
+//!
+//! An expiry does not even read the record it changes: it writes the changed fields alone as a
+//! RocksDB merge operand ([`StatePatch`]), and the `cubes` family's merge operator
+//! ([`merge_state_patches`]) appends them to the record when it is next read, flushed or
+//! compacted. Reading and decoding each expired cube was a fifth of what the sweep cost
+//! (`bench-lifecycle`, `perf`); what an expiry judges (version, state, expiry, pin, scope) apply
+//! takes from the search index, which holds every cube's current version.
 //!
 //! Every reader of past versions goes through [`walk_back`]: `versions` holds the rest.
 
@@ -46,20 +53,47 @@ struct Marker {
     prior_len: Option<u64>,
 }
 
-/// The record of `new`, a version that differs from the one stored as `old` only in its state,
-/// version, revision, update time and provenance's request id: `old` followed by those fields
-/// and the marker. Each field is written even when it is zero, as zero must override too.
-pub(super) fn patched(old: &[u8], new: &MemCube) -> Vec<u8> {
+/// The fields a change of state alone writes: the merge operand of an expiry (see the module
+/// docs).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct StatePatch {
+    #[prost(int64, tag = "1")]
+    pub updated_at_ms: i64,
+    #[prost(uint64, tag = "2")]
+    pub version: u64,
+    #[prost(uint64, tag = "3")]
+    pub revision: u64,
+    #[prost(int32, tag = "4")]
+    pub state: i32,
+    /// Replaces the provenance's request id, if the record has a provenance.
+    #[prost(string, tag = "5")]
+    pub request_id: String,
+}
+
+/// Whether a stored record has a provenance; prost skips every other field undecoded.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProvenanceOnly {
+    #[prost(message, optional, tag = "8")]
+    provenance: Option<Skipped>,
+}
+
+/// A message whose fields are all skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Skipped {}
+
+/// `old` followed by `patch`'s fields (the request id only if `old` has a provenance) and the
+/// marker. Each field is written even when it is zero, as zero must override too.
+fn append(old: &[u8], patch: &StatePatch, provenance: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(old.len() + 64);
     b.extend_from_slice(old);
-    int64::encode(UPDATED_AT_MS, &new.updated_at_ms, &mut b);
-    uint64::encode(VERSION, &new.version, &mut b);
-    uint64::encode(REVISION, &new.revision, &mut b);
-    int32::encode(STATE, &new.state, &mut b);
-    if let Some(p) = &new.provenance {
+    int64::encode(UPDATED_AT_MS, &patch.updated_at_ms, &mut b);
+    uint64::encode(VERSION, &patch.version, &mut b);
+    uint64::encode(REVISION, &patch.revision, &mut b);
+    int32::encode(STATE, &patch.state, &mut b);
+    if provenance {
         // Merged into the provenance already there: only its request id is replaced.
-        let mut inner = Vec::with_capacity(p.request_id.len() + 2);
-        string::encode(PROVENANCE_REQUEST_ID, &p.request_id, &mut inner);
+        let mut inner = Vec::with_capacity(patch.request_id.len() + 2);
+        string::encode(PROVENANCE_REQUEST_ID, &patch.request_id, &mut inner);
         encode_key(PROVENANCE, WireType::LengthDelimited, &mut b);
         encode_varint(inner.len() as u64, &mut b);
         b.extend_from_slice(&inner);
@@ -68,7 +102,27 @@ pub(super) fn patched(old: &[u8], new: &MemCube) -> Vec<u8> {
     b
 }
 
-/// The previous version's bytes inside `record`, if it was written by [`patched`].
+/// The name of the `cubes` family's merge operator, stored in the database's options.
+pub(super) const MERGE_OPERATOR: &str = "memmesh.state_patch";
+
+/// The `cubes` family's merge operator: the record with each [`StatePatch`] operand appended
+/// in turn — a function of the bytes alone, so every replica, whenever RocksDB merges, holds the
+/// same record.
+///
+/// `None` (RocksDB then reports corruption) for an operand without a record or one that does
+/// not decode: apply writes an operand only onto a record it knows exists, and a purge's delete
+/// drops the operands below it. Runs inside RocksDB's threads, so it must not panic.
+pub(super) fn merge_state_patches(record: Option<&[u8]>, operands: impl Iterator<Item = impl AsRef<[u8]>>) -> Option<Vec<u8>> {
+    let mut out = record?.to_vec();
+    for op in operands {
+        let patch: StatePatch = prost::Message::decode(op.as_ref()).ok()?;
+        let provenance = <ProvenanceOnly as prost::Message>::decode(out.as_slice()).ok()?.provenance.is_some();
+        out = append(&out, &patch, provenance);
+    }
+    Some(out)
+}
+
+/// The previous version's bytes inside `record`, if a [`StatePatch`] was appended to them.
 pub(super) fn prior<'a>(cf_name: &'static str, record: &'a [u8]) -> Result<Option<&'a [u8]>, StoreError> {
     let marker: Marker = prost::Message::decode(record).map_err(|e| StoreError::Corrupt { cf: cf_name, detail: e.to_string() })?;
     let Some(len) = marker.prior_len else { return Ok(None) };

@@ -4,7 +4,7 @@
 use memmesh_proto::{CubeState, MemCube, Provenance, UpdateRequest};
 
 use super::export::{export, ExportItem, ExportQuery};
-use super::history::{patched, prior};
+use super::history::{merge_state_patches, prior, StatePatch};
 use super::keys::version_key;
 use super::lifecycle_tests::with_ttl;
 use super::put_tests::Replica;
@@ -12,8 +12,13 @@ use super::{cf, decode_cube, CF_CUBES, CF_VERSIONS};
 use crate::model::Dedupe;
 use crate::raft::{Op, Pb};
 
+/// A record with `patch` merged into it, as RocksDB's merge operator makes it.
+fn merged(record: &[u8], patch: &StatePatch) -> Vec<u8> {
+    merge_state_patches(Some(record), std::iter::once(prost::Message::encode_to_vec(patch))).unwrap()
+}
+
 #[test]
-fn a_patched_record_decodes_as_the_new_version_and_cuts_back_to_the_old() {
+fn a_merged_state_patch_decodes_as_the_new_version_and_cuts_back_to_the_old() {
     let old = MemCube {
         id: "x".into(),
         version: 7,
@@ -28,17 +33,26 @@ fn a_patched_record_decodes_as_the_new_version_and_cuts_back_to_the_old() {
     let mut new = old.clone();
     (new.version, new.revision, new.updated_at_ms, new.state) = (8, 91, 0, 0);
     new.provenance.as_mut().unwrap().request_id = String::new();
-    let bytes = patched(&old_bytes, &new);
+    let patch = StatePatch { updated_at_ms: 0, version: 8, revision: 91, state: 0, request_id: String::new() };
+    let bytes = merged(&old_bytes, &patch);
     assert_eq!(decode_cube(CF_CUBES, &bytes).unwrap(), new, "the parents are merged once, not appended twice");
     assert_eq!(prior(CF_CUBES, &bytes).unwrap(), Some(old_bytes.as_slice()));
     assert_eq!(prior(CF_CUBES, &old_bytes).unwrap(), None, "a record encoded whole holds no previous version");
     // Decoding and encoding again drops the marker: the record then holds one version.
     let again = prost::Message::encode_to_vec(&decode_cube(CF_CUBES, &bytes).unwrap());
     assert_eq!(prior(CF_CUBES, &again).unwrap(), None);
-    // A record of a cube without provenance gets none.
+    // A record of a cube without provenance gets none, whatever the patch's request id.
     let plain = MemCube { version: 1, ..Default::default() };
+    let patch = StatePatch { version: 2, state: CubeState::Expired as i32, request_id: "r".into(), ..Default::default() };
     let next = MemCube { version: 2, state: CubeState::Expired as i32, ..Default::default() };
-    assert_eq!(decode_cube(CF_CUBES, &patched(&prost::Message::encode_to_vec(&plain), &next)).unwrap(), next);
+    assert_eq!(decode_cube(CF_CUBES, &merged(&prost::Message::encode_to_vec(&plain), &patch)).unwrap(), next);
+    // Two patches merged at once: each cuts back to the one before.
+    let two = merge_state_patches(Some(&old_bytes), [prost::Message::encode_to_vec(&patch), prost::Message::encode_to_vec(&patch)].iter()).unwrap();
+    let one = prior(CF_CUBES, &two).unwrap().unwrap();
+    assert_eq!(prior(CF_CUBES, one).unwrap(), Some(old_bytes.as_slice()));
+    // What cannot be merged is refused (RocksDB reports corruption), never made up.
+    assert_eq!(merge_state_patches(None, std::iter::once(prost::Message::encode_to_vec(&patch))), None, "no record");
+    assert_eq!(merge_state_patches(Some(&old_bytes), std::iter::once(vec![0xff_u8; 3])), None, "an operand that does not decode");
 }
 
 fn stored_versions(r: &Replica) -> Vec<u64> {
@@ -71,6 +85,17 @@ async fn an_expiry_stores_no_copy_yet_every_version_reads_as_before() {
         assert_eq!(r.reader.get_as_of(ulid, c.revision).unwrap().as_ref(), Some(c), "as of revision {}", c.revision);
     }
     assert_eq!(r.reader.get_version(ulid, 4).unwrap(), None);
+    // The expiry is a merge operand until RocksDB merges it: flushed and compacted (and the
+    // index rebuilt from the records, as at a restart), the record reads the same.
+    let db = r.db();
+    let unmerged = db.get_cf(cf(db, CF_CUBES), ulid.to_bytes()).unwrap();
+    db.flush_cfs_opt(&[cf(db, CF_CUBES)], &rocksdb::FlushOptions::default()).unwrap();
+    db.compact_range_cf(cf(db, CF_CUBES), None::<&[u8]>, None::<&[u8]>);
+    assert_eq!(db.get_cf(cf(db, CF_CUBES), ulid.to_bytes()).unwrap(), unmerged, "merged at compaction into the same bytes");
+    assert_eq!(r.reader.history(ulid).unwrap(), history);
+    let before = r.index.indexed(ulid);
+    r.rebuild();
+    assert_eq!(r.index.indexed(ulid), before, "the index kept in step is the one a restart rebuilds");
 
     // Restoring is a whole new version: the expired record, with version 2 inside it, moves to
     // `versions` as it is.

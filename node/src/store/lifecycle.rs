@@ -18,11 +18,13 @@ use ulid::Ulid;
 
 use memmesh_proto::{MemCube, Policy, Scope};
 
-use super::apply::{Applier, Prior};
-use super::keys::{dormant_key, dormant_prefix, expiry_key, ID_LEN};
-use super::{cf, StoreError, CF_DORMANT, CF_EXPIRY};
+use super::apply::Applier;
+use super::feed::EventRecord;
+use super::history::StatePatch;
+use super::keys::{cube_key, dormant_key, dormant_prefix, expiry_key, ID_LEN};
+use super::{cf, StoreError, CF_CUBES, CF_DORMANT, CF_EXPIRY};
 use crate::model::expires_at;
-use crate::model::lifecycle::{dormant_since, expirable, is_expired};
+use crate::model::lifecycle::{dormant_since, expirable, expirable_as};
 use crate::model::policy::{cap_for, give_default_ttl, hold, reactivates, reclaimed_by, tier_due};
 use crate::model::ApplyError;
 use crate::raft::Outcome;
@@ -242,38 +244,64 @@ impl Applier<'_> {
         }
     }
 
+    /// An `Expire` step: each cube still at the version the leader judged, still expirable and
+    /// past its expiry at the step's time, and under no hold, becomes EXPIRED.
+    ///
+    /// Judged from the search index and written as a merge operand, without reading the cube
+    /// (see `history`): the index holds each cube's current version on every replica alike
+    /// (apply brings it up to date after each write, and it is rebuilt from the records at
+    /// start), and the operand appends to whatever the record is when RocksDB merges it — the
+    /// same version the index judged, as nothing else writes the record in between but a later
+    /// write, which reads the merged record first.
     pub(super) fn expire(&mut self, at_ms: i64, items: &[(String, u64)]) -> Result<ApplyResult, StoreError> {
-        let mut out = Outcome { cubes: Vec::with_capacity(items.len()), ..Default::default() };
-        // The step's cubes are read in one batched lookup, before any of them is written: a
-        // step names each cube at most once (a repeat is skipped below), and expiring one cube
-        // writes only that cube's keys, so no read here can miss an earlier item's write. One
-        // lookup per cube was a third of an expiry's cost in apply (bench-lifecycle).
-        let ids: Vec<Option<Ulid>> = items.iter().map(|(id, _)| Ulid::from_string(id).ok()).collect();
-        let keys: Vec<_> = ids.iter().flatten().map(|u| super::keys::cube_key(*u)).collect();
-        let mut stored = self.db.batched_multi_get_cf(cf(self.db, super::CF_CUBES), &keys, false).into_iter();
+        let mut out = Outcome::default();
         let mut seen = std::collections::HashSet::with_capacity(items.len());
-        for ((_, version), ulid) in items.iter().zip(ids) {
-            let Some(ulid) = ulid else { continue };
-            let stored = stored.next().transpose()?.flatten();
-            let judged = stored.map(|b| super::decode_cube(super::CF_CUBES, &b).map(|c| (b, c))).transpose()?;
-            let Some((bytes, mut cube)) =
-                judged.filter(|(_, c)| c.version == *version && expirable(c).is_some() && is_expired(c, at_ms) && seen.insert(ulid))
-            else {
+        for (id, version) in items {
+            let judged = Ulid::from_string(id).ok().and_then(|u| self.index.indexed(u).map(|c| (u, c)));
+            let Some((ulid, cube)) = judged.filter(|(u, c)| {
+                c.version == *version && expirable_as(c.state, c.expires_at_ms, c.pinned).is_some_and(|at| at <= at_ms) && seen.insert(*u)
+            }) else {
                 // Changed since it was judged (a new TTL, a pin, a delete), gone, or listed twice.
                 out.skipped += 1;
                 continue;
             };
-            if self.hold_on(&cube)?.is_some() {
+            #[cfg(test)]
+            self.check_indexed(ulid, &cube)?;
+            if hold(self.policies(&cube.scope.tenant)?, &cube.scope, cube.memory_type).is_some() {
                 out.skipped += 1;
                 continue;
             }
-            let prior = Prior::of(&cube);
-            cube.state = CubeState::Expired as i32;
-            let cube = self.write_state(ulid, &bytes, prior, cube, EventType::Expired);
+            self.unindex_expiry(ulid, Some(cube.expires_at_ms));
+            self.index_dormant(ulid, &cube.scope.tenant, None, Some(self.at_ms));
+            let patch = StatePatch {
+                updated_at_ms: self.at_ms,
+                version: cube.version + 1,
+                revision: self.revision,
+                state: CubeState::Expired as i32,
+                request_id: self.request_id.to_string(),
+            };
+            self.batch.merge_cf(cf(self.db, CF_CUBES), cube_key(ulid), prost::Message::encode_to_vec(&patch));
+            self.events.push(EventRecord {
+                kind: EventType::Expired as i32,
+                id: ulid.to_string(),
+                version: patch.version,
+                prev_version: cube.version,
+                scope: crate::model::Pb(cube.scope),
+                memory_type: cube.memory_type,
+                request_id: patch.request_id,
+            });
             out.merged += 1;
-            out.cubes.push(crate::model::Pb(cube));
         }
         Ok(Ok(out))
+    }
+
+    /// In tests: the index's view of a cube is its stored record's.
+    #[cfg(test)]
+    fn check_indexed(&self, id: Ulid, seen: &crate::index::Indexed) -> Result<(), StoreError> {
+        let c = super::reader::load_cube(self.db, id)?.expect("an indexed cube is stored");
+        let stored = (c.version, c.state, c.expires_at_ms, c.pinned, c.scope.unwrap_or_default(), c.memory_type);
+        assert_eq!(stored, (seen.version, seen.state, seen.expires_at_ms, seen.pinned, seen.scope.clone(), seen.memory_type));
+        Ok(())
     }
 
     /// Whether a read with `record_access` brings `cube` back to ACTIVE.

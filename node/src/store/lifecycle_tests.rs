@@ -8,6 +8,20 @@ use super::put_tests::{cube, input, Replica};
 use crate::model::Dedupe;
 use crate::raft::{Op, Pb};
 
+/// The index holds each cube as its stored record says: what kept in step as writes applied
+/// (an expiry restated in place) is what a restart rebuilds.
+pub(super) fn assert_index_matches_records(r: &Replica) {
+    let all = r.all();
+    let rebuilt = crate::index::SearchIndex::default();
+    for c in &all {
+        rebuilt.upsert(c);
+    }
+    for c in &all {
+        let id = c.id.parse().unwrap();
+        assert_eq!(r.index.indexed(id), rebuilt.indexed(id), "cube {} (version {}, state {})", c.id, c.version, c.state);
+    }
+}
+
 pub(super) fn with_ttl(n: u64, text: &str, ttl: u64) -> Pb<memmesh_proto::MemCube> {
     let mut i = input("u", text);
     i.ttl_seconds = ttl;
@@ -44,6 +58,7 @@ async fn the_sweep_expires_what_is_due_once_and_skips_what_changed_since_it_was_
         assert_eq!((again.merged, again.skipped), (0, 3), "a repeated step expires nothing twice");
     }
     assert_eq!(a.all(), b.all(), "replicas identical");
+    assert_index_matches_records(&a);
     let all = a.all();
     let state = |id: &str| all.iter().find(|c| c.id == id).unwrap().state;
     assert_eq!(state(&ids[0]), CubeState::Expired as i32);
@@ -147,6 +162,7 @@ async fn a_legal_hold_stops_expiry_and_every_purge_in_its_scope() {
     let ids: Vec<String> = r.put(vec![cube(1, held), with_ttl(2, "free", 1)], Dedupe::None).await.cubes.iter().map(|c| c.0.id.clone()).collect();
     let step = r.apply(Op::Expire { at_ms: 9_000, items: vec![(ids[0].clone(), 1), (ids[1].clone(), 1)] }).await.unwrap();
     assert_eq!((step.merged, step.skipped), (1, 1), "the held cube is not expired");
+    assert_index_matches_records(&r);
     let one = r.apply(Op::PurgeCube { id: ids[0].clone() }).await;
     assert!(matches!(&one, Err(crate::model::ApplyError::Precondition(m)) if m.contains("legal hold (policy hold)")), "{one:?}");
     let tenant = memmesh_proto::Scope { tenant: "t".into(), ..Default::default() };

@@ -6,7 +6,7 @@
 //! | `raft_log` (log db) | log index (u64 BE) | postcard `Entry` |
 //! | `raft_meta` (log db) | see [`meta`] | postcard |
 //! | `sm_meta` | see [`meta`] | postcard |
-//! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version) |
+//! | `cubes` | cube id (ULID, 16 bytes) | protobuf `MemCube` (current version; an expiry is a merge operand until RocksDB merges it — see [`history`]) |
 //! | `versions` | id ++ version (u64 BE) | protobuf `MemCube` (a past version; the current one is only in `cubes`, and one a change of state alone replaced only inside the next — see [`history`]) |
 //! | `scope_idx` | level ++ scope ids ++ id | empty — see [`keys`] |
 //! | `dedupe` | tenant `\0` request id | postcard [`dedupe::DedupeRecord`] |
@@ -204,6 +204,12 @@ fn cf_options(name: &str) -> Options {
         let mut t = rocksdb::BlockBasedOptions::default();
         t.set_bloom_filter(10.0, false);
         o.set_block_based_table_factory(&t);
+    }
+    if name == CF_CUBES {
+        // An expiry's record is the previous one with a patch appended (see `history`).
+        let merge = |_: &[u8], record: Option<&[u8]>, ops: &rocksdb::MergeOperands| history::merge_state_patches(record, ops.iter());
+        // Operands are not combined without their record: each needs the length before it.
+        o.set_merge_operator(history::MERGE_OPERATOR, merge, |_: &[u8], _: Option<&[u8]>, _: &rocksdb::MergeOperands| None);
     }
     o
 }

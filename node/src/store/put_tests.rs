@@ -21,6 +21,7 @@ pub(super) struct Replica {
     sm: StateMachine,
     pub(super) reader: Reader,
     pub(super) feed: Feed,
+    pub(super) index: Arc<SearchIndex>,
     reader_db: Arc<rocksdb::DB>,
     next: u64,
 }
@@ -32,9 +33,9 @@ impl Replica {
         let feed = Feed::new(db.clone(), 64).unwrap();
         let index = Arc::new(SearchIndex::new(Some((MODEL.into(), 3))));
         let durable = Durable::new(Some(LogId::new(CommittedLeaderId::new(u64::MAX, 0), u64::MAX)));
-        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), feed.clone(), index, durable).unwrap();
+        let sm = StateMachine::new(db.clone(), dir.path().join("snapshots"), feed.clone(), index.clone(), durable).unwrap();
         let reader = Reader::new(db.clone(), sm.applied_watch());
-        Replica { _dir: dir, sm, reader, feed, next: 1, reader_db: db }
+        Replica { _dir: dir, sm, reader, feed, index, next: 1, reader_db: db }
     }
 
     /// Applies one put of `cubes` and returns its outcome.

@@ -84,12 +84,19 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Brings the index up to date for the cubes `events` changed (already written).
-    /// The write's outcome usually holds the changed cubes as written; only the others (purges)
-    /// are looked up.
-    fn reindex(&self, events: &[crate::store::feed::EventRecord], resp: &Response) -> Result<(), StoreError> {
+    /// Brings the index up to date for the cubes `events` changed (already written by a write
+    /// made at `at_ms`). The write's outcome usually holds the changed cubes as written; an
+    /// expiry changed state, version and time alone (see `lifecycle`), and only the others
+    /// (purges) are looked up.
+    fn reindex(&self, events: &[crate::store::feed::EventRecord], resp: &Response, at_ms: i64) -> Result<(), StoreError> {
         let written: &[crate::raft::Pb<memmesh_proto::MemCube>] = resp.result.as_ref().map_or(&[], |o| o.cubes.as_slice());
         for (i, e) in events.iter().enumerate() {
+            if e.kind == memmesh_proto::EventType::Expired as i32 {
+                if let Ok(id) = e.id.parse::<ulid::Ulid>() {
+                    self.index.restate(id, e.version, resp.revision, memmesh_proto::CubeState::Expired as i32, at_ms);
+                }
+                continue;
+            }
             // Events and returned cubes come in the same order: look at the same position
             // first, so a 1,000-cube batch is not a quadratic search.
             let same = |c: &&crate::raft::Pb<memmesh_proto::MemCube>| c.0.id == e.id && c.0.version == e.version;
@@ -178,7 +185,7 @@ impl StateMachine {
                 // After the write: a reader that sees the new generation reads the new policies.
                 super::policies::changed();
             }
-            self.reindex(&events, &resp)?;
+            self.reindex(&events, &resp, req.at_ms)?;
             all_events.extend(events);
             resps.push(resp);
         }
