@@ -11,7 +11,9 @@
 //! Each index is its sweep's cursor: a cube leaves it when its sweep is done with it (or it
 //! changes so that the sweep no longer applies), so the leader — any leader, after any restart —
 //! finds what is due with range scans and never walks the cubes. Apply re-judges every item
-//! from the entry and the replicated state (versions, policies, holds): no clock, no local view.
+//! from the entry and the replicated state (versions, policies, holds — an expiry reads the
+//! version from the search index, which every replica derives alike from its applied writes):
+//! no clock, no local view.
 
 use memmesh_proto::{CubeState, EventType};
 use ulid::Ulid;
